@@ -2,7 +2,7 @@
 
 ```
 <root>/<study>/<run_id>/
-  spec.yaml  status.json  metrics.jsonl  allocation.json  signals.json  eval.json
+  spec.yaml  status.json  metrics.jsonl  allocation.json  signals.json  base_eval.json  eval.json
   eval_examples.parquet  adapter/  checkpoint/
 ```
 Every file is written to a temporary name in the same directory and renamed into place, so a reader
@@ -90,6 +90,7 @@ class RunDir:
     allocation = property(lambda self: self.path / "allocation.json")
     signals = property(lambda self: self.path / "signals.json")
     eval = property(lambda self: self.path / "eval.json")
+    base_eval = property(lambda self: self.path / "base_eval.json")  # step-0 eval, kept for a resume
     eval_examples = property(lambda self: self.path / "eval_examples.parquet")
     adapter = property(lambda self: self.path / "adapter")
     checkpoint = property(lambda self: self.path / "checkpoint")

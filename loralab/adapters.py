@@ -1,0 +1,97 @@
+"""A `RankAllocation` becomes PEFT LoRA adapters, verified to cost exactly what was allocated.
+
+`rank_pattern`/`alpha_pattern` keys are fully escaped module names: PEFT matches a key as a regex
+against the end of a module's name, so a bare `c_proj` would hit both GPT-2's attention and MLP
+projections. Modules with rank 0 are not targeted at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, get_peft_model
+from torch import nn
+
+from loralab.config import LoraConfig
+from loralab.errors import BudgetError
+from loralab.models import count_parameters
+from loralab.strategies.base import RankAllocation
+
+
+def module_alpha(rank: int, reference_rank: int, cfg: LoraConfig) -> float:
+    """LoRA alpha of one module under the configured alpha policy."""
+    if cfg.alpha_policy == "ratio":
+        return cfg.alpha * rank / reference_rank  # scaling alpha_i / r_i = alpha / r_ref everywhere
+    return cfg.alpha  # constant and rslora keep alpha; PEFT divides by r or sqrt(r)
+
+
+def scaling(rank: int, reference_rank: int, cfg: LoraConfig) -> float:
+    """The factor PEFT multiplies the low-rank update by for this module."""
+    alpha = module_alpha(rank, reference_rank, cfg)
+    return alpha / math.sqrt(rank) if cfg.alpha_policy == "rslora" else alpha / rank
+
+
+def build_lora_config(allocation: RankAllocation, cfg: LoraConfig, *, fan_in_fan_out: bool) -> PeftLoraConfig:
+    """The PEFT LoraConfig for an allocation: exact module names, per-module rank and alpha."""
+    active = allocation.active
+    if not active:
+        raise BudgetError("the allocation gives every module rank 0; raise lora.budget or lora.min_rank")
+    ref = allocation.budget.reference_rank
+    ranks = {m.name: allocation.ranks[m.name] for m in active}
+    default_r = Counter(ranks.values()).most_common(1)[0][0]
+    return PeftLoraConfig(
+        r=default_r,
+        lora_alpha=module_alpha(default_r, ref, cfg),
+        target_modules=[m.name for m in active],
+        rank_pattern={re.escape(n): r for n, r in ranks.items()},
+        alpha_pattern={re.escape(n): module_alpha(r, ref, cfg) for n, r in ranks.items()},
+        lora_dropout=cfg.dropout,
+        use_rslora=cfg.alpha_policy == "rslora",
+        fan_in_fan_out=fan_in_fan_out,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def uses_conv1d(model: nn.Module, names: list[str]) -> bool:
+    """Whether the targeted modules are GPT-2-style Conv1D (weights stored (in, out))."""
+    from transformers.pytorch_utils import Conv1D
+
+    wanted = set(names)
+    return any(isinstance(m, Conv1D) for n, m in model.named_modules() if n in wanted)
+
+
+def verify_trainable(model: nn.Module, expected: int) -> int:
+    """Return the trainable parameter count; raise if it differs from the allocation's."""
+    trainable, _ = count_parameters(model)
+    if trainable != expected:
+        raise BudgetError(
+            f"PEFT built {trainable} trainable parameters but the allocation costs {expected};"
+            " refusing to train at an unverified budget"
+        )
+    return trainable
+
+
+def attach_lora(model: nn.Module, allocation: RankAllocation, cfg: LoraConfig, seed: int) -> PeftModel:
+    """Wrap `model` with LoRA adapters for `allocation` (init seeded) and verify the trainable count."""
+    names = [m.name for m in allocation.active]
+    peft_cfg = build_lora_config(allocation, cfg, fan_in_fan_out=uses_conv1d(model, names))
+    torch.manual_seed(seed)  # lora_A's init draws from the global generator
+    peft_model = get_peft_model(model, peft_cfg)
+    verify_trainable(peft_model, allocation.params)
+    return peft_model
+
+
+def save_adapter(model: PeftModel, directory: Path) -> None:
+    """Save the adapter in PEFT format (adapter_config.json + adapter_model.safetensors)."""
+    model.save_pretrained(str(directory), safe_serialization=True)
+
+
+def load_adapter(base: nn.Module, directory: Path) -> PeftModel:
+    """Load a saved adapter onto a freshly loaded base model with plain PEFT."""
+    return PeftModel.from_pretrained(base, str(directory))

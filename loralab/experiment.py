@@ -1,0 +1,251 @@
+"""One run, end to end: data -> model -> allocation -> adapters -> train -> evaluate -> store.
+
+Each stage is a plain call on plain data; this module only wires them and records what happened.
+A run that is done is skipped, a run with a checkpoint resumes, a run that fails is marked failed
+with the reason (and its earlier files are kept).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from loralab.allocation import allocate, allocation_from_record, run_modules
+from loralab.config import RunConfig
+from loralab.errors import LoralabError, StoreError
+from loralab.provenance import provenance
+from loralab.store import RunDir, Store, replace_dir
+
+
+@dataclass
+class RunResult:
+    """Where a run lives, whether it was skipped as already done, and its final metrics."""
+
+    run_dir: RunDir
+    skipped: bool
+    eval: dict[str, Any] | None
+
+    def summary(self) -> str:
+        """One human line (plus the path)."""
+        if self.eval is None:
+            return f"{self.run_dir.path}: {self.run_dir.state}"
+        e = self.eval
+        verb = "already done" if self.skipped else "done"
+        return (
+            f"{verb}: {self.run_dir.path}\n"
+            f"  strategy {e['strategy']}  budget {e['budget_spec']} = {e['budget_params']} params"
+            f"  trainable {e['trainable_params']}\n"
+            f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f}  (ppl {e['eval_ppl']:.3f})"
+            f"  steps {e['train_steps']}  wall {e['total_wall_s']:.1f}s"
+        )
+
+
+def spec_record(cfg: RunConfig) -> dict[str, Any]:
+    """What spec.yaml holds: the run id, the resolved config and provenance."""
+    return {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json"), "provenance": provenance()}
+
+
+def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
+    """Run `cfg` to completion in its run directory (skip if done, resume if interrupted)."""
+    store = Store(cfg.output.root)
+    rd = store.run_dir(cfg.output.study, cfg.run_id())
+    if rd.path.exists() and rd.state == "done":
+        return RunResult(rd, skipped=True, eval=rd.read_json(rd.eval) if rd.eval.exists() else None)
+    rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
+    rd.set_status("running", pid=os.getpid(), host=socket.gethostname())
+    try:
+        metrics = _run_stages(cfg, rd, heartbeat)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            rd.set_status("pending", error="interrupted; run again to resume from the last checkpoint")
+        else:
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            rd.set_status("failed", error=detail, **({} if isinstance(e, LoralabError) else {"bug": True}))
+        raise
+    rd.set_status("done", eval_loss=metrics["eval_loss"], steps=metrics["train_steps"])
+    return RunResult(rd, skipped=False, eval=metrics)
+
+
+def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
+    from loralab.adapters import attach_lora, save_adapter
+    from loralab.data import collate, prepare_data
+    from loralab.evaluate import evaluate, peak_memory_mb
+    from loralab.models import count_parameters, load_model
+    from loralab.train import MetricsLogger, ProgressBar, WandbLogger, train
+    from loralab.train.checkpoint import has_checkpoint
+    from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
+
+    started = time.perf_counter()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    precision = resolve_precision(cfg.train.precision, device)
+    resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
+
+    loaded = load_model(cfg.model)
+    model, tok = loaded.model, loaded.tokenizer
+    data = prepare_data(cfg.data, tok)
+    modules = run_modules(model, cfg)
+
+    signal_seconds = 0.0
+    if resuming:
+        record = rd.read_json(rd.allocation)
+        allocation = allocation_from_record(record, modules)
+        signal_seconds = record.get("signals_wall_s", 0.0)
+    else:
+        batches = [
+            collate(data.train[i : i + cfg.train.batch_size], tok.pad_token_id)
+            for i in range(0, min(len(data.train), 8 * cfg.train.batch_size), cfg.train.batch_size)
+        ]
+        outcome = allocate(cfg, model, modules, batches)
+        allocation, signal_seconds = outcome.allocation, outcome.signal_seconds
+        record = allocation.to_dict()
+        record["budget"]["reference_rank"] = allocation.budget.reference_rank
+        record["signals_wall_s"] = signal_seconds
+        rd.write_json(rd.allocation, record)
+        if outcome.signals.importance or outcome.signals.spectra:
+            rd.write_json(
+                rd.signals,
+                {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra},
+            )
+    seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
+    peft_model = attach_lora(model, allocation, cfg.lora, seed=cfg.train.seed)
+    trainable, total = count_parameters(peft_model)
+    peft_model.to(device)
+
+    def run_eval() -> dict[str, Any]:
+        if heartbeat is not None:
+            heartbeat()
+        result = evaluate(
+            peft_model, data.eval, batch_size=cfg.train.eval_batch_size, pad_id=tok.pad_token_id, device=device
+        )
+        return result.summary() | {"_result": result}
+
+    if resuming and rd.base_eval.exists():
+        base = rd.read_json(rd.base_eval)
+    else:
+        base = run_eval()  # adapters start as the identity (B = 0): this is the base model's loss
+        base.pop("_result")
+        rd.write_json(rd.base_eval, base)
+        rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
+
+    callbacks: list[Any] = [MetricsLogger(rd, cfg.train.log_every)]
+    callbacks.append(ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress))
+    if heartbeat is not None:
+        callbacks.append(_Heartbeat(heartbeat))
+    if cfg.tracking.wandb:
+        callbacks.append(WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, cfg.model_dump(mode="json")))
+
+    def periodic_eval() -> dict[str, Any]:
+        out = run_eval()
+        out.pop("_result")
+        return out
+
+    state = train(
+        peft_model,
+        data.train,
+        cfg.train,
+        pad_id=tok.pad_token_id,
+        device=device,
+        precision=precision,
+        run_dir=rd,
+        callbacks=callbacks,
+        evaluate=periodic_eval,
+    )
+    final = run_eval()
+    result = final.pop("_result")
+    for cb in callbacks:
+        cb.on_evaluate(state, final)
+
+    # Artefacts: per-example losses (paired tests), the adapter (PEFT format), then final metrics.
+    tmp = Path(tempfile.mkdtemp(prefix=".eval_examples.", dir=rd.path)) / "x.parquet"
+    result.per_example.to_parquet(tmp, index=False)
+    os.replace(tmp, rd.eval_examples)
+    shutil.rmtree(tmp.parent, ignore_errors=True)
+    adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
+    save_adapter(peft_model, adapter_tmp)
+    replace_dir(adapter_tmp, rd.adapter)
+
+    this_session = time.perf_counter() - started
+    metrics = {
+        "strategy": cfg.lora.strategy,
+        "seed": cfg.train.seed,
+        "budget_spec": allocation.budget.spec,
+        "budget_params": allocation.budget.params,
+        "allocated_params": allocation.params,
+        "trainable_params": trainable,
+        "total_params": total,
+        "base_eval_loss": base["eval_loss"],
+        "base_eval_ppl": base["eval_ppl"],
+        **final,
+        "train_steps": state.step,
+        "train_tokens": state.tokens_seen,
+        "train_examples": state.examples_seen,
+        "train_wall_s": state.wall_time,
+        "train_tokens_per_s": state.tokens_seen / state.wall_time if state.wall_time else None,
+        "final_train_loss": state.logs.get("loss"),
+        "signals_wall_s": signal_seconds,
+        # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
+        "total_wall_s": signal_seconds + base["eval_seconds"] + state.wall_time + final["eval_seconds"],
+        "session_wall_s": this_session,
+        "precision": precision,
+        "device": str(device),
+        "data": data.stats,
+        **peak_memory_mb(device),
+    }
+    rd.write_json(rd.eval, metrics)
+    shutil.rmtree(rd.checkpoint, ignore_errors=True)  # the adapter and eval are the final record
+    return metrics
+
+
+class _Heartbeat:
+    """Calls the executor's heartbeat after every step so a claim stays fresh during long runs."""
+
+    def __init__(self, beat: Any):
+        self.beat = beat
+
+    def __getattr__(self, hook: str) -> Any:
+        if hook.startswith("on_"):
+            return lambda *a: self.beat()
+        if hook == "state_dict":
+            return dict
+        if hook == "load_state_dict":
+            return lambda s: None
+        raise AttributeError(hook)
+
+
+def describe_run(path: Path) -> str:
+    """A short human description of a run directory."""
+    rd = RunDir(Path(path))
+    if not rd.spec.exists():
+        raise StoreError(f"{path} is not a run directory (no spec.yaml)")
+    status = rd.read_status()
+    lines = [f"run {rd.run_id} (study {rd.study}): {status.get('state')}"]
+    if status.get("error"):
+        lines.append(f"  error: {status['error']}")
+    cfg = rd.read_spec()["config"]
+    lines.append(
+        f"  model {cfg['model']['name']}  data {cfg['data']['source']}  strategy {cfg['lora']['strategy']}"
+        f"  budget {cfg['lora']['budget']}  seed {cfg['train']['seed']}"
+    )
+    metrics = rd.read_metrics()
+    steps = [m for m in metrics if m.get("type") == "train"]
+    if steps:
+        lines.append(f"  steps logged {steps[-1]['step']}  last train loss {steps[-1]['loss']:.4f}")
+    if rd.eval.exists():
+        e = rd.read_json(rd.eval)
+        lines.append(
+            f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f} (ppl {e['eval_ppl']:.3f});"
+            f" trainable {e['trainable_params']} of budget {e['budget_params']}; wall {e['total_wall_s']:.1f}s"
+        )
+    return "\n".join(lines)

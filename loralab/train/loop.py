@@ -1,0 +1,205 @@
+"""The one training procedure every experiment uses, whatever its strategy.
+
+Read top to bottom, one optimizer step is: gather its micro-batches from the deterministic data
+order, forward (supervised positions only) and backward each, check the loss is finite, clip, step
+the optimizer and the schedule, let callbacks see the gradients (AdaLoRA), zero them, log, then
+evaluate and checkpoint when due. The data order is a pure function of (seed, epoch), and the
+checkpoint holds the step, so a resumed run replays exactly the batches the uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from loralab.config import TrainConfig
+from loralab.data import TokenizedExample, collate, length_grouped_batches, random_batches
+from loralab.errors import TrainingError
+from loralab.nll import supervised_token_nll
+from loralab.store import RunDir
+from loralab.train.callbacks import Callback, TrainState
+from loralab.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from loralab.train.schedule import make_scheduler, warmup_steps
+
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+
+
+@dataclass
+class BatchPlan:
+    """The deterministic order of micro-batches: (seed, epoch) -> list of example-index batches."""
+
+    lengths: list[int]
+    batch_size: int
+    seed: int
+    grouped: bool
+
+    def __post_init__(self) -> None:
+        self.per_epoch = math.ceil(len(self.lengths) / self.batch_size)
+        self._cache: dict[int, list[list[int]]] = {}
+
+    def micro_batch(self, index: int) -> tuple[int, list[int]]:
+        """(epoch, example indices) of the `index`-th micro-batch of the whole run."""
+        epoch, pos = divmod(index, self.per_epoch)
+        if epoch not in self._cache:
+            make = length_grouped_batches if self.grouped else random_batches
+            self._cache = {epoch: make(self.lengths, self.batch_size, self.seed, epoch)}
+        return epoch, self._cache[epoch][pos]
+
+
+def total_steps(cfg: TrainConfig, n_examples: int) -> int:
+    """Optimizer steps of the run: max_steps, or epochs over the training set."""
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    per_epoch = math.ceil(math.ceil(n_examples / cfg.batch_size) / cfg.grad_accum)
+    return max(1, math.ceil(cfg.epochs * per_epoch))
+
+
+def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
+    for cb in callbacks:
+        getattr(cb, hook)(*args)
+
+
+def train(
+    model: nn.Module,
+    examples: list[TokenizedExample],
+    cfg: TrainConfig,
+    *,
+    pad_id: int,
+    device: torch.device,
+    precision: str,
+    run_dir: RunDir,
+    callbacks: list[Callback],
+    evaluate: Callable[[], dict[str, Any]],
+    extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
+) -> TrainState:
+    """Train `model`'s trainable parameters on `examples`; resumes from run_dir's checkpoint if any."""
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=MIXED_PRECISION[precision])
+    model.to(accelerator.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    max_steps = total_steps(cfg, len(examples))
+    scheduler = make_scheduler(
+        optimizer,
+        total=max_steps,
+        warmup=warmup_steps(max_steps, cfg.warmup_steps, cfg.warmup_ratio),
+        kind=cfg.schedule,
+    )
+    plan = BatchPlan([len(e.input_ids) for e in examples], cfg.batch_size, cfg.seed, cfg.group_by_length)
+    state = TrainState(step=0, max_steps=max_steps, model=model, optimizer=optimizer)
+
+    if has_checkpoint(run_dir.checkpoint):
+        saved = load_checkpoint(run_dir.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
+        state.step = saved["step"]
+        for key, value in saved["loop"].items():
+            setattr(state, key, value)
+        for cb in callbacks:
+            cb.load_state_dict(saved["callbacks"].get(type(cb).__name__, {}))
+        run_dir.truncate_metrics(state.step)  # lines logged after the checkpoint will be logged again
+    else:
+        _preflight(model, examples, plan, pad_id, accelerator)
+
+    def batch_on_device(indices: list[int]) -> dict[str, torch.Tensor]:
+        return {k: v.to(accelerator.device) for k, v in collate([examples[i] for i in indices], pad_id).items()}
+
+    model.train()
+    _call(callbacks, "on_train_begin", state)
+    while state.step < max_steps:
+        t0 = time.perf_counter()
+        micro = [plan.micro_batch(state.step * cfg.grad_accum + j) for j in range(cfg.grad_accum)]
+        batches = [batch_on_device(idx) for _, idx in micro]
+        n_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+        loss_sum = 0.0
+        for batch in batches:
+            with accelerator.autocast():
+                token_nll = supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+                loss = token_nll.total / n_tokens  # token-weighted over the whole accumulated step
+                extra = extra_loss(model) if extra_loss is not None else None
+                if extra is not None:
+                    loss = loss + extra / cfg.grad_accum
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss ({loss.item()}) at step {state.step + 1}; run stopped")
+            accelerator.backward(loss)
+            loss_sum += token_nll.total.item()
+        grad_norm = _clip(accelerator, params, cfg.max_grad_norm)
+        if not math.isfinite(grad_norm):
+            raise TrainingError(f"non-finite gradient norm at step {state.step + 1}; run stopped")
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        state.step += 1
+        _call(callbacks, "on_before_zero_grad", state)
+        optimizer.zero_grad(set_to_none=True)
+
+        seconds = time.perf_counter() - t0
+        positions = sum(int(b["attention_mask"].numel()) for b in batches)
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        state.epoch = micro[-1][0]
+        state.tokens_seen += n_tokens
+        state.examples_seen += sum(len(idx) for _, idx in micro)
+        state.wall_time += seconds
+        state.logs = {
+            "step": state.step,
+            "epoch": state.epoch,
+            "loss": loss_sum / n_tokens,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens": n_tokens,
+            "padding": 1 - real / positions,
+            "step_s": seconds,
+            "tokens_per_s": n_tokens / seconds,
+        }
+        _call(callbacks, "on_step_end", state)
+
+        last = state.step == max_steps
+        if cfg.eval_every and state.step % cfg.eval_every == 0 and not last:
+            _call(callbacks, "on_evaluate", state, evaluate())
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not last:
+            save_checkpoint(
+                run_dir.checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                step=state.step,
+                loop_state={
+                    "epoch": state.epoch,
+                    "tokens_seen": state.tokens_seen,
+                    "examples_seen": state.examples_seen,
+                    "wall_time": state.wall_time,
+                },
+                callbacks={type(cb).__name__: cb.state_dict() for cb in callbacks},
+            )
+            _call(callbacks, "on_checkpoint", state)
+    model.eval()
+    _call(callbacks, "on_train_end", state)
+    return state
+
+
+def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float | None) -> float:
+    if max_norm is not None:
+        return float(accelerator.clip_grad_norm_(params, max_norm))
+    grads = [p.grad.detach().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+@torch.no_grad()
+def _preflight(
+    model: nn.Module, examples: list[TokenizedExample], plan: BatchPlan, pad_id: int, accelerator: Accelerator
+) -> None:
+    """Before step 1: the first batch must give a finite loss (catches broken weights or precision)."""
+    _, idx = plan.micro_batch(0)
+    batch = {k: v.to(accelerator.device) for k, v in collate([examples[i] for i in idx], pad_id).items()}
+    was_training = model.training
+    model.eval()
+    with accelerator.autocast():
+        nll = supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    model.train(was_training)
+    if nll.nll.numel() == 0 or not torch.isfinite(nll.total):
+        raise TrainingError("the loss on the first batch is not finite before training; check the model and precision")
