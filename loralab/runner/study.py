@@ -1,0 +1,213 @@
+"""A study: a base run config and a grid (strategies × budgets × seeds × any config field).
+
+`expand` turns a study into run configs deterministically. Each run's id is the hash of its resolved
+config (`RunConfig.run_id`), so editing the grid adds or removes runs and never renames finished ones.
+
+```yaml
+name: alloc-r8              # runs land in <base.output.root>/alloc-r8/<run_id>/
+baseline: uniform           # the strategy others are compared against
+base:                       # a run config tree, or the path of a run config YAML
+  model: {name: tiny-gpt2}
+  train: {max_steps: 200, threads: 1}
+grid:
+  strategies: [uniform, attn_only]
+  budgets: [r4, r8]
+  seeds: [0, 1, 2]
+  fields: {train.lr: [1.0e-4, 3.0e-4]}   # any dotted field; `train.lr: [...]` directly in grid works too
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from pathlib import Path
+from typing import Any, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loralab.config import RunConfig, apply_overrides, build_config, load_yaml, set_dotted
+from loralab.errors import ConfigError
+
+# Fields that grid axes own; giving them under `fields` would silently fight the axis.
+_AXIS_FIELDS = {"lora.strategy": "strategies", "lora.budget": "budgets", "train.seed": "seeds"}
+
+
+class Grid(BaseModel):
+    """The axes of a study; an empty axis keeps the base config's value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategies: tuple[str, ...] = Field((), description="Strategy names (lora.strategy).")
+    budgets: tuple[str, ...] = Field((), description="Budgets such as 'r8', '1500000', '0.5%' (lora.budget).")
+    seeds: tuple[int, ...] = Field((), description="Run seeds (train.seed).")
+    fields: dict[str, tuple[Any, ...]] = Field(
+        default_factory=dict, description="Any other dotted config field -> its values, e.g. train.lr."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dotted_keys_are_fields(cls, data: Any) -> Any:
+        # `grid: {train.lr: [...]}` reads better than nesting under `fields`; both mean the same.
+        if isinstance(data, dict) and any("." in str(k) for k in data):
+            data = dict(data)
+            fields = dict(data.get("fields") or {})
+            for key in [k for k in data if "." in str(k)]:
+                fields[key] = data.pop(key)
+            data["fields"] = fields
+        return data
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budgets_as_text(cls, v: Any) -> Any:
+        return tuple(str(b).strip() for b in v) if isinstance(v, list | tuple) else v
+
+
+class StudyConfig(BaseModel):
+    """A named grid of runs over a base run config, with the baseline strategy for comparisons."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Study name: its runs live in <root>/<name>/<run_id>/.")
+    base: RunConfig = Field(default_factory=RunConfig, description="The run config every run starts from.")
+    grid: Grid = Field(default_factory=Grid, description="Axes to expand the base config over.")
+    baseline: str = Field("uniform", description="Strategy the analysis compares the others against.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith(".") or v != v.strip():
+            raise ValueError("must be a plain directory name without '/' or a leading '.'")
+        return v
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The strategies the study runs (the grid axis, or the base config's one)."""
+        return self.grid.strategies or (self.base.lora.strategy,)
+
+
+def _check_field(key: str) -> None:
+    """Raise a ConfigError unless `key` is a dotted path to a RunConfig field (or into a dict field)."""
+    model: type[BaseModel] = RunConfig
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        known = model.model_fields
+        if part not in known:
+            where = ".".join(parts[:i]) or "the run config"
+            close = difflib.get_close_matches(part, list(known), n=1)
+            hint = f"did you mean {'.'.join([*parts[:i], close[0]])!r}? " if close else ""
+            raise ConfigError(
+                f"grid field {key!r} is not a config field: {where} has no {part!r}; {hint}"
+                f"fields there: {', '.join(known)}"
+            )
+        ann = known[part].annotation
+        last = i == len(parts) - 1
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if last:
+                raise ConfigError(
+                    f"grid field {key!r} is a whole section; name one of its fields, e.g."
+                    f" {key}.{next(iter(ann.model_fields))}"
+                )
+            model = ann
+            continue
+        if last or get_origin(ann) is dict or ann is dict:
+            return  # a leaf, or a key inside a free-form dict such as lora.strategy_options
+        raise ConfigError(f"grid field {key!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+
+
+def _check_grid(study: StudyConfig) -> None:
+    grid = study.grid
+    for key, values in grid.fields.items():
+        _check_field(key)
+        if key in _AXIS_FIELDS:
+            raise ConfigError(f"grid field {key!r}: use grid.{_AXIS_FIELDS[key]} for it")
+        if key.split(".")[0] in ("output", "tracking"):
+            raise ConfigError(
+                f"grid field {key!r}: output and tracking fields do not change a run's id, so its runs"
+                " would collide; set it in base instead"
+            )
+        if not values:
+            raise ConfigError(f"grid field {key!r} has no values")
+    axes = {"strategies": grid.strategies, "budgets": grid.budgets, "seeds": grid.seeds}
+    axes.update({f"fields.{k}": v for k, v in grid.fields.items()})
+    for axis, values in axes.items():
+        seen = [repr(v) for v in values]
+        dupes = sorted({v for v in seen if seen.count(v) > 1})
+        if dupes:
+            raise ConfigError(f"grid.{axis} lists {', '.join(dupes)} more than once")
+    if study.baseline not in study.strategies:
+        raise ConfigError(
+            f"baseline {study.baseline!r} is not one of the study's strategies"
+            f" ({', '.join(study.strategies)}); add it to grid.strategies or change baseline"
+        )
+
+
+def expand(study: StudyConfig) -> list[RunConfig]:
+    """The study's run configs, in a fixed order (seed-major, so early results are comparisons)."""
+    _check_grid(study)
+    grid = study.grid
+    base_tree = study.base.model_dump(mode="json")
+    axes: list[tuple[str, tuple[Any, ...]]] = [
+        ("train.seed", grid.seeds or (study.base.train.seed,)),
+        ("lora.budget", grid.budgets or (study.base.lora.budget,)),
+        *grid.fields.items(),
+        ("lora.strategy", study.strategies),
+    ]
+    runs: list[RunConfig] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for combo in itertools.product(*(values for _, values in axes)):
+        tree = _copy_tree(base_tree)
+        point = dict(zip((k for k, _ in axes), combo, strict=True))
+        for key, value in point.items():
+            set_dotted(tree, key, value)
+        set_dotted(tree, "output.study", study.name)
+        set_dotted(tree, "tracking.group", study.name)
+        try:
+            cfg = build_config(tree)
+        except ConfigError as e:
+            raise ConfigError(f"study run {_describe(point)}: {e}") from None
+        rid = cfg.run_id()
+        if rid in seen:  # e.g. a field value that validation normalises to another one
+            raise ConfigError(f"study runs {_describe(seen[rid])} and {_describe(point)} are the same run")
+        seen[rid] = point
+        runs.append(cfg)
+    return runs
+
+
+def _copy_tree(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy_tree(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def _describe(point: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{k}={v}" for k, v in point.items()) + ")"
+
+
+def parse_study(tree: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
+    """Validate a study tree; `base` may be a run config tree or a YAML path relative to `base_dir`."""
+    tree = _resolve_base(tree, base_dir or Path())
+    try:
+        return StudyConfig.model_validate(tree)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "study"
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key (a study has name, base, grid and baseline; grid has strategies, budgets,"
+            msg += " seeds and fields)"
+        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
+        raise ConfigError(f"study {loc}: {msg}{more}") from None
+
+
+def _resolve_base(tree: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    tree = dict(tree)
+    if isinstance(tree.get("base"), str):
+        path = Path(tree["base"]).expanduser()
+        tree["base"] = load_yaml(path if path.is_absolute() else base_dir / path)
+    return tree
+
+
+def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read a study YAML and apply `key=value` overrides to its tree (e.g. `base.train.max_steps=4`)."""
+    p = Path(path)
+    tree = _resolve_base(load_yaml(p), p.parent)  # before overrides, which may set base.* keys
+    return parse_study(apply_overrides(tree, list(overrides or [])))
