@@ -8,6 +8,7 @@ from loralab.data.batching import (
     random_batches,
     sequential_batches,
 )
+from loralab.data.prepare import PreparedData, prepare_data, prepare_records
 from loralab.data.records import AlpacaRecord, load_records
 from loralab.data.split import subsample, train_eval_split
 from loralab.data.template import format_example, format_prompt
@@ -17,6 +18,7 @@ from loralab.data.tokenize import IGNORE_INDEX, TokenizedExample, tokenize_examp
 __all__ = [
     "IGNORE_INDEX",
     "AlpacaRecord",
+    "PreparedData",
     "TokenizedExample",
     "build_tiny_tokenizer",
     "collate",
@@ -26,6 +28,8 @@ __all__ = [
     "length_grouped_batches",
     "load_records",
     "padding_fraction",
+    "prepare_data",
+    "prepare_records",
     "random_batches",
     "sequential_batches",
     "subsample",
