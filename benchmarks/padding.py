@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import time
 from typing import Any
@@ -53,9 +54,9 @@ def main() -> None:
     t_load = time.perf_counter() - t0
     opts = {"cutoff_len": args.cutoff, "add_eos": True, "train_on_inputs": False}
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     examples = tokenize_records(records, tok, **opts)
-    t_batch = time.perf_counter() - t0
+    t_batch, c_batch = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     for i, record in enumerate(records[:ONE_BY_ONE]):
         tokenize_example(record, tok, index=i, **opts)
@@ -72,6 +73,8 @@ def main() -> None:
     print(f"records            {len(records):,} ({args.data}, read in {t_load:.2f} s)")
     print(f"tokenizer          {args.tokenizer} ({len(tok):,} ids), cutoff {args.cutoff}, batch {bs}")
     print(f"tokenise, batched  {t_batch:.1f} s ({len(records) / t_batch:,.0f} records/s)")
+    # CPU seconds over all threads: a load-independent figure when other processes share the cores.
+    print(f"  CPU time         {c_batch:.1f} s on {os.cpu_count()} cores")
     print(f"tokenise, 1-by-1   {t_single:.1f} s (extrapolated from {ONE_BY_ONE:,} records)")
     print(f"batched speed-up   {t_single / t_batch:.1f}x")
     mean, median = statistics.mean(lengths), statistics.median(lengths)
