@@ -1,0 +1,39 @@
+"""Studies: expand a grid of runs, execute what is missing exactly once (locally or on Ray), report.
+
+`loralab study STUDY.yaml` and `loralab status STUDY` are thin wrappers over this package.
+"""
+
+from loralab.runner.claims import Claim, ClaimInfo, ClaimLost, read_claim
+from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
+from loralab.runner.index import RunRow, rebuild_index, run_row, study_rows
+from loralab.runner.progress import StudyView
+from loralab.runner.scheduler import StudyReport, plan_runs, run_study
+from loralab.runner.study import Grid, StudyConfig, expand, load_study, parse_study
+from loralab.runner.worker import Outcome, RunJob, Task, read_executions
+
+__all__ = [
+    "Claim",
+    "ClaimInfo",
+    "ClaimLost",
+    "Executor",
+    "Grid",
+    "LocalExecutor",
+    "Outcome",
+    "RayExecutor",
+    "RunJob",
+    "RunRow",
+    "StudyConfig",
+    "StudyReport",
+    "StudyView",
+    "Task",
+    "expand",
+    "load_study",
+    "parse_study",
+    "plan_runs",
+    "read_claim",
+    "read_executions",
+    "rebuild_index",
+    "run_row",
+    "run_study",
+    "study_rows",
+]

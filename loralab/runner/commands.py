@@ -1,0 +1,123 @@
+"""The `loralab study` and `loralab status` commands, as functions `cli.py` calls with parsed options."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from loralab.errors import ConfigError, LoralabError
+from loralab.runner.claims import DEFAULT_TIMEOUT
+from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
+from loralab.runner.index import RunRow, rebuild_index, run_row, study_rows
+from loralab.runner.progress import STATE_STYLE, format_seconds
+from loralab.runner.scheduler import plan_runs, run_study
+from loralab.runner.study import load_study
+from loralab.store import Store
+
+
+def make_executor(
+    kind: str,
+    *,
+    workers: int = 1,
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    max_retries: int = 3,
+) -> Executor:
+    """The executor named `kind` ('local' or 'ray') with its options."""
+    if kind == "local":
+        if address:
+            raise LoralabError("--address needs --executor ray")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        # Without an address Ray starts in this process; --workers then sizes it.
+        num_cpus = None if address else max(1, round(workers * cpus_per_run))
+        return RayExecutor(
+            address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            max_retries=max_retries,
+            num_cpus=num_cpus,
+        )
+    raise LoralabError(f"--executor {kind!r} is not known; use 'local' or 'ray'")
+
+
+def study_command(
+    study_file: Path,
+    overrides: list[str],
+    executor: Executor,
+    *,
+    retry_failed: bool = False,
+    claim_timeout: float = DEFAULT_TIMEOUT,
+    strategy_files: tuple[str, ...] = (),
+    console: Console | None = None,
+) -> int:
+    """Run a study file's missing runs and print the summary; returns the exit code (0, or 1 on failures)."""
+    study = load_study(study_file, overrides)
+    console = console or Console(stderr=True)
+    report = run_study(
+        study,
+        executor,
+        retry_failed=retry_failed,
+        claim_timeout=claim_timeout,
+        strategy_files=strategy_files,
+        console=console,
+    )
+    for rid in report.failed:
+        outcome = report.outcomes.get(rid)
+        reason = outcome.detail if outcome else "failed earlier"
+        console.print(f"[red]failed[/red] {rid}: {reason}", highlight=False)
+    console.print(report.summary(), highlight=False)
+    if report.index:
+        console.print(f"index: {report.index}", highlight=False)
+    return report.exit_code
+
+
+def status_command(target: str, root: Path | None = None, console: Console | None = None) -> int:
+    """Print the table of a study's runs (from a study file or a study name in the store)."""
+    console = console or Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console.width = max(console.width, 160)
+    rows, study, store = _status_rows(target, root)
+    table = Table(title=f"study {study} ({store.root / study})", header_style="bold")
+    for col in ("run", "strategy", "budget", "seed", "state", "steps", "eval loss", "wall"):
+        table.add_column(col, justify="right" if col in ("seed", "steps", "eval loss", "wall") else "left")
+    for r in rows:
+        table.add_row(
+            r.run_id,
+            r.strategy,
+            r.budget,
+            "" if r.seed is None else str(r.seed),
+            Text(r.display_state, style=STATE_STYLE.get(r.display_state, "")),
+            f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
+            "" if r.eval_loss is None else f"{r.eval_loss:.4f}",
+            format_seconds(r.wall_time) if r.wall_time is not None else "",
+        )
+    console.print(table)
+    counts = Counter(r.display_state for r in rows)
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs", highlight=False)
+    if (store.root / study).is_dir():
+        console.print(f"index: {rebuild_index(store, study)}", highlight=False)
+    return 0
+
+
+def _status_rows(target: str, root: Path | None) -> tuple[list[RunRow], str, Store]:
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        study = load_study(path)
+        runs = plan_runs(study)
+        store = Store(runs[0].output.root)
+        rows = [run_row(store.run_dir(study.name, c.run_id()), c) for c in runs]
+        planned = {r.run_id for r in rows}
+        # Runs of earlier versions of the grid stay in the store; show them after the planned ones.
+        rows += [r for r in study_rows(store, study.name) if r.run_id not in planned]
+        return rows, study.name, store
+    store = Store(root or "runs")
+    if target not in store.studies():
+        known = ", ".join(store.studies()) or "none"
+        raise ConfigError(f"no study {target!r} in store {store.root} (studies there: {known})")
+    return study_rows(store, target, DEFAULT_TIMEOUT), target, store

@@ -1,0 +1,114 @@
+"""The study progress view: run counts by state, per-run step progress and an ETA, read from the store.
+
+It reads only the run directories (status.json, the tail of metrics.jsonl, claim.json), so it shows
+the same thing whichever executor or machine runs the runs. On a terminal it is a rich Live view that
+refreshes itself; elsewhere the study prints one line per finished run instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from loralab.config import RunConfig
+from loralab.runner.claims import DEFAULT_TIMEOUT
+from loralab.runner.index import RunRow, run_row
+from loralab.store import Store
+
+STATE_STYLE = {
+    "done": "green",
+    "running": "cyan",
+    "failed": "red",
+    "pending": "dim",
+    "interrupted": "yellow",
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    """`1h02m`, `3m05s`, `12s`, or `-` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "-"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+@dataclass
+class StudyView:
+    """A live picture of one study's runs; `render()` (or rich's `__rich__`) reads the store afresh."""
+
+    store: Store
+    study: str
+    runs: list[RunConfig]
+    slots: int = 1  # runs executing at once, for the ETA
+    where: str = ""
+    claim_timeout: float = DEFAULT_TIMEOUT
+    max_rows: int = 12
+    started: float = field(default_factory=time.monotonic)
+    _steps0: int | None = None
+
+    def rows(self) -> list[RunRow]:
+        """Current rows of the study's runs, in study order."""
+        return [run_row(self.store.run_dir(self.study, c.run_id()), c, self.claim_timeout) for c in self.runs]
+
+    def eta(self, rows: list[RunRow]) -> float | None:
+        """Seconds left: from the step rate since the view started when every run knows its step
+        count, else from the mean wall time of finished runs; None until there is a rate."""
+        todo = [r for r in rows if r.state not in ("done", "failed")]
+        if not todo:
+            return 0.0
+        if all(r.max_steps for r in rows):
+            done = sum(min(r.steps, r.max_steps or 0) for r in rows)
+            if self._steps0 is None:
+                self._steps0 = done
+            elapsed = time.monotonic() - self.started
+            rate = (done - self._steps0) / elapsed if elapsed > 0 else 0.0
+            left = sum((r.max_steps or 0) - min(r.steps, r.max_steps or 0) for r in todo)
+            return left / rate if rate > 0 else None
+        walls = [r.wall_time for r in rows if r.state == "done" and r.wall_time]
+        if not walls:
+            return None
+        return sum(walls) / len(walls) * len(todo) / max(1, self.slots)
+
+    def header(self, rows: list[RunRow]) -> str:
+        """`3/8 done · 2 running · 1 failed · 2 pending · elapsed 1m02s · ETA 2m10s`."""
+        counts = Counter(r.display_state for r in rows)
+        parts = [f"{counts['done']}/{len(rows)} done"]
+        parts += [f"{counts[s]} {s}" for s in ("running", "interrupted", "failed", "pending") if counts[s]]
+        parts.append(f"elapsed {format_seconds(time.monotonic() - self.started)}")
+        parts.append(f"ETA {format_seconds(self.eta(rows))}")
+        return " · ".join(parts)
+
+    def render(self) -> RenderableType:
+        """Header plus a table of running runs (and failed ones, then the next pending)."""
+        rows = self.rows()
+        title = Text(f"study {self.study}", style="bold")
+        if self.where:
+            title.append(f"  ({self.where})", style="dim")
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for col in ("run", "strategy", "budget", "seed", "state", "progress", "steps", "eval loss"):
+            table.add_column(col)
+        order = {"running": 0, "interrupted": 1, "failed": 2, "pending": 3, "done": 4}
+        shown = sorted((r for r in rows if r.display_state != "done"), key=lambda r: order[r.display_state])[
+            : self.max_rows
+        ]
+        for r in shown:
+            total = r.max_steps or max(r.steps, 1)
+            bar = ProgressBar(total=total, completed=min(r.steps, total), width=24)
+            state = Text(r.display_state, style=STATE_STYLE.get(r.display_state, ""))
+            loss = f"{r.eval_loss:.4f}" if r.eval_loss is not None else ""
+            steps = f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps)
+            table.add_row(r.run_id, r.strategy, r.budget, str(r.seed), state, bar, steps, loss)
+        return Group(title, Text(self.header(rows)), table)
+
+    def __rich__(self) -> RenderableType:
+        return self.render()
