@@ -55,6 +55,56 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory <root>/<study
     typer.echo(describe_run(run_dir))
 
 
+@app.command()
+def study(
+    study_file: Path = typer.Argument(..., help="Study YAML: name, base run config, grid, baseline."),
+    overrides: list[str] | None = typer.Argument(
+        None, help="key=value overrides of the study file, e.g. base.train.max_steps=20 grid.seeds=[0,1]"
+    ),
+    executor: str = typer.Option("local", help="Where runs execute: local (processes) or ray."),
+    workers: int = typer.Option(1, help="Runs at once on this machine (local; also sizes a local Ray)."),
+    address: str | None = typer.Option(None, help="Ray cluster to join (HOST:PORT); default starts one."),
+    cpus_per_run: float = typer.Option(1.0, help="Ray: CPUs each run requests."),
+    gpus_per_run: float = typer.Option(0.0, help="Ray: GPUs each run requests (fractions share a GPU)."),
+    max_retries: int = typer.Option(3, help="Ray: retries of a run lost with its worker or node."),
+    retry_failed: bool = typer.Option(False, help="Also rerun runs that failed before."),
+    claim_timeout: float = typer.Option(120.0, help="Seconds without heartbeat before a claim is stale."),
+    strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),
+) -> None:
+    """Run a study's missing runs: skip done ones, resume interrupted ones, each run exactly once."""
+    from loralab.runner.commands import make_executor, study_command
+
+    ex = make_executor(
+        executor,
+        workers=workers,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        max_retries=max_retries,
+    )
+    files = tuple(str(f) for f in strategy_file or [])
+    code = study_command(
+        study_file,
+        list(overrides or []),
+        ex,
+        retry_failed=retry_failed,
+        claim_timeout=claim_timeout,
+        strategy_files=files,
+    )
+    raise typer.Exit(code=code)
+
+
+@app.command()
+def status(
+    study: str = typer.Argument(..., help="A study YAML, or the name of a study in the store."),
+    root: Path = typer.Option(Path("runs"), help="Results store root (when STUDY is a name)."),
+) -> None:
+    """Table of a study's runs (state, steps, eval loss, wall time); rebuilds its index.parquet."""
+    from loralab.runner.commands import status_command
+
+    raise typer.Exit(code=status_command(study, root))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
