@@ -1,27 +1,50 @@
-"""Rank-allocation strategies, one per module, registered by name when this package is imported."""
+"""Rank-allocation strategies, one per module, registered by name when this package is imported.
+
+`adalora_callback` (PEFT and torch) is not imported here; the training pipeline imports it when a
+dynamic strategy runs.
+"""
 
 from loralab.strategies import uniform  # noqa: F401  (registers)
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocate_by_weights, resolve_budget
+from loralab.strategies.base import (
+    KNOWN_SIGNALS,
+    Budget,
+    RankAllocation,
+    Signals,
+    Strategy,
+    StrategyOptions,
+)
+from loralab.strategies.budget import (
+    BudgetShortfallWarning,
+    allocate_by_weights,
+    allocation_from_weights,
+    resolve_budget,
+    tolerance,
+)
 from loralab.strategies.registry import (
     available,
     get_strategy,
     load_strategy_file,
     parse_options,
     register_strategy,
+    strategy_class,
 )
 
 __all__ = [
+    "KNOWN_SIGNALS",
     "Budget",
+    "BudgetShortfallWarning",
     "RankAllocation",
     "Signals",
     "Strategy",
     "StrategyOptions",
     "allocate_by_weights",
+    "allocation_from_weights",
     "available",
     "get_strategy",
     "load_strategy_file",
     "parse_options",
     "register_strategy",
     "resolve_budget",
+    "strategy_class",
+    "tolerance",
 ]

@@ -1,17 +1,25 @@
 """The strategy contract: plain data in (`TargetModule`s, a `Budget`, `Signals`), a `RankAllocation` out.
 
 A static strategy is a pure function of its inputs. Data-driven strategies declare the signals they
-need (`needs`), which the pipeline measures once before allocation. Dynamic strategies (AdaLoRA) set
-`dynamic = True` and are driven by the training loop through a callback.
+need (`needs`), which the pipeline measures once before allocation (`signal_options` says how).
+Dynamic strategies (AdaLoRA) set `dynamic = True`: their allocation is the *initial* one, and the
+training loop drives them through a callback; their budget is checked on the final ranks.
+
+The budget invariant, for every static allocation:
+`budget - max(1% of budget, one rank of the cheapest module) <= params <= budget`. When the rank caps
+(`min(d_in, d_out)`, `lora.max_rank`) make that unreachable, the allocation spends what the caps allow,
+says why in `note`, and `budget_status` is `UNDER` instead of `PASS`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from loralab.errors import StrategyError
 from loralab.modules import TargetModule
 
 
@@ -24,6 +32,9 @@ class Budget:
     reference_rank: int
 
 
+KNOWN_SIGNALS = ("importance", "spectra")  # what the pipeline can measure (loralab.signals)
+
+
 @dataclass(frozen=True)
 class Signals:
     """Measurements some strategies allocate from, keyed by module name; `seed` for random ones."""
@@ -34,37 +45,102 @@ class Signals:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def tolerance_params(budget_params: int, cheapest_rank_cost: int) -> int:
+    """How far below a budget an allocation may land: max(1% of it, one rank of the cheapest module)."""
+    return max(math.ceil(0.01 * budget_params), cheapest_rank_cost)
+
+
 @dataclass(frozen=True)
 class RankAllocation:
-    """Module name -> integer rank (0: no adapter), with the modules and budget it was made for."""
+    """Module name -> integer rank (0: no adapter), with the modules and budget it was made for.
+
+    `extra_params_per_rank` is what one rank costs beyond d_in + d_out (AdaLoRA's singular value: 1),
+    so `params` is exactly what PEFT counts as trainable. `note` says why an allocation is below the
+    budget's tolerance (caps), `details` holds strategy-specific JSON-able records (weights used, ...).
+    """
 
     ranks: dict[str, int]
     modules: tuple[TargetModule, ...]
     budget: Budget
     strategy: str
+    options: dict[str, Any] = field(default_factory=dict)
+    dynamic: bool = False
+    extra_params_per_rank: int = 0
+    note: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def rank_cost(self, m: TargetModule) -> int:
+        """Parameters one rank of `m` costs in this allocation's adapter type."""
+        return m.cost_per_rank + self.extra_params_per_rank
 
     @property
     def params(self) -> int:
-        """Trainable parameters of this allocation: sum of r * (d_in + d_out)."""
-        return sum(self.ranks[m.name] * m.cost_per_rank for m in self.modules)
+        """Trainable parameters of this allocation: sum of r * (d_in + d_out [+ extra])."""
+        return sum(self.ranks[m.name] * self.rank_cost(m) for m in self.modules)
 
     @property
     def active(self) -> list[TargetModule]:
         """Modules that get an adapter (rank > 0)."""
         return [m for m in self.modules if self.ranks[m.name] > 0]
 
+    @property
+    def tolerance(self) -> int:
+        """Parameters the allocation may stay below its budget."""
+        return tolerance_params(self.budget.params, min(self.rank_cost(m) for m in self.modules))
+
+    @property
+    def budget_status(self) -> str:
+        """PASS (within tolerance), OVER (above budget), UNDER (below tolerance; see `note`) or DYNAMIC."""
+        if self.dynamic:
+            return "DYNAMIC"
+        if self.params > self.budget.params:
+            return "OVER"
+        if self.params < self.budget.params - self.tolerance:
+            return "UNDER"
+        return "PASS"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record for allocation.json."""
+        b = self.budget
         return {
             "strategy": self.strategy,
-            "budget": {"spec": self.budget.spec, "params": self.budget.params},
+            "options": dict(self.options),
+            "dynamic": self.dynamic,
+            "budget": {"spec": b.spec, "params": b.params, "reference_rank": b.reference_rank},
             "achieved_params": self.params,
-            "budget_ratio": self.params / self.budget.params if self.budget.params else None,
+            "budget_ratio": self.params / b.params if b.params else None,
+            "tolerance": self.tolerance,
+            "budget_status": self.budget_status,
+            "note": self.note,
+            "extra_params_per_rank": self.extra_params_per_rank,
             "modules": [
-                {**m.to_dict(), "rank": self.ranks[m.name], "cost": self.ranks[m.name] * m.cost_per_rank}
+                {**m.to_dict(), "rank": self.ranks[m.name], "cost": self.ranks[m.name] * self.rank_cost(m)}
                 for m in self.modules
             ],
+            "details": dict(self.details),
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> RankAllocation:
+        """Rebuild an allocation from its `to_dict` record (e.g. on resume)."""
+        b = record["budget"]
+        modules = tuple(
+            TargetModule(name=m["name"], layer=m["layer"], kind=m["kind"], d_in=m["d_in"], d_out=m["d_out"])
+            for m in record["modules"]
+        )
+        return cls(
+            ranks={m["name"]: int(m["rank"]) for m in record["modules"]},
+            modules=modules,
+            budget=Budget(
+                params=int(b["params"]), spec=b["spec"], reference_rank=int(b.get("reference_rank", 8))
+            ),
+            strategy=record["strategy"],
+            options=dict(record.get("options", {})),
+            dynamic=bool(record.get("dynamic", False)),
+            extra_params_per_rank=int(record.get("extra_params_per_rank", 0)),
+            note=record.get("note"),
+            details=dict(record.get("details", {})),
+        )
 
 
 class StrategyOptions(BaseModel):
@@ -94,3 +170,20 @@ class Strategy:
     ) -> RankAllocation:
         """Return integer ranks for `modules` whose cost is within `budget`."""
         raise NotImplementedError
+
+    def signal_options(self, options: StrategyOptions | None = None) -> dict[str, Any]:
+        """Keyword arguments for measuring this strategy's signals (e.g. method, n_batches); {} if none."""
+        return {}
+
+    def resolve_options(self, options: StrategyOptions | dict[str, Any] | None) -> Any:
+        """This strategy's Options: as given, defaults for None/empty base options, validated from a dict."""
+        if isinstance(options, self.Options):
+            return options
+        if options is None or (type(options) is StrategyOptions):
+            return self.Options()
+        if isinstance(options, dict):
+            return self.Options.model_validate(options)
+        raise StrategyError(
+            f"strategy {self.name!r} got options of type {type(options).__name__},"
+            f" not {self.Options.__name__}"
+        )

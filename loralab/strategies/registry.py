@@ -7,8 +7,10 @@ Built-in strategies register when `loralab.strategies` is imported; user strateg
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -17,10 +19,11 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from loralab.errors import StrategyError
-from loralab.strategies.base import Strategy, StrategyOptions
+from loralab.strategies.base import KNOWN_SIGNALS, Strategy, StrategyOptions
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 _PLUGINS_LOADED = False
+_PLUGIN_ERRORS: dict[str, str] = {}  # entry-point name -> why it failed to load
 S = TypeVar("S", bound=type[Strategy])
 
 
@@ -31,9 +34,18 @@ def register_strategy(name: str) -> Callable[[S], S]:
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise TypeError(f"{cls!r} is not a loralab Strategy subclass")
         if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise StrategyError(f"strategy name {name!r} is already registered by {_REGISTRY[name].__module__}")
+            raise StrategyError(
+                f"strategy name {name!r} is already registered by {_REGISTRY[name].__module__}"
+            )
         if not cls.description:
             raise TypeError(f"strategy {name!r} needs a description")
+        if not (isinstance(cls.Options, type) and issubclass(cls.Options, StrategyOptions)):
+            raise TypeError(f"strategy {name!r}: Options must subclass loralab StrategyOptions")
+        unknown = set(cls.needs) - set(KNOWN_SIGNALS)
+        if unknown:
+            raise TypeError(
+                f"strategy {name!r} needs unknown signals {sorted(unknown)}; known: {KNOWN_SIGNALS}"
+            )
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -42,7 +54,11 @@ def register_strategy(name: str) -> Callable[[S], S]:
 
 
 def load_plugins() -> None:
-    """Import strategies advertised in the `loralab.strategies` entry-point group (once)."""
+    """Import strategies advertised in the `loralab.strategies` entry-point group (once).
+
+    A plug-in that fails to import is skipped with a warning, so it cannot hide the built-ins; asking
+    for it by name then raises a StrategyError that carries the import error.
+    """
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
         return
@@ -50,8 +66,9 @@ def load_plugins() -> None:
     for ep in entry_points(group="loralab.strategies"):
         try:
             ep.load()
-        except Exception as e:  # a broken plug-in must not hide the built-ins
-            raise StrategyError(f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {e}") from None
+        except Exception as e:
+            _PLUGIN_ERRORS[ep.name] = f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {e}"
+            warnings.warn(_PLUGIN_ERRORS[ep.name], stacklevel=2)
 
 
 def load_strategy_file(path: str | Path) -> None:
@@ -59,7 +76,8 @@ def load_strategy_file(path: str | Path) -> None:
     p = Path(path)
     if not p.is_file():
         raise StrategyError(f"strategy file {p} does not exist")
-    mod_name = f"loralab_user_strategy_{abs(hash(str(p.resolve())))}"
+    digest = hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:16]
+    mod_name = f"loralab_user_strategy_{digest}"
     if mod_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(mod_name, p)
@@ -82,10 +100,17 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as `name` (see `get_strategy`)."""
+    return type(get_strategy(name))
+
+
 def get_strategy(name: str) -> Strategy:
     """An instance of the strategy registered as `name`, or a StrategyError with suggestions."""
     load_plugins()
     if name not in _REGISTRY:
+        if name in _PLUGIN_ERRORS:
+            raise StrategyError(_PLUGIN_ERRORS[name])
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise StrategyError(f"unknown strategy {name!r}; {hint}available: {', '.join(sorted(_REGISTRY))}")
@@ -101,6 +126,4 @@ def parse_options(strategy: Strategy, options: dict[str, Any]) -> StrategyOption
         loc = ".".join(str(p) for p in first["loc"]) or "options"
         msg = "unknown option" if first["type"] == "extra_forbidden" else first["msg"]
         fields = ", ".join(strategy.Options.model_fields) or "none"
-        raise StrategyError(
-            f"strategy {strategy.name!r} option {loc}: {msg} (options: {fields})"
-        ) from None
+        raise StrategyError(f"strategy {strategy.name!r} option {loc}: {msg} (options: {fields})") from None
