@@ -4,7 +4,18 @@
 dynamic strategy runs.
 """
 
-from loralab.strategies import uniform  # noqa: F401  (registers)
+from loralab.strategies import (  # noqa: F401  (each registers its strategy)
+    adalora,
+    attention_heavy,
+    gradient,
+    linear_decay,
+    linear_increase,
+    middle_heavy,
+    mlp_heavy,
+    random_dirichlet,
+    spectrum,
+    uniform,
+)
 from loralab.strategies.base import (
     KNOWN_SIGNALS,
     Budget,
