@@ -1,0 +1,361 @@
+"""AdaLoRA in the training loop: the PEFT config, the callback that masks triplets, the orthogonality loss.
+
+Wiring (the loop calls `on_before_zero_grad` once per optimizer step, after `optimizer.step()`, with
+`state.step` already counting that step):
+
+    cfg = build_adalora_config(allocation, total_step, alpha=..., dropout=..., fan_in_fan_out=...)
+    model = get_peft_model(base, cfg)             # trainable = allocation.params (the peak)
+    callback = AdaLoraCallback(allocation, total_step)
+    train(..., callbacks=[..., callback], extra_loss=adalora_orth_loss)
+    callback.final_rank_allocation()              # the allocation held to the budget
+
+PEFT's `RankAllocator` counts its budget in triplets; `budget_mode: params` swaps in a subclass whose
+budget is in parameters (see `loralab.strategies.adalora`). Checkpoints must save the raw trainable
+tensors (masked triplets included), not `save_pretrained`, which truncates to the current pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+from peft import AdaLoraConfig
+from peft.tuners.adalora import AdaLoraLayer, AdaLoraModel, RankAllocator
+from torch import nn
+
+from loralab.strategies.adalora import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
+from loralab.strategies.base import RankAllocation, tolerance_params
+from loralab.train.callbacks import Callback, TrainState
+
+
+def build_adalora_config(
+    allocation: RankAllocation,
+    total_step: int,
+    *,
+    alpha: float,
+    dropout: float,
+    fan_in_fan_out: bool = False,
+    task_type: str | None = "CAUSAL_LM",
+) -> AdaLoraConfig:
+    """PEFT AdaLoraConfig for an `adalora` allocation: exact module names, init_r, schedule from steps.
+
+    `alpha` is PEFT's lora_alpha; AdaLoRA scales by alpha / init_r throughout, so pass
+    alpha_ref * init_r / r_ref to keep the uniform baseline's scaling alpha_ref / r_ref.
+    """
+    s = adalora_schedule(allocation, total_step)
+    names = [m.name for m in allocation.modules]
+    return AdaLoraConfig(
+        init_r=s.init_r,
+        # PEFT sizes its triplet budget as target_r x modules; the callback's allocator replaces it.
+        target_r=max(1, s.final_total_rank // len(names)),
+        tinit=s.tinit,
+        tfinal=s.tfinal,
+        deltaT=s.delta_t,
+        beta1=s.beta1,
+        beta2=s.beta2,
+        orth_reg_weight=s.orth_reg_weight,
+        total_step=s.total_step,
+        target_modules="^(?:" + "|".join(re.escape(n) for n in names) + ")$",
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        fan_in_fan_out=fan_in_fan_out,
+        bias="none",
+        task_type=task_type,
+    )
+
+
+def adalora_model(model: nn.Module) -> AdaLoraModel:
+    """The AdaLoraModel inside a PeftModel (or a DDP/accelerate wrapper of one)."""
+    m: Any = model
+    for _ in range(4):
+        if isinstance(m, AdaLoraModel):
+            return m
+        m = m.module if isinstance(getattr(m, "module", None), nn.Module) else getattr(m, "base_model", None)
+    raise TypeError(f"{type(model).__name__} is not a PEFT AdaLoRA model")
+
+
+def adalora_orth_loss(model: nn.Module) -> torch.Tensor | None:
+    """AdaLoRA's orthogonality penalty, weighted: w * mean over P, Q of ||P P^T - I||_F, ||Q^T Q - I||_F.
+
+    The same value PEFT adds when labels reach AdaLoraModel.forward; None for other models or w = 0.
+    """
+    try:
+        ada = adalora_model(model)
+    except TypeError:
+        return None
+    name = ada.trainable_adapter_name
+    weight = ada.peft_config[name].orth_reg_weight
+    if weight == 0:
+        return None
+    terms = []
+    for layer in ada.model.modules():
+        if isinstance(layer, AdaLoraLayer) and name in layer.lora_A:
+            a, b = layer.lora_A[name], layer.lora_B[name]  # (r, d_in), (d_out, r)
+            for gram in (a @ a.T, b.T @ b):
+                eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+                terms.append(torch.linalg.matrix_norm(gram - eye))
+    if not terms:
+        return None
+    return weight * torch.stack(terms).mean()
+
+
+def _triplet_costs(model: nn.Module, adapter: str) -> dict[str, int]:
+    """lora_E parameter name -> parameters per triplet (d_in + d_out + 1)."""
+    params = dict(model.named_parameters())
+    return {
+        n: params[n.replace("lora_E", "lora_A")].shape[1] + params[n.replace("lora_E", "lora_B")].shape[0] + 1
+        for n in params
+        if f"lora_E.{adapter}" in n
+    }
+
+
+class ParamBudgetRankAllocator(RankAllocator):
+    """PEFT's RankAllocator with a budget in parameters: the best-scoring triplets are kept while they fit."""
+
+    def __init__(
+        self, model: nn.Module, peft_config: AdaLoraConfig, adapter_name: str, *, budget: int, min_rank: int
+    ):
+        self.final_budget, self.min_rank = budget, min_rank
+        super().__init__(model, peft_config, adapter_name)
+
+    def _set_budget_scheduler(self, model: nn.Module) -> None:
+        super()._set_budget_scheduler(model)
+        self.cost = _triplet_costs(model, self.adapter_name)
+        params = dict(model.named_parameters())
+        self.init_bgt = sum(params[n].shape[0] * c for n, c in self.cost.items())
+        self.target_bgt = self.final_budget
+
+    def triplet_scores(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """lora_E name -> (r,) score: s(E) + mean s(row of A) + mean s(column of B), s = EMA ipt * unc."""
+        out = {}
+        for n in self.cost:
+            s_a = self._element_score(n.replace("lora_E", "lora_A")).mean(dim=1)
+            s_b = self._element_score(n.replace("lora_E", "lora_B")).mean(dim=0)
+            out[n] = self._element_score(n).view(-1) + s_a + s_b
+        return out
+
+    def mask_to_budget(self, model: nn.Module, budget: int) -> dict[str, list[bool]]:
+        scores = self.triplet_scores(model)
+        ranked = {n: sorted(range(len(s)), key=lambda i, s=s: (-float(s[i]), i)) for n, s in scores.items()}
+        kept = select_triplets(
+            {n: [float(scores[n][i]) for i in order] for n, order in ranked.items()},
+            self.cost,
+            budget,
+            self.min_rank,
+        )
+        pattern = {}
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in kept:
+                    keep = torch.zeros(p.shape[0], dtype=torch.bool)
+                    keep[ranked[n][: kept[n]]] = True
+                    p.masked_fill_(~keep.to(p.device).view(-1, 1), 0.0)
+                    pattern[n] = keep.tolist()
+        return pattern
+
+
+def select_triplets(
+    scores: dict[str, list[float]], cost: dict[str, int], budget: int, min_rank: int
+) -> dict[str, int]:
+    """How many of each module's triplets to keep (its best first; `scores` sorted descending).
+
+    The top `min_rank` of every module first; then triplets in order of score while they fit the
+    budget; then, while more than the tolerance is unspent, swaps of a module's worst kept triplet
+    for another's best unkept, dearer one (the fullest such swap), each followed by a refill.
+    """
+    names = list(scores)
+    k = {n: min(min_rank, len(scores[n])) for n in names}
+    floor = dict(k)
+    spent = sum(k[n] * cost[n] for n in names)
+
+    def fill(added: int) -> int:
+        queue = sorted(
+            (-scores[n][j], o, j, n) for o, n in enumerate(names) for j in range(k[n], len(scores[n]))
+        )
+        for _, _, j, n in queue:
+            if j == k[n] and added + cost[n] <= budget:
+                k[n] += 1
+                added += cost[n]
+        return added
+
+    spent = fill(spent)
+    tol = tolerance_params(budget, min(cost.values()))
+    while budget - spent > tol:
+        best: tuple[tuple[int, float], str, str] | None = None
+        for d in names:
+            if k[d] <= floor[d]:
+                continue
+            for u in names:
+                if u == d or k[u] >= len(scores[u]):
+                    continue
+                new = spent - cost[d] + cost[u]
+                key = (new, scores[u][k[u]] - scores[d][k[d] - 1])
+                if spent < new <= budget and (best is None or key > best[0]):
+                    best = (key, d, u)
+        if best is None:
+            break
+        (new, _), d, u = best
+        k[d] -= 1
+        k[u] += 1
+        spent = fill(new)
+    return k
+
+
+class RankBudgetRankAllocator(RankAllocator):
+    """PEFT's RankAllocator with its triplet budget set exactly (not rounded to target_r x modules)."""
+
+    def __init__(self, model: nn.Module, peft_config: AdaLoraConfig, adapter_name: str, *, total_rank: int):
+        self.total_rank = total_rank
+        super().__init__(model, peft_config, adapter_name)
+
+    def _set_budget_scheduler(self, model: nn.Module) -> None:
+        super()._set_budget_scheduler(model)
+        self.target_bgt = self.total_rank
+
+
+def _clone(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in tensors.items()}
+
+
+class AdaLoraCallback(Callback):
+    """Drives AdaLoRA's masks from the loop; records the rank trajectory, the peak and the final pattern."""
+
+    def __init__(self, allocation: RankAllocation, total_step: int):
+        self.allocation = allocation
+        self.schedule: AdaLoraSchedule = adalora_schedule(allocation, total_step)
+        self.trajectory: list[dict[str, Any]] = []
+        self.peak_params = 0
+        self._ada: AdaLoraModel | None = None
+        self._pending: dict[str, Any] | None = None
+
+    # -- loop hooks
+    def on_train_begin(self, state: TrainState) -> None:
+        self._install(state.model)
+
+    def on_before_zero_grad(self, state: TrainState) -> None:
+        ada = self._install(state.model)
+        ada.update_and_allocate(state.step - 1)  # PEFT counts steps from 0; state.step includes this one
+        s = self.schedule
+        if state.step % s.trajectory_every == 0 or state.step - 1 == s.final_mask_step:
+            self._record(state.step)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._ada is not None:
+            self._record(state.step)
+
+    # -- resumable state
+    def state_dict(self) -> dict[str, Any]:
+        if self._ada is None:
+            return dict(self._pending or {})
+        alloc = self._ada.rankallocator
+        return {
+            "trajectory": [dict(t) for t in self.trajectory],
+            "peak_params": self.peak_params,
+            "rank_pattern": self._config().rank_pattern,
+            "ipt": _clone(alloc.ipt),
+            "exp_avg_ipt": _clone(alloc.exp_avg_ipt),
+            "exp_avg_unc": _clone(alloc.exp_avg_unc),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self._pending = dict(state)
+        if self._ada is not None:
+            self._apply(self._pending)
+
+    # -- results
+    def effective_ranks(self) -> dict[str, int]:
+        """Current rank of every module: unmasked triplets of the latest pattern (init_r before any mask)."""
+        init = {m.name: self.schedule.init_r for m in self.allocation.modules}
+        pattern = self._config().rank_pattern if self._ada is not None else None
+        if not pattern:
+            return init
+        for key, mask in pattern.items():
+            init[re.sub(r"\.lora_E(\.[^.]+)?$", "", key)] = int(sum(bool(b) for b in mask))
+        return init
+
+    def final_allocation(self) -> dict[str, int]:
+        """Module name -> final rank (call after training)."""
+        return self.effective_ranks()
+
+    def final_rank_allocation(self) -> RankAllocation:
+        """The final ranks as a RankAllocation (cost counts E), the one the budget check applies to."""
+        a = self.allocation
+        return RankAllocation(
+            ranks=self.final_allocation(),
+            modules=a.modules,
+            budget=a.budget,
+            strategy=a.strategy,
+            options=a.options,
+            extra_params_per_rank=E_PARAMS_PER_RANK,
+            details={**a.details, "peak_params": self.peak_params, "budget_mode": self.schedule.budget_mode},
+        )
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able record for allocation.json: initial and final allocations, peak, trajectory."""
+        return {
+            "initial": self.allocation.to_dict(),
+            "final": self.final_rank_allocation().to_dict(),
+            "peak_params": self.peak_params,
+            "trajectory": self.trajectory,
+        }
+
+    # -- internals
+    def _model(self) -> AdaLoraModel:
+        if self._ada is None:
+            raise RuntimeError("AdaLoraCallback has not seen the model yet (on_train_begin installs it)")
+        return self._ada
+
+    def _config(self) -> AdaLoraConfig:
+        ada = self._model()
+        return ada.peft_config[ada.trainable_adapter_name]
+
+    def _install(self, model: nn.Module) -> AdaLoraModel:
+        ada = adalora_model(model)
+        if ada is self._ada:
+            return ada
+        name, s = ada.trainable_adapter_name, self.schedule
+        cfg = ada.peft_config[name]
+        if s.budget_mode == "params":
+            alloc: RankAllocator = ParamBudgetRankAllocator(
+                ada.model, cfg, name, budget=s.final_params, min_rank=s.min_rank
+            )
+        else:
+            alloc = RankBudgetRankAllocator(ada.model, cfg, name, total_rank=s.final_total_rank)
+        ada.rankallocator = alloc
+        self._ada = ada
+        self.peak_params = sum(p.numel() for p in ada.model.parameters() if p.requires_grad)
+        if self._pending:
+            self._apply(self._pending)
+        elif not self.trajectory:
+            self._record(0)
+        return ada
+
+    def _apply(self, state: dict[str, Any]) -> None:
+        ada = self._model()
+        alloc = ada.rankallocator
+        device = next(ada.model.parameters()).device
+        for key in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+            setattr(alloc, key, {k: v.to(device) for k, v in state[key].items()})
+        self._config().rank_pattern = state["rank_pattern"]
+        self.trajectory = [dict(t) for t in state["trajectory"]]
+        self.peak_params = max(self.peak_params, int(state["peak_params"]))
+        self._pending = None
+
+    def _record(self, step: int) -> None:
+        if self.trajectory and self.trajectory[-1]["step"] == step:
+            return
+        ranks = self.effective_ranks()
+        cost = {m.name: m.cost_per_rank + E_PARAMS_PER_RANK for m in self.allocation.modules}
+        scheduled, _ = self._model().rankallocator.budget_schedule(max(0, step - 1))
+        self.trajectory.append(
+            {
+                "step": step,
+                "params": sum(ranks[n] * c for n, c in cost.items()),
+                "scheduled_budget": int(scheduled),
+                "budget_unit": "params" if self.schedule.budget_mode == "params" else "ranks",
+                "ranks": ranks,
+            }
+        )

@@ -1,0 +1,45 @@
+"""Tiny config-built GPT-2 and Llama models whose adaptable modules match the hand-built module sets."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def tiny_gpt2(seed: int = 0) -> nn.Module:
+    """GPT-2 with n_embd 64, 4 layers, 4 heads (Conv1D), frozen, random init from `seed`."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(n_layer=4, n_embd=64, n_head=4, vocab_size=100, n_positions=64)
+    return _frozen(GPT2LMHeadModel(cfg))
+
+
+def tiny_llama(seed: int = 0) -> nn.Module:
+    """Llama with hidden 64, intermediate 160, 4 layers, 4 heads and 2 KV heads, frozen."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=160, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+    )  # fmt: skip
+    return _frozen(LlamaForCausalLM(cfg))
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+def token_batches(n: int, batch: int = 4, length: int = 16, seed: int = 1) -> list[dict[str, torch.Tensor]]:
+    """Random token batches with labels (the first 4 positions masked like a prompt)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(0, 100, (batch, length), generator=g)
+        labels = ids.clone()
+        labels[:, :4] = -100
+        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
+    return out
