@@ -56,6 +56,30 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory <root>/<study
 
 
 @app.command()
+def demo(
+    data: Path | None = typer.Option(None, help="An Alpaca-format .json/.jsonl/.parquet instead of synthetic tasks."),
+    steps: int = typer.Option(40, help="Optimizer steps."),
+    strategy: str = typer.Option("uniform", help="Rank-allocation strategy."),
+    root: Path = typer.Option(Path("runs"), help="Results store root."),
+    overrides: list[str] | None = typer.Argument(None, help="Further key=value overrides."),
+) -> None:
+    """A short real run offline: SmolLM2-135M (GGUF) on synthetic Alpaca-format tasks."""
+    from importlib.resources import files
+
+    from loralab.config import load_config
+    from loralab.experiment import execute_run
+
+    args = [f"train.max_steps={steps}", f"lora.strategy={strategy}", f"output.root={root}"]
+    if data is not None:
+        args.append(f"data.source={data}")
+    cfg = load_config(Path(str(files("loralab") / "assets" / "demo.yaml")), args + list(overrides or []))
+    typer.echo(f"demo run {cfg.run_id()}: {cfg.model.name} on {cfg.data.source}, {cfg.lora.strategy} {cfg.lora.budget}")
+    result = execute_run(cfg)
+    typer.echo(result.summary())
+    typer.echo(f"inspect it with: loralab show {result.run_dir.path}")
+
+
+@app.command()
 def study(
     study_file: Path = typer.Argument(..., help="Study YAML: name, base run config, grid, baseline."),
     overrides: list[str] | None = typer.Argument(

@@ -75,7 +75,7 @@ class DataConfig(_Frozen):
         None, ge=1, description="Use only the first N records (after a seeded shuffle); None uses all."
     )
     val_set_size: int = Field(
-        2000, ge=0, description="Held-out eval records (alpaca-lora's 2000), capped at 20% of small sets."
+        2000, ge=1, description="Held-out eval records (alpaca-lora's 2000), capped at 20% of small sets."
     )
     split_seed: int = Field(
         0, description="Seed of the train/eval split; fixed across run seeds so eval sets are paired."

@@ -92,6 +92,8 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     precision = resolve_precision(cfg.train.precision, device)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
 
+    if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
+        rd.metrics.unlink(missing_ok=True)
     loaded = load_model(cfg.model)
     model, tok = loaded.model, loaded.tokenizer
     data = prepare_data(cfg.data, tok)
@@ -161,6 +163,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         run_dir=rd,
         callbacks=callbacks,
         evaluate=periodic_eval,
+        group_by_length=cfg.data.group_by_length,
     )
     final = run_eval()
     result = final.pop("_result")

@@ -120,9 +120,8 @@ def _gguf_model(path: Path) -> LoadedModel:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict(), assign=True)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
     model.tie_weights()
     model.config.name_or_path = str(path)
     return LoadedModel(model=model.eval(), tokenizer=tok, source=str(path))

@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from loralab.config import TrainConfig
-from loralab.data import TokenizedExample, collate, length_grouped_batches, random_batches
+from loralab.data import TokenizedExample, collate, epoch_batches
 from loralab.errors import TrainingError
 from loralab.nll import supervised_token_nll
 from loralab.store import RunDir
@@ -48,8 +48,7 @@ class BatchPlan:
         """(epoch, example indices) of the `index`-th micro-batch of the whole run."""
         epoch, pos = divmod(index, self.per_epoch)
         if epoch not in self._cache:
-            make = length_grouped_batches if self.grouped else random_batches
-            self._cache = {epoch: make(self.lengths, self.batch_size, self.seed, epoch)}
+            self._cache = {epoch: epoch_batches(self.lengths, self.batch_size, self.seed, epoch, self.grouped)}
         return epoch, self._cache[epoch][pos]
 
 
@@ -77,6 +76,7 @@ def train(
     run_dir: RunDir,
     callbacks: list[Callback],
     evaluate: Callable[[], dict[str, Any]],
+    group_by_length: bool = True,
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
 ) -> TrainState:
     """Train `model`'s trainable parameters on `examples`; resumes from run_dir's checkpoint if any."""
@@ -92,7 +92,7 @@ def train(
         warmup=warmup_steps(max_steps, cfg.warmup_steps, cfg.warmup_ratio),
         kind=cfg.schedule,
     )
-    plan = BatchPlan([len(e.input_ids) for e in examples], cfg.batch_size, cfg.seed, cfg.group_by_length)
+    plan = BatchPlan([len(e.input_ids) for e in examples], cfg.batch_size, cfg.seed, group_by_length)
     state = TrainState(step=0, max_steps=max_steps, model=model, optimizer=optimizer)
 
     if has_checkpoint(run_dir.checkpoint):

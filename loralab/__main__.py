@@ -1,0 +1,5 @@
+"""`python -m loralab` is the `loralab` command."""
+
+from loralab.cli import main
+
+main()

@@ -1,0 +1,88 @@
+import math
+import re
+
+import pytest
+import torch
+from peft import PeftModel
+from peft.tuners.lora import LoraLayer
+
+from loralab.adapters import attach_lora, build_lora_config, save_adapter, scaling
+from loralab.config import LoraConfig, ModelConfig
+from loralab.errors import BudgetError
+from loralab.models import load_model, target_modules
+from loralab.strategies import Budget, RankAllocation
+
+
+def _allocation(modules, ranks):
+    return RankAllocation(
+        ranks=ranks, modules=tuple(modules), budget=Budget(params=10**9, spec="test", reference_rank=8), strategy="t"
+    )
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+def test_rank_pattern_hits_exactly_the_intended_modules(name):
+    model = load_model(ModelConfig(name=name)).model
+    mods = target_modules(model)
+    # every module a distinct rank; some get none
+    ranks = {m.name: (i % 5) for i, m in enumerate(mods)}
+    alloc = _allocation(mods, ranks)
+    peft_model = attach_lora(model, alloc, LoraConfig(), seed=0)
+    seen = {}
+    for full, module in peft_model.named_modules():
+        if isinstance(module, LoraLayer) and "default" in module.r:
+            seen[full.removeprefix("base_model.model.")] = module.r["default"]
+    assert seen == {n: r for n, r in ranks.items() if r > 0}
+    assert sum(p.numel() for p in peft_model.parameters() if p.requires_grad) == alloc.params
+
+
+def test_bare_key_would_collide_but_escaped_keys_do_not():
+    # GPT-2 has attn.c_proj and mlp.c_proj; a bare 'c_proj' pattern matches both (the bug avoided)
+    attn, mlp = "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj"
+    assert re.match(r"(.*\.)?(c_proj)$", attn) and re.match(r"(.*\.)?(c_proj)$", mlp)
+    assert not re.match(rf"(.*\.)?({re.escape(attn)})$", mlp)
+
+
+def test_alpha_policies_scaling():
+    cfg = LoraConfig(alpha=16, alpha_policy="ratio")
+    assert scaling(4, 8, cfg) == scaling(16, 8, cfg) == 2.0
+    cfg = LoraConfig(alpha=16, alpha_policy="constant")
+    assert scaling(4, 8, cfg) == 4.0 and scaling(16, 8, cfg) == 1.0
+    cfg = LoraConfig(alpha=16, alpha_policy="rslora")
+    assert scaling(4, 8, cfg) == pytest.approx(16 / math.sqrt(4))
+
+
+@pytest.mark.parametrize("policy", ["ratio", "constant", "rslora"])
+def test_peft_applies_the_policy_scaling(policy):
+    model = load_model(ModelConfig(name="tiny-llama")).model
+    mods = target_modules(model)
+    ranks = {m.name: 2 + (i % 3) * 3 for i, m in enumerate(mods)}
+    cfg = LoraConfig(alpha=16, alpha_policy=policy)
+    peft_model = attach_lora(model, _allocation(mods, ranks), cfg, seed=0)
+    for full, module in peft_model.named_modules():
+        if isinstance(module, LoraLayer) and "default" in module.r:
+            r = module.r["default"]
+            assert module.scaling["default"] == pytest.approx(scaling(r, 8, cfg)), full
+
+
+def test_all_zero_allocation_is_refused():
+    model = load_model(ModelConfig(name="tiny-gpt2")).model
+    mods = target_modules(model)
+    with pytest.raises(BudgetError, match="rank 0"):
+        build_lora_config(_allocation(mods, {m.name: 0 for m in mods}), LoraConfig(), fan_in_fan_out=True)
+
+
+def test_saved_adapter_loads_with_plain_peft(tmp_path):
+    model = load_model(ModelConfig(name="tiny-gpt2")).model
+    mods = target_modules(model)
+    peft_model = attach_lora(model, _allocation(mods, {m.name: 3 for m in mods}), LoraConfig(), seed=0)
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    save_adapter(peft_model, tmp_path / "a")
+    assert (tmp_path / "a" / "adapter_model.safetensors").exists()
+    reloaded = PeftModel.from_pretrained(load_model(ModelConfig(name="tiny-gpt2")).model, str(tmp_path / "a"))
+    ids = torch.arange(20).unsqueeze(0)
+    peft_model.eval()
+    with torch.no_grad():
+        assert torch.equal(peft_model(input_ids=ids).logits, reloaded(input_ids=ids).logits)

@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from loralab.config import RunConfig, apply_overrides, build_config, load_config, parse_budget
+from loralab.errors import ConfigError
+
+
+def test_defaults_replicate_the_study():
+    cfg = RunConfig()
+    assert cfg.model.name == "microsoft/DialoGPT-medium"
+    assert cfg.data.source == "tatsu-lab/alpaca"
+    assert cfg.data.val_set_size == 2000
+
+
+def test_overrides_are_typed():
+    cfg = load_config(None, ["train.lr=1e-4", "train.max_steps=3", "lora.targets=[attn]", "lora.budget=0.5%"])
+    assert cfg.train.lr == pytest.approx(1e-4)
+    assert cfg.train.max_steps == 3
+    assert cfg.lora.targets == ("attn",)
+    assert cfg.lora.budget == "0.5%"
+
+
+def test_yaml_round_trip(tmp_path: Path):
+    cfg = load_config(None, ["train.seed=3", "model.name=tiny-llama"])
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    again = load_config(path)
+    assert again == cfg
+    assert again.run_id() == cfg.run_id()
+
+
+def test_run_id_stable_and_sensitive():
+    a = load_config(None, ["train.seed=1"])
+    assert a.run_id() == load_config(None, ["train.seed=1"]).run_id()
+    assert a.run_id() != load_config(None, ["train.seed=2"]).run_id()
+    # where results go and how they are tracked do not change the experiment
+    assert a.run_id() == load_config(None, ["train.seed=1", "output.root=/elsewhere", "tracking.wandb=true"]).run_id()
+    assert len(a.run_id()) == 12
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["train.lr=-1"], "train.lr"),
+        (["train.bogus=1"], "train.bogus: unknown key"),
+        (["lora.budget=r0"], "budget"),
+        (["lora.min_rank=5", "lora.max_rank=2"], "min_rank"),
+        (["train.lr"], "not key=value"),
+        (["output.study=a/b"], "output.study"),
+    ],
+)
+def test_bad_config_names_the_key(overrides, needle):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, overrides)
+    assert needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_budget_forms():
+    assert parse_budget("r8").kind == "rank" and parse_budget("r8").value == 8
+    assert parse_budget("1500000").kind == "params"
+    assert parse_budget("1.5e6").value == 1_500_000
+    assert parse_budget("0.5%").value == pytest.approx(0.005)
+    for bad in ("8", "r", "rx", "-3", "0%", "150%", "abc"):
+        if bad == "8":
+            continue  # a bare count is a parameter count
+        with pytest.raises(ConfigError):
+            parse_budget(bad)
+
+
+def test_missing_file_is_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_apply_overrides_nests():
+    tree = apply_overrides({"train": {"lr": 1}}, ["train.seed=4", "data.source=x.json"])
+    assert tree == {"train": {"lr": 1, "seed": 4}, "data": {"source": "x.json"}}
+    assert build_config(tree).data.source == "x.json"
