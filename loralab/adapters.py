@@ -77,10 +77,29 @@ def verify_trainable(model: nn.Module, expected: int) -> int:
     return trainable
 
 
-def attach_lora(model: nn.Module, allocation: RankAllocation, cfg: LoraConfig, seed: int) -> PeftModel:
-    """Wrap `model` with LoRA adapters for `allocation` (init seeded) and verify the trainable count."""
+def attach_lora(
+    model: nn.Module, allocation: RankAllocation, cfg: LoraConfig, seed: int, total_steps: int | None = None
+) -> PeftModel:
+    """Wrap `model` with adapters for `allocation` (init seeded) and verify the trainable count.
+
+    A dynamic (AdaLoRA) allocation gets PEFT's AdaLoraConfig, scheduled over `total_steps`; its
+    trainable count is the initial (peak) one, which the training callback prunes to the budget.
+    """
     names = [m.name for m in allocation.active]
-    peft_cfg = build_lora_config(allocation, cfg, fan_in_fan_out=uses_conv1d(model, names))
+    fan_in_fan_out = uses_conv1d(model, names)
+    if allocation.dynamic:
+        from loralab.strategies.adalora_callback import build_adalora_config
+
+        if total_steps is None:
+            raise ValueError("a dynamic allocation needs the run's total steps")
+        init_r = int(allocation.details["init_r"])
+        # AdaLoRA scales by alpha / init_r: keep the baseline's alpha / r_ref under the ratio policy.
+        alpha = module_alpha(init_r, allocation.budget.reference_rank, cfg)
+        peft_cfg = build_adalora_config(
+            allocation, total_steps, alpha=alpha, dropout=cfg.dropout, fan_in_fan_out=fan_in_fan_out
+        )
+    else:
+        peft_cfg = build_lora_config(allocation, cfg, fan_in_fan_out=fan_in_fan_out)
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)
     verify_trainable(peft_model, allocation.params)

@@ -14,9 +14,9 @@ from typing import Any
 from torch import nn
 
 from loralab.config import RunConfig
-from loralab.modules import TargetModule, select_targets
-from loralab.models import count_parameters, target_modules
 from loralab.errors import ConfigError
+from loralab.models import count_parameters, target_modules
+from loralab.modules import TargetModule, select_targets
 from loralab.strategies import (
     Budget,
     RankAllocation,
@@ -56,7 +56,12 @@ def run_budget(model: nn.Module, cfg: RunConfig, modules: list[TargetModule]) ->
 
 
 def measure_signals(
-    strategy: Strategy, options: Any, model: nn.Module, modules: list[TargetModule], batches: list[dict], seed: int
+    strategy: Strategy,
+    options: Any,
+    model: nn.Module,
+    modules: list[TargetModule],
+    batches: list[dict],
+    seed: int,
 ) -> Signals:
     """Measure what `strategy.needs` (gradient importance, weight spectra) on the base model."""
     importance = spectra = None
@@ -89,12 +94,24 @@ def allocate(
     return AllocationOutcome(allocation, strategy, options, signals, seconds)
 
 
-def allocation_from_record(record: dict[str, Any], modules: list[TargetModule]) -> RankAllocation:
-    """Rebuild a RankAllocation from allocation.json (used on resume: never re-measure)."""
-    ranks = {m["name"]: int(m["rank"]) for m in record["modules"]}
-    budget = Budget(
-        params=int(record["budget"]["params"]),
-        spec=record["budget"]["spec"],
-        reference_rank=int(record["budget"].get("reference_rank", 8)),
-    )
-    return RankAllocation(ranks=ranks, modules=tuple(modules), budget=budget, strategy=record["strategy"])
+def signal_batches(cfg: RunConfig, tokenizer: Any, n_batches: int = 8) -> list[dict]:
+    """The first `n_batches` training batches of a run's data, for gradient signals."""
+    from loralab.data import collate, prepare_data
+
+    data = prepare_data(cfg.data, tokenizer)
+    bs = cfg.train.batch_size
+    return [
+        collate(data.train[i : i + bs], tokenizer.pad_token_id)
+        for i in range(0, min(len(data.train), n_batches * bs), bs)
+    ]
+
+
+def preview(cfg: RunConfig) -> AllocationOutcome:
+    """Allocate for `cfg` without training: load the model (and data, if the strategy needs it)."""
+    from loralab.models import load_model
+
+    loaded = load_model(cfg.model)
+    modules = run_modules(loaded.model, cfg)
+    strategy = get_strategy(cfg.lora.strategy)
+    batches = signal_batches(cfg, loaded.tokenizer) if "importance" in strategy.needs else None
+    return allocate(cfg, loaded.model, modules, batches)

@@ -65,14 +65,14 @@ def allocation_table(allocation: RankAllocation) -> Table:
 
 
 def strategies_table() -> Table:
-    """Every registered strategy: name, static/dynamic, signals needed, options with defaults, description."""
-    table = Table(title="rank-allocation strategies")
-    for col in ("name", "kind", "needs", "options (default)", "description"):
-        table.add_column(col, overflow="fold")
+    """Every registered strategy: name with kind and signals, then description and options with defaults."""
+    table = Table(title="rank-allocation strategies", show_lines=True)
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("description and options (default)", overflow="fold")
     for name in available():
         s = get_strategy(name)
-        opts = ", ".join(f"{k}={f.default!r}" for k, f in s.Options.model_fields.items()) or "-"
-        table.add_row(
-            name, "dynamic" if s.dynamic else "static", ", ".join(sorted(s.needs)) or "-", opts, s.description
-        )
+        kind = "dynamic" if s.dynamic else "static"
+        needs = f", needs {', '.join(sorted(s.needs))}" if s.needs else ""
+        opts = ", ".join(f"{k}={f.default!r}" for k, f in s.Options.model_fields.items()) or "none"
+        table.add_row(f"[bold]{name}[/]\n[dim]{kind}{needs}[/]", f"{s.description}\n[dim]options: {opts}[/]")
     return table

@@ -5,6 +5,7 @@ user errors (`LoralabError`) print one line and exit with code 2, anything else 
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -57,7 +58,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory <root>/<study
 
 @app.command()
 def demo(
-    data: Path | None = typer.Option(None, help="An Alpaca-format .json/.jsonl/.parquet instead of synthetic tasks."),
+    data: Path | None = typer.Option(
+        None, help="An Alpaca-format .json/.jsonl/.parquet instead of synthetic tasks."
+    ),
     steps: int = typer.Option(40, help="Optimizer steps."),
     strategy: str = typer.Option("uniform", help="Rank-allocation strategy."),
     root: Path = typer.Option(Path("runs"), help="Results store root."),
@@ -73,7 +76,10 @@ def demo(
     if data is not None:
         args.append(f"data.source={data}")
     cfg = load_config(Path(str(files("loralab") / "assets" / "demo.yaml")), args + list(overrides or []))
-    typer.echo(f"demo run {cfg.run_id()}: {cfg.model.name} on {cfg.data.source}, {cfg.lora.strategy} {cfg.lora.budget}")
+    typer.echo(
+        f"demo run {cfg.run_id()}: {cfg.model.name} on {cfg.data.source},"
+        f" {cfg.lora.strategy} {cfg.lora.budget}"
+    )
     result = execute_run(cfg)
     typer.echo(result.summary())
     typer.echo(f"inspect it with: loralab show {result.run_dir.path}")
@@ -129,8 +135,62 @@ def status(
     raise typer.Exit(code=status_command(study, root))
 
 
+@app.command()
+def strategies(
+    strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),
+) -> None:
+    """List the registered rank-allocation strategies with their options and descriptions."""
+    from rich.console import Console
+
+    from loralab.allocation_report import strategies_table
+    from loralab.strategies import load_strategy_file
+
+    for f in strategy_file or []:
+        load_strategy_file(f)
+    Console().print(strategies_table())
+
+
+@app.command()
+def allocate(
+    strategy: str = typer.Option("uniform", help="Strategy name (see `loralab strategies`)."),
+    model: str = typer.Option(
+        "microsoft/DialoGPT-medium", help="Hub id, local dir, .gguf, smollm2-135m, tiny-*."
+    ),
+    budget: str = typer.Option("r8", help="'r8', a parameter count, or a fraction like '0.5%'."),
+    config: Path | None = typer.Option(None, help="A run config to start from (its model/lora/data)."),
+    option: list[str] | None = typer.Option(None, "--option", "-o", help="Strategy option key=value."),
+    strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the allocation record here."),
+    overrides: list[str] | None = typer.Argument(None, help="Further run-config key=value overrides."),
+) -> None:
+    """Print the rank map a strategy gives at a budget (layer x module kind), without training."""
+    from rich.console import Console
+
+    from loralab.allocation import preview
+    from loralab.allocation_report import allocation_table
+    from loralab.config import load_config
+    from loralab.store import atomic_write_json
+    from loralab.strategies import load_strategy_file
+
+    for f in strategy_file or []:
+        load_strategy_file(f)
+    args = [f"model.name={model}", f"lora.strategy={strategy}", f"lora.budget={budget}"]
+    if config is not None:  # options given explicitly still win over the file
+        args = [a for a, given in zip(args, (model, strategy, budget), strict=True) if given is not None]
+    args += [f"lora.strategy_options.{o}" for o in option or []]
+    cfg = load_config(config, args + list(overrides or []))
+    outcome = preview(cfg)
+    Console().print(allocation_table(outcome.allocation))
+    if json_out is not None:
+        atomic_write_json(json_out, outcome.allocation.to_dict())
+
+
 def main() -> None:
     """Console-script entry point."""
+    # Library deprecation chatter that says nothing about the user's run (transformers 5.x via PEFT).
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
     try:
         app()
     except LoralabError as e:

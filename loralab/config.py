@@ -125,7 +125,8 @@ class LoraConfig(_Frozen):
         "ratio",
         description=(
             "ratio: alpha_i = alpha*r_i/r_ref, so every module keeps the baseline's scaling alpha/r_ref;"
-            " constant: alpha_i = alpha (scaling alpha/r_i); rslora: alpha_i = alpha, scaling alpha/sqrt(r_i)."
+            " constant: alpha_i = alpha (scaling alpha/r_i);"
+            " rslora: alpha_i = alpha, scaling alpha/sqrt(r_i)."
         ),
     )
     reference_rank: int = Field(

@@ -69,7 +69,9 @@ def evaluate(
         batch = collate([examples[i] for i in batch_idx], pad_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast or nullcontext():
-            token_nll = supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+            token_nll = supervised_token_nll(
+                model, batch["input_ids"], batch["attention_mask"], batch["labels"]
+            )
         s, c = token_nll.per_example()
         sums.extend(s.cpu().tolist())
         counts.extend(c.cpu().tolist())

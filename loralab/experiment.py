@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from loralab.allocation import allocate, allocation_from_record, run_modules
+from loralab.allocation import allocate, run_modules
 from loralab.config import RunConfig
 from loralab.errors import LoralabError, StoreError
 from loralab.provenance import provenance
@@ -80,7 +80,8 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     from loralab.data import collate, prepare_data
     from loralab.evaluate import evaluate, peak_memory_mb
     from loralab.models import count_parameters, load_model
-    from loralab.train import MetricsLogger, ProgressBar, WandbLogger, train
+    from loralab.strategies import RankAllocation
+    from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
     from loralab.train.checkpoint import has_checkpoint
     from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
 
@@ -102,7 +103,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     signal_seconds = 0.0
     if resuming:
         record = rd.read_json(rd.allocation)
-        allocation = allocation_from_record(record, modules)
+        allocation = RankAllocation.from_dict(record)
         signal_seconds = record.get("signals_wall_s", 0.0)
     else:
         batches = [
@@ -112,7 +113,6 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         outcome = allocate(cfg, model, modules, batches)
         allocation, signal_seconds = outcome.allocation, outcome.signal_seconds
         record = allocation.to_dict()
-        record["budget"]["reference_rank"] = allocation.budget.reference_rank
         record["signals_wall_s"] = signal_seconds
         rd.write_json(rd.allocation, record)
         if outcome.signals.importance or outcome.signals.spectra:
@@ -121,7 +121,8 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
                 {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra},
             )
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
-    peft_model = attach_lora(model, allocation, cfg.lora, seed=cfg.train.seed)
+    max_steps = total_steps(cfg.train, len(data.train))
+    peft_model = attach_lora(model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps)
     trainable, total = count_parameters(peft_model)
     peft_model.to(device)
 
@@ -129,7 +130,11 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         if heartbeat is not None:
             heartbeat()
         result = evaluate(
-            peft_model, data.eval, batch_size=cfg.train.eval_batch_size, pad_id=tok.pad_token_id, device=device
+            peft_model,
+            data.eval,
+            batch_size=cfg.train.eval_batch_size,
+            pad_id=tok.pad_token_id,
+            device=device,
         )
         return result.summary() | {"_result": result}
 
@@ -142,11 +147,21 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
 
     callbacks: list[Any] = [MetricsLogger(rd, cfg.train.log_every)]
-    callbacks.append(ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress))
+    callbacks.append(
+        ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress)
+    )
     if heartbeat is not None:
         callbacks.append(_Heartbeat(heartbeat))
+    dynamic = None
+    if allocation.dynamic:
+        from loralab.strategies.adalora_callback import AdaLoraCallback, adalora_orth_loss
+
+        dynamic = AdaLoraCallback(allocation, max_steps)
+        callbacks.append(dynamic)
     if cfg.tracking.wandb:
-        callbacks.append(WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, cfg.model_dump(mode="json")))
+        callbacks.append(
+            WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, cfg.model_dump(mode="json"))
+        )
 
     def periodic_eval() -> dict[str, Any]:
         out = run_eval()
@@ -164,6 +179,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         callbacks=callbacks,
         evaluate=periodic_eval,
         group_by_length=cfg.data.group_by_length,
+        extra_loss=adalora_orth_loss if dynamic is not None else None,
     )
     final = run_eval()
     result = final.pop("_result")
@@ -179,14 +195,21 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     save_adapter(peft_model, adapter_tmp)
     replace_dir(adapter_tmp, rd.adapter)
 
+    final_allocation = allocation
+    if dynamic is not None:  # the budget holds on the final (pruned) ranks; record the trajectory too
+        final_allocation = dynamic.final_rank_allocation()
+        record = {**final_allocation.to_dict(), **dynamic.record(), "signals_wall_s": signal_seconds}
+        rd.write_json(rd.allocation, record)
     this_session = time.perf_counter() - started
     metrics = {
         "strategy": cfg.lora.strategy,
         "seed": cfg.train.seed,
         "budget_spec": allocation.budget.spec,
         "budget_params": allocation.budget.params,
-        "allocated_params": allocation.params,
-        "trainable_params": trainable,
+        "allocated_params": final_allocation.params,
+        "budget_status": final_allocation.budget_status,
+        "trainable_params": trainable if dynamic is None else final_allocation.params,
+        "peak_trainable_params": trainable if dynamic is None else dynamic.peak_params,
         "total_params": total,
         "base_eval_loss": base["eval_loss"],
         "base_eval_ppl": base["eval_ppl"],
@@ -249,6 +272,7 @@ def describe_run(path: Path) -> str:
         e = rd.read_json(rd.eval)
         lines.append(
             f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f} (ppl {e['eval_ppl']:.3f});"
-            f" trainable {e['trainable_params']} of budget {e['budget_params']}; wall {e['total_wall_s']:.1f}s"
+            f" trainable {e['trainable_params']} of budget {e['budget_params']};"
+            f" wall {e['total_wall_s']:.1f}s"
         )
     return "\n".join(lines)

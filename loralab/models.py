@@ -133,7 +133,9 @@ def _hf_model(name: str, cfg: ModelConfig) -> LoadedModel:
     local = Path(name).expanduser()
     is_local = local.is_dir()
     if not is_local and (name.startswith((".", "/", "~")) or local.suffix):
-        raise ModelError(f"model path {name} does not exist; give a local HF directory, a .gguf file or a hub id")
+        raise ModelError(
+            f"model path {name} does not exist; give a local HF directory, a .gguf file or a hub id"
+        )
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(local) if is_local else name, dtype=torch.float32, trust_remote_code=cfg.trust_remote_code

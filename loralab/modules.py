@@ -51,7 +51,13 @@ class TargetModule:
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able form."""
-        return {"name": self.name, "layer": self.layer, "kind": self.kind, "d_in": self.d_in, "d_out": self.d_out}
+        return {
+            "name": self.name,
+            "layer": self.layer,
+            "kind": self.kind,
+            "d_in": self.d_in,
+            "d_out": self.d_out,
+        }
 
 
 def select_targets(modules: list[TargetModule], targets: tuple[str, ...]) -> list[TargetModule]:

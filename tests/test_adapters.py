@@ -15,7 +15,10 @@ from loralab.strategies import Budget, RankAllocation
 
 def _allocation(modules, ranks):
     return RankAllocation(
-        ranks=ranks, modules=tuple(modules), budget=Budget(params=10**9, spec="test", reference_rank=8), strategy="t"
+        ranks=ranks,
+        modules=tuple(modules),
+        budget=Budget(params=10**9, spec="test", reference_rank=8),
+        strategy="t",
     )
 
 
@@ -76,7 +79,7 @@ def test_saved_adapter_loads_with_plain_peft(tmp_path):
     mods = target_modules(model)
     peft_model = attach_lora(model, _allocation(mods, {m.name: 3 for m in mods}), LoraConfig(), seed=0)
     with torch.no_grad():
-        for n, p in peft_model.named_parameters():
+        for _n, p in peft_model.named_parameters():
             if p.requires_grad:
                 p.add_(0.01 * torch.randn_like(p))
     save_adapter(peft_model, tmp_path / "a")

@@ -35,7 +35,10 @@ def test_run_id_stable_and_sensitive():
     assert a.run_id() == load_config(None, ["train.seed=1"]).run_id()
     assert a.run_id() != load_config(None, ["train.seed=2"]).run_id()
     # where results go and how they are tracked do not change the experiment
-    assert a.run_id() == load_config(None, ["train.seed=1", "output.root=/elsewhere", "tracking.wandb=true"]).run_id()
+    assert (
+        a.run_id()
+        == load_config(None, ["train.seed=1", "output.root=/elsewhere", "tracking.wandb=true"]).run_id()
+    )
     assert len(a.run_id()) == 12
 
 

@@ -79,7 +79,9 @@ def test_tiny_run_via_cli_writes_every_file_and_reloads(tmp_path, tiny_overrides
     base = load_model(cfg.model)
     data = prepare_data(cfg.data, base.tokenizer)
     model = PeftModel.from_pretrained(base.model, str(rd.adapter))
-    result = evaluate(model, data.eval, batch_size=8, pad_id=base.tokenizer.pad_token_id, device=torch.device("cpu"))
+    result = evaluate(
+        model, data.eval, batch_size=8, pad_id=base.tokenizer.pad_token_id, device=torch.device("cpu")
+    )
     assert result.loss == pytest.approx(e["eval_loss"], rel=1e-6)
 
 
@@ -126,7 +128,9 @@ def test_same_seed_same_metrics_and_sigkill_resume_is_bit_exact(tmp_path):
 
 @pytest.mark.slow
 def test_divergence_fails_the_run_with_the_step(tmp_path, tiny_overrides):
-    res = run_cli("run", *tiny_overrides, "train.lr=1e30", "train.max_grad_norm=null", "train.schedule=constant")
+    res = run_cli(
+        "run", *tiny_overrides, "train.lr=1e30", "train.max_grad_norm=null", "train.schedule=constant"
+    )
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "non-finite" in res.stderr and "Traceback" not in res.stderr
     rd = _run_dir(tmp_path / "store")

@@ -14,10 +14,16 @@ def test_tiny_gpt2_modules_have_conv1d_shapes_and_kinds():
     assert len(mods) == 4 * 4
     by_name = {m.name: m for m in mods}
     assert by_name["transformer.h.0.attn.c_attn"].kind == "attn_qkv"
-    assert (by_name["transformer.h.0.attn.c_attn"].d_in, by_name["transformer.h.0.attn.c_attn"].d_out) == (64, 192)
+    assert (by_name["transformer.h.0.attn.c_attn"].d_in, by_name["transformer.h.0.attn.c_attn"].d_out) == (
+        64,
+        192,
+    )
     assert by_name["transformer.h.2.attn.c_proj"].kind == "attn_out"
     assert by_name["transformer.h.2.mlp.c_proj"].kind == "mlp_out"
-    assert (by_name["transformer.h.2.mlp.c_proj"].d_in, by_name["transformer.h.2.mlp.c_proj"].d_out) == (256, 64)
+    assert (by_name["transformer.h.2.mlp.c_proj"].d_in, by_name["transformer.h.2.mlp.c_proj"].d_out) == (
+        256,
+        64,
+    )
     assert by_name["transformer.h.3.mlp.c_fc"].kind == "mlp_in"
     assert {m.layer for m in mods} == {0, 1, 2, 3}
     assert "lm_head" not in by_name
@@ -27,7 +33,9 @@ def test_tiny_llama_modules():
     model = load_model(ModelConfig(name="tiny-llama")).model
     mods = target_modules(model)
     kinds = Counter(m.kind for m in mods)
-    assert kinds == {k: 4 for k in ("attn_q", "attn_k", "attn_v", "attn_out", "mlp_gate", "mlp_up", "mlp_out")}
+    assert kinds == {
+        k: 4 for k in ("attn_q", "attn_k", "attn_v", "attn_out", "mlp_gate", "mlp_up", "mlp_out")
+    }
     k = next(m for m in mods if m.kind == "attn_k")
     assert (k.d_in, k.d_out) == (64, 32)  # grouped-query attention: 2 KV heads of 16
     assert {m.family for m in mods} == {"attn", "mlp"}

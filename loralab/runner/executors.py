@@ -270,7 +270,8 @@ class RayExecutor(Executor):
             if self.address is None and self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
             try:
-                ray.init(address=self.address, **kwargs)
+                # "local" starts a fresh Ray even where `ray start` left a cluster running.
+                ray.init(address=self.address or "local", **kwargs)
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise LoralabError(f"cannot reach a Ray cluster at {self.address}: {e}") from None
             started = True

@@ -48,7 +48,9 @@ class BatchPlan:
         """(epoch, example indices) of the `index`-th micro-batch of the whole run."""
         epoch, pos = divmod(index, self.per_epoch)
         if epoch not in self._cache:
-            self._cache = {epoch: epoch_batches(self.lengths, self.batch_size, self.seed, epoch, self.grouped)}
+            self._cache = {
+                epoch: epoch_batches(self.lengths, self.batch_size, self.seed, epoch, self.grouped)
+            }
         return epoch, self._cache[epoch][pos]
 
 
@@ -107,7 +109,9 @@ def train(
         _preflight(model, examples, plan, pad_id, accelerator)
 
     def batch_on_device(indices: list[int]) -> dict[str, torch.Tensor]:
-        return {k: v.to(accelerator.device) for k, v in collate([examples[i] for i in indices], pad_id).items()}
+        return {
+            k: v.to(accelerator.device) for k, v in collate([examples[i] for i in indices], pad_id).items()
+        }
 
     model.train()
     _call(callbacks, "on_train_begin", state)
@@ -119,7 +123,9 @@ def train(
         loss_sum = 0.0
         for batch in batches:
             with accelerator.autocast():
-                token_nll = supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+                token_nll = supervised_token_nll(
+                    model, batch["input_ids"], batch["attention_mask"], batch["labels"]
+                )
                 loss = token_nll.total / n_tokens  # token-weighted over the whole accumulated step
                 extra = extra_loss(model) if extra_loss is not None else None
                 if extra is not None:
@@ -202,4 +208,6 @@ def _preflight(
         nll = supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
     model.train(was_training)
     if nll.nll.numel() == 0 or not torch.isfinite(nll.total):
-        raise TrainingError("the loss on the first batch is not finite before training; check the model and precision")
+        raise TrainingError(
+            "the loss on the first batch is not finite before training; check the model and precision"
+        )
