@@ -19,6 +19,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -266,6 +267,7 @@ class RayExecutor(Executor):
             return
         started = False
         if not ray.is_initialized():
+            _check_reachable(self.address)
             kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
             if self.address is None and self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
@@ -303,6 +305,21 @@ class RayExecutor(Executor):
                     ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+    if not address or "://" in address or address in ("auto", "local") or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise LoralabError(
+            f"cannot reach a Ray cluster at {address} ({e});"
+            " start one with `ray start --head` or fix --address"
+        ) from None
 
 
 def _ray_task(job: RunJob, task: Task) -> Outcome:
