@@ -59,14 +59,18 @@ def study_command(
     """Run a study file's missing runs and print the summary; returns the exit code (0, or 1 on failures)."""
     study = load_study(study_file, overrides)
     console = console or Console(stderr=True)
-    report = run_study(
-        study,
-        executor,
-        retry_failed=retry_failed,
-        claim_timeout=claim_timeout,
-        strategy_files=strategy_files,
-        console=console,
-    )
+    try:
+        report = run_study(
+            study,
+            executor,
+            retry_failed=retry_failed,
+            claim_timeout=claim_timeout,
+            strategy_files=strategy_files,
+            console=console,
+        )
+    except KeyboardInterrupt:  # the executor has stopped its workers on the way out
+        console.print("interrupted: the same command resumes the study where it stopped", highlight=False)
+        return 130
     for rid in report.failed:
         outcome = report.outcomes.get(rid)
         reason = outcome.detail if outcome else "failed earlier"

@@ -33,7 +33,8 @@ class RunRow:
     steps: int  # last logged optimizer step
     max_steps: int | None
     eval_loss: float | None
-    wall_time: float | None  # seconds of training
+    loss: float | None  # last logged training loss
+    wall_time: float | None  # seconds of compute, summed over resumes
     attempts: int
     error: str
     live: bool
@@ -72,6 +73,7 @@ def run_row(rd: RunDir, cfg: RunConfig | None = None, claim_timeout: float = DEF
         steps=steps,
         max_steps=int(max_steps) if max_steps else None,
         eval_loss=_eval_loss(evaluation),
+        loss=float(last["loss"]) if last.get("type") == "train" and last.get("loss") is not None else None,
         wall_time=float(wall) if wall is not None else None,
         attempts=int(status.get("attempts", 0)),
         error=str(status.get("error", "") or ""),

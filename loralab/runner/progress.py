@@ -95,7 +95,7 @@ class StudyView:
         if self.where:
             title.append(f"  ({self.where})", style="dim")
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for col in ("run", "strategy", "budget", "seed", "state", "progress", "steps", "eval loss"):
+        for col in ("run", "strategy", "budget", "seed", "state", "progress", "steps", "loss"):
             table.add_column(col)
         order = {"running": 0, "interrupted": 1, "failed": 2, "pending": 3, "done": 4}
         shown = sorted((r for r in rows if r.display_state != "done"), key=lambda r: order[r.display_state])[
@@ -105,10 +105,12 @@ class StudyView:
             total = r.max_steps or max(r.steps, 1)
             bar = ProgressBar(total=total, completed=min(r.steps, total), width=24)
             state = Text(r.display_state, style=STATE_STYLE.get(r.display_state, ""))
-            loss = f"{r.eval_loss:.4f}" if r.eval_loss is not None else ""
+            loss = f"{r.loss:.4f}" if r.loss is not None else ""
             steps = f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps)
             table.add_row(r.run_id, r.strategy, r.budget, str(r.seed), state, bar, steps, loss)
-        return Group(title, Text(self.header(rows)), table)
+        return (
+            Group(title, Text(self.header(rows)), table) if shown else Group(title, Text(self.header(rows)))
+        )
 
     def __rich__(self) -> RenderableType:
         return self.render()

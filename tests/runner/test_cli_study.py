@@ -163,3 +163,20 @@ def test_a_failing_run_fails_the_study_with_exit_1_and_the_rest_finish(tmp_path:
     assert proc.returncode == 1, proc.stderr
     assert "1 ran, 0 already done, 1 failed" in proc.stderr
     assert sorted(rd.state for rd in run_dirs(path)) == ["done", "failed"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_and_exits_130(tmp_path: Path):
+    path = write_study(tmp_path / "study.yaml", tmp_path / "runs", base=BASE, grid={"seeds": [0]})
+    [rd] = run_dirs(path)
+    proc = subprocess.Popen(
+        [LORALAB, "study", str(path)], cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while read_claim(rd.path) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = read_claim(rd.path).pid
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "the same command resumes the study" in err
+    assert not _pid_alive(worker)
