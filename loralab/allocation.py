@@ -17,6 +17,7 @@ from loralab.config import RunConfig
 from loralab.errors import ConfigError
 from loralab.models import count_parameters, target_modules
 from loralab.modules import TargetModule, select_targets
+from loralab.signals import measure_signals
 from loralab.strategies import (
     Budget,
     RankAllocation,
@@ -55,38 +56,40 @@ def run_budget(model: nn.Module, cfg: RunConfig, modules: list[TargetModule]) ->
     return resolve_budget(cfg.lora.budget, modules, total, cfg.lora.reference_rank)
 
 
-def measure_signals(
-    strategy: Strategy,
-    options: Any,
-    model: nn.Module,
-    modules: list[TargetModule],
-    batches: list[dict],
-    seed: int,
-) -> Signals:
-    """Measure what `strategy.needs` (gradient importance, weight spectra) on the base model."""
-    importance = spectra = None
-    if "importance" in strategy.needs:
-        from loralab.signals import measure_gradient_importance
+def first_batches(examples: list[Any], batch_size: int, pad_id: int, n_batches: int) -> list[dict]:
+    """The first `n_batches` batches of `examples` in their fixed order (signals are measured on them)."""
+    from loralab.data import collate
 
-        importance = measure_gradient_importance(model, batches, modules, **strategy.signal_options(options))
-    if "spectra" in strategy.needs:
-        from loralab.signals import measure_spectra
-
-        spectra = measure_spectra(model, modules)
-    return Signals(seed=seed, importance=importance, spectra=spectra)
+    stop = min(len(examples), n_batches * batch_size)
+    return [collate(examples[i : i + batch_size], pad_id) for i in range(0, stop, batch_size)]
 
 
 def allocate(
-    cfg: RunConfig, model: nn.Module, modules: list[TargetModule], batches: list[dict] | None = None
+    cfg: RunConfig,
+    model: nn.Module,
+    modules: list[TargetModule],
+    examples: list[Any] | None = None,
+    pad_id: int = 0,
 ) -> AllocationOutcome:
-    """Run the configured strategy at the configured budget (batches feed data-driven signals)."""
+    """Run the configured strategy at the configured budget (training examples feed gradient signals)."""
     strategy = get_strategy(cfg.lora.strategy)
     options = parse_options(strategy, cfg.lora.strategy_options)
     budget = run_budget(model, cfg, modules)
     start = time.perf_counter()
-    if strategy.needs and "importance" in strategy.needs and not batches:
-        raise ConfigError(f"strategy {strategy.name!r} needs training batches to measure gradients")
-    signals = measure_signals(strategy, options, model, modules, batches or [], cfg.train.seed)
+    batches: list[dict] = []
+    if "importance" in strategy.needs:
+        if not examples:
+            raise ConfigError(f"strategy {strategy.name!r} needs training examples to measure gradients")
+        n_batches = int(strategy.signal_options(options).get("n_batches", 8))
+        batches = first_batches(examples, cfg.train.batch_size, pad_id, n_batches)
+    signals = measure_signals(
+        model,
+        modules,
+        strategy.needs,
+        batches=batches,
+        seed=cfg.train.seed,
+        importance_options=strategy.signal_options(options),
+    )
     seconds = time.perf_counter() - start
     allocation = strategy.allocate(
         modules, budget, signals, options, min_rank=cfg.lora.min_rank, max_rank=cfg.lora.max_rank
@@ -94,24 +97,14 @@ def allocate(
     return AllocationOutcome(allocation, strategy, options, signals, seconds)
 
 
-def signal_batches(cfg: RunConfig, tokenizer: Any, n_batches: int = 8) -> list[dict]:
-    """The first `n_batches` training batches of a run's data, for gradient signals."""
-    from loralab.data import collate, prepare_data
-
-    data = prepare_data(cfg.data, tokenizer)
-    bs = cfg.train.batch_size
-    return [
-        collate(data.train[i : i + bs], tokenizer.pad_token_id)
-        for i in range(0, min(len(data.train), n_batches * bs), bs)
-    ]
-
-
 def preview(cfg: RunConfig) -> AllocationOutcome:
     """Allocate for `cfg` without training: load the model (and data, if the strategy needs it)."""
+    from loralab.data import prepare_data
     from loralab.models import load_model
 
     loaded = load_model(cfg.model)
     modules = run_modules(loaded.model, cfg)
-    strategy = get_strategy(cfg.lora.strategy)
-    batches = signal_batches(cfg, loaded.tokenizer) if "importance" in strategy.needs else None
-    return allocate(cfg, loaded.model, modules, batches)
+    examples = None
+    if "importance" in get_strategy(cfg.lora.strategy).needs:
+        examples = prepare_data(cfg.data, loaded.tokenizer).train
+    return allocate(cfg, loaded.model, modules, examples, loaded.tokenizer.pad_token_id)

@@ -77,7 +77,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
 
 def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     from loralab.adapters import attach_lora, save_adapter
-    from loralab.data import collate, prepare_data
+    from loralab.data import prepare_data
     from loralab.evaluate import evaluate, peak_memory_mb
     from loralab.models import count_parameters, load_model
     from loralab.strategies import RankAllocation
@@ -106,11 +106,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         allocation = RankAllocation.from_dict(record)
         signal_seconds = record.get("signals_wall_s", 0.0)
     else:
-        batches = [
-            collate(data.train[i : i + cfg.train.batch_size], tok.pad_token_id)
-            for i in range(0, min(len(data.train), 8 * cfg.train.batch_size), cfg.train.batch_size)
-        ]
-        outcome = allocate(cfg, model, modules, batches)
+        outcome = allocate(cfg, model, modules, data.train, tok.pad_token_id)
         allocation, signal_seconds = outcome.allocation, outcome.signal_seconds
         record = allocation.to_dict()
         record["signals_wall_s"] = signal_seconds
