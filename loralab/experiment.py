@@ -122,23 +122,22 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     trainable, total = count_parameters(peft_model)
     peft_model.to(device)
 
+    last_eval: list[Any] = []
+
     def run_eval() -> dict[str, Any]:
         if heartbeat is not None:
             heartbeat()
         result = evaluate(
-            peft_model,
-            data.eval,
-            batch_size=cfg.train.eval_batch_size,
-            pad_id=tok.pad_token_id,
+            peft_model, data.eval, batch_size=cfg.train.eval_batch_size, pad_id=tok.pad_token_id,
             device=device,
-        )
-        return result.summary() | {"_result": result}
+        )  # fmt: skip
+        last_eval[:] = [result]
+        return result.summary()
 
     if resuming and rd.base_eval.exists():
         base = rd.read_json(rd.base_eval)
     else:
         base = run_eval()  # adapters start as the identity (B = 0): this is the base model's loss
-        base.pop("_result")
         rd.write_json(rd.base_eval, base)
         rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
 
@@ -159,11 +158,6 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
             WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, cfg.model_dump(mode="json"))
         )
 
-    def periodic_eval() -> dict[str, Any]:
-        out = run_eval()
-        out.pop("_result")
-        return out
-
     state = train(
         peft_model,
         data.train,
@@ -173,14 +167,12 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         precision=precision,
         run_dir=rd,
         callbacks=callbacks,
-        evaluate=periodic_eval,
+        evaluate=run_eval,  # called when due and after the last step
         group_by_length=cfg.data.group_by_length,
         extra_loss=adalora_orth_loss if dynamic is not None else None,
     )
-    final = run_eval()
-    result = final.pop("_result")
-    for cb in callbacks:
-        cb.on_evaluate(state, final)
+    result = last_eval[0]
+    final = result.summary()
 
     # Artefacts: per-example losses (paired tests), the adapter (PEFT format), then final metrics.
     tmp = Path(tempfile.mkdtemp(prefix=".eval_examples.", dir=rd.path)) / "x.parquet"

@@ -3,8 +3,9 @@
 Read top to bottom, one optimizer step is: gather its micro-batches from the deterministic data
 order, forward (supervised positions only) and backward each, check the loss is finite, clip, step
 the optimizer and the schedule, let callbacks see the gradients (AdaLoRA), zero them, log, then
-evaluate and checkpoint when due. The data order is a pure function of (seed, epoch), and the
-checkpoint holds the step, so a resumed run replays exactly the batches the uninterrupted one would.
+evaluate when due (always after the last step) and checkpoint. The data order is a pure function of
+(seed, epoch), and the checkpoint holds the step, so a resumed run replays exactly the batches the
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def train(
         _call(callbacks, "on_step_end", state)
 
         last = state.step == max_steps
-        if cfg.eval_every and state.step % cfg.eval_every == 0 and not last:
+        if last or (cfg.eval_every and state.step % cfg.eval_every == 0):
             _call(callbacks, "on_evaluate", state, evaluate())
         if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not last:
             save_checkpoint(

@@ -19,11 +19,6 @@ pytest.importorskip("wandb", reason="wandb is not installed (pip install 'lorala
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="loralab/experiment.py calls WandbLogger.on_evaluate for the final eval after on_train_end"
-    " finished the W&B run (wandb UsageError); drop this mark when that is fixed",
-)
 def test_a_study_logs_each_run_to_wandb_offline_grouped_by_study(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
