@@ -90,7 +90,6 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
-    precision = resolve_precision(cfg.train.precision, device)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
 
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
@@ -136,9 +135,12 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
 
     if resuming and rd.base_eval.exists():
         base = rd.read_json(rd.base_eval)
+        precision = base.get("precision", cfg.train.precision)  # what the run started with
     else:
+        probe = _precision_probe(peft_model, data.train, cfg.train.batch_size, tok.pad_token_id, device)
+        precision = resolve_precision(cfg.train.precision, device, probe)
         base = run_eval()  # adapters start as the identity (B = 0): this is the base model's loss
-        rd.write_json(rd.base_eval, base)
+        rd.write_json(rd.base_eval, {**base, "precision": precision})
         rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
 
     callbacks: list[Any] = [MetricsLogger(rd, cfg.train.log_every)]
@@ -220,6 +222,21 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     rd.write_json(rd.eval, metrics)
     shutil.rmtree(rd.checkpoint, ignore_errors=True)  # the adapter and eval are the final record
     return metrics
+
+
+def _precision_probe(model: Any, examples: list, batch_size: int, pad_id: int, device: torch.device) -> Any:
+    """One forward/backward of the adapted model on the longest of the first batches, for `auto`."""
+    from loralab.data import collate
+    from loralab.nll import supervised_token_nll
+
+    batch = {k: v.to(device) for k, v in collate(examples[:batch_size], pad_id).items()}
+
+    def step(dtype: torch.dtype | None) -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            supervised_token_nll(model, **batch).total.backward()
+        model.zero_grad(set_to_none=True)
+
+    return step
 
 
 class _Heartbeat:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+
+from loralab.errors import ConfigError
 
 
 def seed_everything(seed: int) -> None:
@@ -50,28 +53,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _bf16_faster_on_cpu(n: int = 512, repeats: int = 3) -> bool:
-    a32 = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
-    b32 = a32.clone()
-    a16, b16 = a32.bfloat16(), b32.bfloat16()
+def resolve_precision(
+    precision: str, device: torch.device, step_probe: Callable[[torch.dtype | None], None] | None = None
+) -> str:
+    """'auto' measures instead of guessing: bf16 where it is supported and faster, else fp32.
 
-    def best(x: torch.Tensor, y: torch.Tensor) -> float:
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            x @ y
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    best(a32, b32), best(a16, b16)  # warm-up
-    return best(a16, b16) < 0.8 * best(a32, b32)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' measures instead of guessing: bf16 where it is supported and faster, else fp32."""
+    On a CPU, bf16 can be faster (AVX-512 BF16) or ~100x slower (AVX2) than fp32, and small models
+    lose either way to the casts (MEASUREMENTS.md). `step_probe(dtype)` runs one training-like
+    forward/backward of the real model on a real batch under autocast to `dtype` (None: fp32); the
+    faster one, timed best of two after a warm-up, wins. Without a probe, CPUs get fp32.
+    """
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on a CPU")
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # On some CPUs bf16 matmul is ~100x slower than fp32 (MEASUREMENTS.md): probe, don't assume.
-    return "bf16" if _bf16_faster_on_cpu() else "fp32"
+    if step_probe is None:
+        return "fp32"
+
+    def best(dtype: torch.dtype | None) -> float:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            step_probe(dtype)
+            times.append(time.perf_counter() - t)
+        return min(times[1:])
+
+    with torch.random.fork_rng(devices=[]):  # the probe's dropout draws must not shift the run's RNG
+        fp32, bf16 = best(None), best(torch.bfloat16)
+    return "bf16" if bf16 < 0.9 * fp32 else "fp32"

@@ -1,0 +1,91 @@
+import math
+
+import pytest
+import torch
+
+from loralab.adapters import attach_lora
+from loralab.config import DataConfig, LoraConfig, ModelConfig, TrainConfig
+from loralab.data import prepare_data
+from loralab.errors import TrainingError
+from loralab.models import load_model, target_modules
+from loralab.store import Store
+from loralab.strategies import Signals, get_strategy, resolve_budget
+from loralab.train import Callback, total_steps, train
+from loralab.train.schedule import lr_lambda, warmup_steps
+
+
+def test_schedules():
+    assert [lr_lambda(s, total=10, warmup=2, kind="constant") for s in (0, 1, 5)] == [0.5, 1.0, 1.0]
+    assert lr_lambda(2, total=10, warmup=2, kind="linear") == 1.0
+    assert lr_lambda(10, total=10, warmup=2, kind="linear") == 0.0
+    assert lr_lambda(6, total=10, warmup=2, kind="cosine") == pytest.approx(0.5)
+    assert warmup_steps(100, 5, 0.1) == 15 and warmup_steps(10, 50, 0) == 10
+
+
+def test_total_steps_from_epochs():
+    assert total_steps(TrainConfig(epochs=2, batch_size=4, grad_accum=2), 33) == 10  # 9 batches -> 5 steps
+    assert total_steps(TrainConfig(max_steps=7), 10_000) == 7
+
+
+class _Poison(Callback):
+    """Turns an adapter weight into NaN after step 2: the next loss must stop the run."""
+
+    def on_step_end(self, state):
+        if state.step == 2:
+            with torch.no_grad():
+                next(p for p in state.model.parameters() if p.requires_grad).fill_(math.nan)
+
+
+class _Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, state):
+        self.calls.append(("begin", state.step))
+
+    def on_before_zero_grad(self, state):
+        grads = [p.grad for p in state.model.parameters() if p.requires_grad]
+        self.calls.append(("grads", all(g is not None for g in grads)))
+
+    def on_evaluate(self, state, metrics):
+        self.calls.append(("eval", state.step))
+
+    def on_train_end(self, state):
+        self.calls.append(("end", state.step))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    loaded = load_model(ModelConfig(name="tiny-gpt2"))
+    data = prepare_data(
+        DataConfig(source="synthetic", synthetic_size=80, val_set_size=8, cutoff_len=64), loaded.tokenizer
+    )
+    mods = target_modules(loaded.model)
+    s = get_strategy("uniform")
+    alloc = s.allocate(mods, resolve_budget("r2", mods, 1), Signals(), s.Options())
+    model = attach_lora(loaded.model, alloc, LoraConfig(), seed=0)
+    rd = Store(tmp_path).create("s", "r", {})
+    return model, data, loaded.tokenizer.pad_token_id, rd
+
+
+def _train(setup, callbacks, **cfg):
+    model, data, pad, rd = setup
+    return train(
+        model, data.train, TrainConfig(batch_size=4, checkpoint_every=0, **cfg), pad_id=pad,
+        device=torch.device("cpu"), precision="fp32", run_dir=rd, callbacks=callbacks,
+        evaluate=lambda: {"eval_loss": 0.0},
+    )  # fmt: skip
+
+
+def test_non_finite_loss_stops_with_the_step(setup):
+    with pytest.raises(TrainingError, match="non-finite loss .* at step 3"):
+        _train(setup, [_Poison()], max_steps=5)
+
+
+def test_hooks_order_and_gradients_visible(setup):
+    rec = _Recorder()
+    state = _train(setup, [rec], max_steps=4, eval_every=2, grad_accum=2)
+    assert state.step == 4 and 4 * 2 * 3 < state.examples_seen <= 4 * 2 * 4  # 8 micro-batches of <= 4
+    assert rec.calls[0] == ("begin", 0) and rec.calls[-1] == ("end", 4)
+    assert [c for c in rec.calls if c[0] == "eval"] == [("eval", 2), ("eval", 4)]
+    assert all(ok for kind, ok in rec.calls if kind == "grads")
