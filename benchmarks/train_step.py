@@ -37,7 +37,9 @@ def set_dropout(model: nn.Module, p: float) -> None:
             module.lora_dropout["default"] = nn.Dropout(p) if p > 0 else nn.Identity()
 
 
-def run_variant(model, examples, batches, pad_id, *, masked: bool, autocast, steps: int) -> tuple[float, int, int]:
+def run_variant(
+    model, examples, batches, pad_id, *, masked: bool, autocast, steps: int
+) -> tuple[float, int, int]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     model.train()
@@ -48,10 +50,7 @@ def run_variant(model, examples, batches, pad_id, *, masked: bool, autocast, ste
         if i == 1:
             start = time.perf_counter()
         with autocast:
-            if masked:
-                loss = supervised_token_nll(model, **batch).nll.mean()
-            else:
-                loss = model(**batch).loss
+            loss = supervised_token_nll(model, **batch).nll.mean() if masked else model(**batch).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -103,7 +102,8 @@ def main() -> None:
     ]
     print(f"model {args.model}, data {args.data}, batch {args.batch_size}, {torch.get_num_threads()} threads")
     print(
-        f"padding: random {padding_fraction(rand, lengths):.1%}, grouped {padding_fraction(grouped, lengths):.1%}"
+        f"padding: random {padding_fraction(rand, lengths):.1%},"
+        f" grouped {padding_fraction(grouped, lengths):.1%}"
     )
     base = None
     print(f"{'variant':<12}{'examples/s':>12}{'sup. tok/s':>12}{'vs recipe':>11}")

@@ -135,6 +135,7 @@ def run_study(
         while todo or waiting:
             tasks = [Task(by_id[rid].model_dump(mode="json"), rid, uuid.uuid4().hex[:12]) for rid in todo]
             for outcome in executor.run(job, tasks):
+                view.slots = executor.slots  # a Ray executor knows its cluster's size once started
                 if outcome.state == "busy":
                     waiting.append(outcome.run_id)
                     continue

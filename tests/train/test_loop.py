@@ -78,7 +78,7 @@ def _train(setup, callbacks, **cfg):
 
 
 def test_non_finite_loss_stops_with_the_step(setup):
-    with pytest.raises(TrainingError, match="non-finite loss .* at step 3"):
+    with pytest.raises(TrainingError, match=r"non-finite loss .* at step 3"):
         _train(setup, [_Poison()], max_steps=5)
 
 
