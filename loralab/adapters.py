@@ -13,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from peft import AdaLoraConfig, PeftModel, get_peft_model
 from peft import LoraConfig as PeftLoraConfig
-from peft import PeftModel, get_peft_model
 from torch import nn
 
 from loralab.config import LoraConfig
 from loralab.errors import BudgetError
 from loralab.models import count_parameters
+from loralab.strategies.adalora import adalora_schedule
 from loralab.strategies.base import RankAllocation
 
 
@@ -58,6 +59,42 @@ def build_lora_config(allocation: RankAllocation, cfg: LoraConfig, *, fan_in_fan
     )
 
 
+def build_adalora_config(
+    allocation: RankAllocation,
+    total_step: int,
+    *,
+    alpha: float,
+    dropout: float,
+    fan_in_fan_out: bool = False,
+    task_type: str | None = "CAUSAL_LM",
+) -> AdaLoraConfig:
+    """PEFT AdaLoraConfig for an `adalora` allocation: exact module names, init_r, schedule from steps.
+
+    `alpha` is PEFT's lora_alpha; AdaLoRA scales by alpha / init_r throughout, so pass
+    alpha_ref * init_r / r_ref to keep the uniform baseline's scaling alpha_ref / r_ref.
+    """
+    s = adalora_schedule(allocation, total_step)
+    names = [m.name for m in allocation.modules]
+    return AdaLoraConfig(
+        init_r=s.init_r,
+        # PEFT sizes its triplet budget as target_r x modules; the callback's allocator replaces it.
+        target_r=max(1, s.final_total_rank // len(names)),
+        tinit=s.tinit,
+        tfinal=s.tfinal,
+        deltaT=s.delta_t,
+        beta1=s.beta1,
+        beta2=s.beta2,
+        orth_reg_weight=s.orth_reg_weight,
+        total_step=s.total_step,
+        target_modules="^(?:" + "|".join(re.escape(n) for n in names) + ")$",
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        fan_in_fan_out=fan_in_fan_out,
+        bias="none",
+        task_type=task_type,
+    )
+
+
 def uses_conv1d(model: nn.Module, names: list[str]) -> bool:
     """Whether the targeted modules are GPT-2-style Conv1D (weights stored (in, out))."""
     from transformers.pytorch_utils import Conv1D
@@ -88,8 +125,6 @@ def attach_lora(
     names = [m.name for m in allocation.active]
     fan_in_fan_out = uses_conv1d(model, names)
     if allocation.dynamic:
-        from loralab.strategies.adalora_callback import build_adalora_config
-
         if total_steps is None:
             raise ValueError("a dynamic allocation needs the run's total steps")
         init_r = int(allocation.details["init_r"])

@@ -151,7 +151,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         callbacks.append(_Heartbeat(heartbeat))
     dynamic = None
     if allocation.dynamic:
-        from loralab.strategies.adalora_callback import AdaLoraCallback, adalora_orth_loss
+        from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
 
         dynamic = AdaLoraCallback(allocation, max_steps)
         callbacks.append(dynamic)

@@ -1,7 +1,7 @@
 """Rank-allocation strategies, one per module, registered by name when this package is imported.
 
-`adalora_callback` (PEFT and torch) is not imported here; the training pipeline imports it when a
-dynamic strategy runs.
+AdaLoRA's PEFT config (`loralab.adapters.build_adalora_config`) and its training callback
+(`loralab.train.adalora`) live with the stages that use them; strategies only allocate.
 """
 
 from loralab.strategies import (  # noqa: F401  (each registers its strategy)

@@ -16,8 +16,9 @@ AdaLoRA's rule where all modules cost the same, and its natural extension where 
 budget) and records what the final ranks cost, which may exceed the budget.
 
 The allocation returned here is the initial one (`init_r` everywhere, `dynamic=True`); what it costs is
-the peak trainable count, above the budget by design. `adalora_callback` builds the PEFT config, drives
-the masks from the training loop, and reports the final allocation, which is the one held to the budget.
+the peak trainable count, above the budget by design. `loralab.adapters.build_adalora_config` builds
+the PEFT config; `loralab.train.adalora` drives the masks from the training loop and reports the final
+allocation, which is the one held to the budget.
 """
 
 from __future__ import annotations

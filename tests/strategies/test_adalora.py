@@ -13,13 +13,9 @@ from peft import get_peft_model
 from strategy_fixtures import budget_for, gpt2_modules
 from tiny_models import tiny_gpt2, token_batches
 
+from loralab.adapters import build_adalora_config
 from loralab.strategies import RankAllocation, Signals, get_strategy, parse_options
-from loralab.strategies.adalora_callback import (
-    AdaLoraCallback,
-    adalora_model,
-    adalora_orth_loss,
-    build_adalora_config,
-)
+from loralab.train.adalora import AdaLoraCallback, adalora_model, adalora_orth_loss
 from loralab.train.callbacks import TrainState
 
 TOTAL = 20
@@ -182,7 +178,7 @@ def test_resume_from_callback_state_is_exact(stop_at: int) -> None:
 
 
 def test_select_triplets_keeps_the_best_that_fit_then_swaps_to_fill() -> None:
-    from loralab.strategies.adalora_callback import select_triplets
+    from loralab.train.adalora import select_triplets
 
     cost = {"cheap": 10, "dear": 30}
     scores = {"cheap": [9.0, 8.0, 1.0], "dear": [5.0, 4.0, 3.0]}

@@ -12,8 +12,8 @@ from strategy_fixtures import budget_for, gpt2_modules, llama_modules, synthetic
 from tiny_models import tiny_gpt2, tiny_llama
 from transformers.pytorch_utils import Conv1D
 
+from loralab.adapters import build_adalora_config
 from loralab.strategies import available, get_strategy, parse_options
-from loralab.strategies.adalora_callback import build_adalora_config
 
 BASES = {"gpt2": (tiny_gpt2, gpt2_modules), "llama": (tiny_llama, llama_modules)}
 
