@@ -41,12 +41,10 @@ def run_dirs(path: Path) -> list[RunDir]:
 FINAL_KEYS = ("eval_loss", "eval_ppl", "final_train_loss", "train_steps", "train_tokens", "trainable_params")
 
 
-def final_metrics(rd: RunDir) -> tuple[dict, dict]:
-    """The run's final metrics (eval.json without timings) and its train-loss curve by step."""
+def final_metrics(rd: RunDir) -> tuple[dict, list]:
+    """The run's final metrics (eval.json without timings) and every logged (step, train loss)."""
     final = rd.read_json(rd.eval)
-    # A run killed before its first checkpoint restarts from scratch; its earlier lines stay in
-    # metrics.jsonl (reported to the lead), so the curve keeps the last value logged for each step.
-    curve = {m["step"]: m["loss"] for m in rd.read_metrics() if m.get("type") == "train"}
+    curve = [(m["step"], m["loss"]) for m in rd.read_metrics() if m.get("type") == "train"]
     return {k: final[k] for k in FINAL_KEYS}, curve
 
 
