@@ -127,12 +127,13 @@ def study(
 @app.command()
 def status(
     study: str = typer.Argument(..., help="A study YAML, or the name of a study in the store."),
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides of the study file."),
     root: Path = typer.Option(Path("runs"), help="Results store root (when STUDY is a name)."),
 ) -> None:
     """Table of a study's runs (state, steps, eval loss, wall time); rebuilds its index.parquet."""
     from loralab.runner.commands import status_command
 
-    raise typer.Exit(code=status_command(study, root))
+    raise typer.Exit(code=status_command(study, root, overrides=list(overrides or [])))
 
 
 @app.command()

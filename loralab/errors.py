@@ -32,5 +32,10 @@ class StoreError(LoralabError):
     """The results store refuses an operation (e.g. overwriting a finished run)."""
 
 
+class RunAbandoned(Exception):
+    """This process must stop working on a run that another process has taken over; the run's
+    status belongs to the new owner and is left untouched."""
+
+
 class TrainingError(LoralabError):
     """Training cannot start or had to stop (sanity check failed, non-finite loss)."""

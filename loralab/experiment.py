@@ -21,7 +21,7 @@ import torch
 
 from loralab.allocation import allocate, run_modules
 from loralab.config import RunConfig
-from loralab.errors import LoralabError, StoreError
+from loralab.errors import LoralabError, RunAbandoned, StoreError
 from loralab.provenance import provenance
 from loralab.store import RunDir, Store, replace_dir
 
@@ -64,7 +64,11 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname())
     try:
         metrics = _run_stages(cfg, rd, heartbeat)
+    except RunAbandoned:
+        raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
+        if rd.state == "done":  # never turn a finished run into a failed one
+            raise
         if isinstance(e, KeyboardInterrupt):
             rd.set_status("pending", error="interrupted; run again to resume from the last checkpoint")
         else:

@@ -28,12 +28,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from loralab.errors import RunAbandoned
+
 CLAIM_FILE = "claim.json"
 DEFAULT_TIMEOUT = 120.0
 HOST = socket.gethostname()
 
 
-class ClaimLost(RuntimeError):
+class ClaimLost(RunAbandoned):
     """Another process took this run's claim over; the holder must stop working on the run."""
 
 

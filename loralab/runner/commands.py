@@ -81,12 +81,14 @@ def study_command(
     return report.exit_code
 
 
-def status_command(target: str, root: Path | None = None, console: Console | None = None) -> int:
+def status_command(
+    target: str, root: Path | None = None, console: Console | None = None, overrides: list[str] | None = None
+) -> int:
     """Print the table of a study's runs (from a study file or a study name in the store)."""
     console = console or Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console.width = max(console.width, 160)
-    rows, study, store = _status_rows(target, root)
+    rows, study, store = _status_rows(target, root, overrides or [])
     table = Table(title=f"study {study} ({store.root / study})", header_style="bold")
     for col in ("run", "strategy", "budget", "seed", "state", "steps", "eval loss", "wall"):
         table.add_column(col, justify="right" if col in ("seed", "steps", "eval loss", "wall") else "left")
@@ -109,10 +111,10 @@ def status_command(target: str, root: Path | None = None, console: Console | Non
     return 0
 
 
-def _status_rows(target: str, root: Path | None) -> tuple[list[RunRow], str, Store]:
+def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[list[RunRow], str, Store]:
     path = Path(target)
     if path.suffix in (".yaml", ".yml") or path.is_file():
-        study = load_study(path)
+        study = load_study(path, overrides)
         runs = plan_runs(study)
         store = Store(runs[0].output.root)
         rows = [run_row(store.run_dir(study.name, c.run_id()), c) for c in runs]
