@@ -1,5 +1,28 @@
 """Rank-allocation strategies, one per module, registered by name when this package is imported.
 
+A static strategy that only decides how much rank each module gets relative to the others subclasses
+`WeightedStrategy` and implements `weights`; the budget, rank caps and integer rounding are done for it.
+A user strategy (a `--strategy-file` or a `loralab.strategies` entry point) looks like this:
+
+    from pydantic import Field
+    from loralab.strategies import StrategyOptions, WeightedStrategy, register_strategy
+
+    class FirstLayerOptions(StrategyOptions):
+        first: float = Field(5.0, description="Rank weight of layer-0 modules (others get 1).")
+
+    @register_strategy("first-layer")
+    class FirstLayer(WeightedStrategy):
+        description = "More rank on layer 0."
+        Options = FirstLayerOptions
+
+        def weights(self, modules, signals, options):
+            return {m.name: options.first if m.layer == 0 else 1.0 for m in modules}, {}
+
+`weights` returns a rank weight per module name (rank ~ weight) and a JSON-able dict of details for
+allocation.json ({} if none); `options` is already this strategy's Options. Strategies that need a
+measured signal set `needs` and read it from `signals`. Anything else (AdaLoRA) subclasses `Strategy`
+and implements `allocate` itself.
+
 AdaLoRA's PEFT config (`loralab.adapters.build_adalora_config`) and its training callback
 (`loralab.train.adalora`) live with the stages that use them; strategies only allocate.
 """
@@ -39,6 +62,7 @@ from loralab.strategies.registry import (
     register_strategy,
     strategy_class,
 )
+from loralab.strategies.weighted import WeightedStrategy
 
 __all__ = [
     "KNOWN_SIGNALS",
@@ -48,6 +72,7 @@ __all__ = [
     "Signals",
     "Strategy",
     "StrategyOptions",
+    "WeightedStrategy",
     "allocate_by_weights",
     "allocation_from_weights",
     "available",

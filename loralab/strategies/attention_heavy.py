@@ -7,12 +7,15 @@ on GPT-3; this strategy keeps every targeted module but tilts rank toward attent
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, family_weights
+from loralab.strategies.base import Signals, StrategyOptions
+from loralab.strategies.budget import family_weights
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class FamilyRatioOptions(StrategyOptions):
@@ -22,22 +25,11 @@ class FamilyRatioOptions(StrategyOptions):
 
 
 @register_strategy("attention-heavy")
-class AttentionHeavy(Strategy):
+class AttentionHeavy(WeightedStrategy):
     description = "Attention modules get `ratio` times the rank of MLP modules."
     Options = FamilyRatioOptions
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
-        weights = family_weights(modules, {"attn": opts.ratio})
-        return allocation_from_weights(
-            self.name, modules, budget, weights, opts, min_rank=min_rank, max_rank=max_rank
-        )
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: FamilyRatioOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return family_weights(modules, {"attn": options.ratio}), {}

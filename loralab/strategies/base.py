@@ -150,7 +150,11 @@ class StrategyOptions(BaseModel):
 
 
 class Strategy:
-    """A rank-allocation strategy. Subclasses set the class attributes and implement `allocate`."""
+    """A rank-allocation strategy. Subclasses set the class attributes and implement `allocate`.
+
+    A static strategy defined by a rank weight per module subclasses `WeightedStrategy` instead
+    (`loralab.strategies.weighted`) and implements only `weights`; see the package docstring.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""

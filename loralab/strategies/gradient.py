@@ -19,9 +19,10 @@ from pydantic import Field
 
 from loralab.errors import StrategyError
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, per_rank_cost
+from loralab.strategies.base import Signals, StrategyOptions
+from loralab.strategies.budget import per_rank_cost
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class GradientOptions(StrategyOptions):
@@ -49,7 +50,7 @@ def require_signal(
 
 
 @register_strategy("gradient")
-class Gradient(Strategy):
+class Gradient(WeightedStrategy):
     description = "Rank ~ (gradient importance per rank cost)^temperature, measured on a few batches."
     Options = GradientOptions
     needs = frozenset({"importance"})
@@ -58,17 +59,9 @@ class Gradient(Strategy):
         opts = self.resolve_options(options)
         return {"method": opts.method, "n_batches": opts.n_batches}
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: GradientOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
         require_signal(signals.importance, modules, "importance", self.name)
         importance = {m.name: float(signals.importance[m.name]) for m in modules}  # type: ignore[index]
         bad = [n for n, v in importance.items() if not math.isfinite(v) or v < 0]
@@ -77,19 +70,10 @@ class Gradient(Strategy):
                 f"importance of {bad[0]!r} is {importance[bad[0]]}; it must be finite and >= 0"
             )
         per_cost = per_rank_cost(importance, modules)
-        if opts.temperature == 0:
+        if options.temperature == 0:
             weights = {n: 1.0 for n in per_cost}
         else:
             top = max(per_cost.values())
             # Normalise before the power so tiny raw values do not underflow to an all-zero weighting.
-            weights = {n: (v / top) ** opts.temperature if top > 0 else 1.0 for n, v in per_cost.items()}
-        return allocation_from_weights(
-            self.name,
-            modules,
-            budget,
-            weights,
-            opts,
-            min_rank=min_rank,
-            max_rank=max_rank,
-            details={"importance": importance},
-        )
+            weights = {n: (v / top) ** options.temperature if top > 0 else 1.0 for n, v in per_cost.items()}
+        return weights, {"importance": importance}

@@ -9,12 +9,15 @@ x in [0, 1], so before rounding and caps rank(first) / rank(last) = ratio.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, linear_depth_weights
+from loralab.strategies.base import Signals, StrategyOptions
+from loralab.strategies.budget import linear_depth_weights
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class LinearDepthOptions(StrategyOptions):
@@ -24,22 +27,11 @@ class LinearDepthOptions(StrategyOptions):
 
 
 @register_strategy("linear-decay")
-class LinearDecay(Strategy):
+class LinearDecay(WeightedStrategy):
     description = "Rank falls linearly with depth: the first layer gets `ratio` times the last's."
     Options = LinearDepthOptions
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
-        weights = linear_depth_weights(modules, first=opts.ratio, last=1.0)
-        return allocation_from_weights(
-            self.name, modules, budget, weights, opts, min_rank=min_rank, max_rank=max_rank
-        )
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: LinearDepthOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return linear_depth_weights(modules, first=options.ratio, last=1.0), {}

@@ -9,14 +9,15 @@ tested here against the linear depth profiles.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, bump_depth_weights
+from loralab.strategies.base import Signals, StrategyOptions
+from loralab.strategies.budget import bump_depth_weights
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class MiddleHeavyOptions(StrategyOptions):
@@ -31,24 +32,14 @@ class MiddleHeavyOptions(StrategyOptions):
 
 
 @register_strategy("middle-heavy")
-class MiddleHeavy(Strategy):
+class MiddleHeavy(WeightedStrategy):
     description = "A bump of extra rank over the middle layers (Gaussian or triangular in depth)."
     Options = MiddleHeavyOptions
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: MiddleHeavyOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
         weights = bump_depth_weights(
-            modules, ratio=opts.ratio, center=opts.center, width=opts.width, shape=opts.shape
+            modules, ratio=options.ratio, center=options.center, width=options.width, shape=options.shape
         )
-        return allocation_from_weights(
-            self.name, modules, budget, weights, opts, min_rank=min_rank, max_rank=max_rank
-        )
+        return weights, {}

@@ -7,30 +7,22 @@ at larger budgets. Rank weight: `ratio` for the mlp family, 1 for attn and other
 
 from __future__ import annotations
 
+from typing import Any
+
 from loralab.modules import TargetModule
 from loralab.strategies.attention_heavy import FamilyRatioOptions
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, family_weights
+from loralab.strategies.base import Signals
+from loralab.strategies.budget import family_weights
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 @register_strategy("mlp-heavy")
-class MlpHeavy(Strategy):
+class MlpHeavy(WeightedStrategy):
     description = "MLP modules get `ratio` times the rank of attention modules."
     Options = FamilyRatioOptions
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
-        weights = family_weights(modules, {"mlp": opts.ratio})
-        return allocation_from_weights(
-            self.name, modules, budget, weights, opts, min_rank=min_rank, max_rank=max_rank
-        )
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: FamilyRatioOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return family_weights(modules, {"mlp": options.ratio}), {}

@@ -9,13 +9,16 @@ split of the budget (not of rank); a small one puts most of it on a few modules.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights, shares_to_rank_weights
+from loralab.strategies.base import Signals, StrategyOptions
+from loralab.strategies.budget import shares_to_rank_weights
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class RandomOptions(StrategyOptions):
@@ -28,34 +31,16 @@ class RandomOptions(StrategyOptions):
 
 
 @register_strategy("random")
-class RandomDirichlet(Strategy):
+class RandomDirichlet(WeightedStrategy):
     description = "Random budget shares per module from a seeded Dirichlet (the non-uniform control)."
     Options = RandomOptions
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
-        seed = int(signals.seed) + opts.seed_offset
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: RandomOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        seed = int(signals.seed) + options.seed_offset
         # A seed sequence keyed by a fixed tag keeps this stream apart from other users of the run seed.
         rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x52414E44])
-        draw = rng.dirichlet(np.full(len(modules), opts.concentration))
+        draw = rng.dirichlet(np.full(len(modules), options.concentration))
         shares = {m.name: float(s) for m, s in zip(modules, draw, strict=True)}
-        weights = shares_to_rank_weights(shares, modules)
-        return allocation_from_weights(
-            self.name,
-            modules,
-            budget,
-            weights,
-            opts,
-            min_rank=min_rank,
-            max_rank=max_rank,
-            details={"seed": seed, "shares": shares},
-        )
+        return shares_to_rank_weights(shares, modules), {"seed": seed, "shares": shares}

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from loralab.errors import StrategyError
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights
+from loralab.strategies.base import Signals, StrategyOptions
 from loralab.strategies.gradient import require_signal
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 class SpectrumOptions(StrategyOptions):
@@ -86,38 +86,20 @@ def relative_rank(singular_values: Sequence[float], module: TargetModule, opts: 
 
 
 @register_strategy("spectrum")
-class Spectrum(Strategy):
+class Spectrum(WeightedStrategy):
     description = "Rank from each pretrained weight's spectrum (effective rank); data-free."
     Options = SpectrumOptions
     needs = frozenset({"spectra"})
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: SpectrumOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
         require_signal(signals.spectra, modules, "spectra", self.name)
-        rel = {m.name: relative_rank(signals.spectra[m.name], m, opts) for m in modules}  # type: ignore[index]
+        rel = {m.name: relative_rank(signals.spectra[m.name], m, options) for m in modules}  # type: ignore[index]
         zero = [n for n, v in rel.items() if v <= 0]
         if zero:
             raise StrategyError(
                 f"the pretrained weight of {zero[0]!r} is all zeros; it has no spectrum to use"
             )
-        sign = 1.0 if opts.direction == "less-compressible" else -1.0
-        weights = {n: v ** (sign * opts.temperature) for n, v in rel.items()}
-        return allocation_from_weights(
-            self.name,
-            modules,
-            budget,
-            weights,
-            opts,
-            min_rank=min_rank,
-            max_rank=max_rank,
-            details={"relative_rank": rel},
-        )
+        sign = 1.0 if options.direction == "less-compressible" else -1.0
+        return {n: v ** (sign * options.temperature) for n, v in rel.items()}, {"relative_rank": rel}

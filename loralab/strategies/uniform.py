@@ -7,28 +7,19 @@ Reference: LoRA, Hu et al. 2021 (arXiv:2106.09685), which uses one rank for ever
 
 from __future__ import annotations
 
+from typing import Any
+
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
-from loralab.strategies.budget import allocation_from_weights
+from loralab.strategies.base import Signals, StrategyOptions
 from loralab.strategies.registry import register_strategy
+from loralab.strategies.weighted import WeightedStrategy
 
 
 @register_strategy("uniform")
-class Uniform(Strategy):
+class Uniform(WeightedStrategy):
     description = "Same rank on every targeted module (the baseline; LoRA, Hu et al. 2021)."
 
-    def allocate(
-        self,
-        modules: list[TargetModule],
-        budget: Budget,
-        signals: Signals,
-        options: StrategyOptions,
-        *,
-        min_rank: int = 0,
-        max_rank: int | None = None,
-    ) -> RankAllocation:
-        opts = self.resolve_options(options)
-        weights = {m.name: 1.0 for m in modules}
-        return allocation_from_weights(
-            self.name, modules, budget, weights, opts, min_rank=min_rank, max_rank=max_rank
-        )
+    def weights(
+        self, modules: list[TargetModule], signals: Signals, options: StrategyOptions
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return {m.name: 1.0 for m in modules}, {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from strategy_fixtures import BUDGETS, budget_for, synthetic_signals
 
+from loralab import strategies
 from loralab.errors import StrategyError
 from loralab.modules import TargetModule
 from loralab.strategies import (
@@ -19,6 +20,7 @@ from loralab.strategies import (
     RankAllocation,
     Signals,
     Strategy,
+    WeightedStrategy,
     available,
     get_strategy,
     load_strategy_file,
@@ -155,6 +157,25 @@ def test_user_plugin_from_file(tmp_path: Path, modules: list[TargetModule], clea
     load_strategy_file(path)
     assert "first-layer" in available()
     a = check_contract(get_strategy("first-layer"), modules, "r8", Signals())
+    first = [a.ranks[m.name] for m in modules if m.layer == 0]
+    last = [a.ranks[m.name] for m in modules if m.layer == 3]
+    assert sum(first) > sum(last)
+
+
+def test_weighted_plugin_from_the_package_docstring(
+    tmp_path: Path, modules: list[TargetModule], clean_registry: None
+) -> None:
+    """The example users copy: a WeightedStrategy with only `weights` implemented meets the contract."""
+    doc = strategies.__doc__ or ""
+    example = doc.split("looks like this:\n\n", 1)[1].split("\n\n`weights`", 1)[0]
+    path = tmp_path / "doc_strategy.py"
+    path.write_text(textwrap.dedent(example))
+    load_strategy_file(path)
+    s = get_strategy("first-layer")
+    assert isinstance(s, WeightedStrategy) and "allocate" not in vars(type(s))
+    for spec in BUDGETS:
+        a = check_contract(s, modules, spec, Signals())
+        assert a.details["weights"] == {m.name: 5.0 if m.layer == 0 else 1.0 for m in modules}
     first = [a.ranks[m.name] for m in modules if m.layer == 0]
     last = [a.ranks[m.name] for m in modules if m.layer == 3]
     assert sum(first) > sum(last)
