@@ -3,9 +3,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from loralab.config import DataConfig
-from loralab.data import IGNORE_INDEX, PreparedData, format_prompt, load_records, prepare_data
+from loralab.data import (
+    IGNORE_INDEX,
+    PreparedData,
+    format_prompt,
+    load_records,
+    prepare_data,
+    prepare_records,
+)
+from loralab.data.synthetic import generate
 from loralab.errors import DataError
 
 
@@ -64,6 +73,9 @@ def test_max_examples_and_local_file(tiny_tok: Any, tmp_path: Path) -> None:
         assert tiny_tok.decode(response) == rows[ex.index]["output"] + "<|endoftext|>"
 
 
-def test_no_eval_set_is_a_data_error(tiny_tok: Any) -> None:
+def test_no_eval_set_is_refused(tiny_tok: Any) -> None:
+    with pytest.raises(ValidationError, match="val_set_size"):  # every run is evaluated
+        _cfg(val_set_size=0)
+    few = generate(4, seed=0)  # too few records to hold any out
     with pytest.raises(DataError, match=r"data\.val_set_size >= 1"):
-        prepare_data(_cfg(val_set_size=0), tiny_tok)
+        prepare_records(few, _cfg(), tiny_tok)
