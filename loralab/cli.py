@@ -33,7 +33,7 @@ def run(
 ) -> None:
     """Train and evaluate one run (resumes it if it was interrupted; skips it if done)."""
     from loralab.config import load_config
-    from loralab.experiment import execute_run
+    from loralab.runner.commands import run_command
     from loralab.strategies import load_strategy_file
 
     # `loralab run train.lr=1e-4` (no file): the first positional is an override.
@@ -44,7 +44,7 @@ def run(
     for f in strategy_file or []:
         load_strategy_file(f)
     cfg = load_config(config, args)
-    result = execute_run(cfg)
+    result = run_command(cfg)
     typer.echo(result.summary())
 
 
@@ -70,7 +70,7 @@ def demo(
     from importlib.resources import files
 
     from loralab.config import load_config
-    from loralab.experiment import execute_run
+    from loralab.runner.commands import run_command
 
     args = [f"train.max_steps={steps}", f"lora.strategy={strategy}", f"output.root={root}"]
     if data is not None:
@@ -80,7 +80,7 @@ def demo(
         f"demo run {cfg.run_id()}: {cfg.model.name} on {cfg.data.source},"
         f" {cfg.lora.strategy} {cfg.lora.budget}"
     )
-    result = execute_run(cfg)
+    result = run_command(cfg)
     typer.echo(result.summary())
     typer.echo(f"inspect it with: loralab show {result.run_dir.path}")
 

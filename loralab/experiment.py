@@ -99,7 +99,7 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
     loaded = load_model(cfg.model)
-    model, tok = loaded.model, loaded.tokenizer
+    model, tok = loaded.model.to(device), loaded.tokenizer  # on the GPU before signals are measured
     data = prepare_data(cfg.data, tok)
     modules = run_modules(model, cfg)
 

@@ -31,9 +31,14 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
     return [*TINY_RUN, f"output.root={tmp_path / 'store'}"]
 
 
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: quiet, one thread, never waiting on the hub."""
+    return {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `python -m loralab ARGS` and capture its output."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = cli_env()
     return subprocess.run(
         [sys.executable, "-m", "loralab", *args],
         capture_output=True,

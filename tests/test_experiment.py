@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from loralab.data import prepare_data
 from loralab.evaluate import evaluate
 from loralab.models import load_model
 from loralab.store import RunDir
-from tests.conftest import run_cli
+from tests.conftest import cli_env, run_cli
 
 RUN_FILES = [
     "spec.yaml",
@@ -99,10 +98,9 @@ def test_same_seed_same_metrics_and_sigkill_resume_is_bit_exact(tmp_path):
     assert _train_losses(ref) == _train_losses(twin)
     assert json.loads(ref.eval.read_text())["eval_loss"] == json.loads(twin.eval.read_text())["eval_loss"]
 
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "loralab", "run", *common, f"output.root={killed_root}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.time() + 300
     killed_at = None
@@ -155,3 +153,23 @@ def test_bad_input_is_one_line_exit_2(tmp_path, tiny_overrides, args, needle):
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
     assert needle in res.stderr
+
+
+@pytest.mark.slow
+def test_a_run_being_executed_is_not_started_twice(tmp_path, tiny_overrides):
+    args = [*tiny_overrides, "train.max_steps=400", "train.checkpoint_every=0"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "loralab", "run", *args],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "store").glob("default/*/metrics.jsonl")):
+        time.sleep(0.05)
+    second = run_cli("run", *args)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and "is being executed by" in second.stderr, second.stderr
+    rd = _run_dir(tmp_path / "store")
+    assert rd.read_status()["attempts"] == 1 and rd.state == "done"

@@ -1,16 +1,18 @@
-"""The `loralab study` and `loralab status` commands, as functions `cli.py` calls with parsed options."""
+"""The `loralab study`, `status` and `run` commands, as functions `cli.py` calls with parsed options."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loralab.errors import ConfigError, LoralabError
-from loralab.runner.claims import DEFAULT_TIMEOUT
+from loralab.config import RunConfig
+from loralab.errors import ConfigError, LoralabError, StoreError
+from loralab.runner.claims import DEFAULT_TIMEOUT, Claim
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.index import RunRow, rebuild_index, run_row, study_rows
 from loralab.runner.progress import STATE_STYLE, format_seconds
@@ -127,3 +129,24 @@ def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[
         known = ", ".join(store.studies()) or "none"
         raise ConfigError(f"no study {target!r} in store {store.root} (studies there: {known})")
     return study_rows(store, target, DEFAULT_TIMEOUT), target, store
+
+
+def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """`loralab run`: one run under the same per-run claim a study takes, so that a run a study (or
+    another `loralab run`) is executing is never executed twice at the same time."""
+    from loralab.experiment import execute_run
+
+    rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
+    if rd.path.exists() and rd.state == "done":
+        return execute_run(cfg)  # reports "already done" and touches nothing
+    claim = Claim(rd.path, timeout=claim_timeout)
+    if not claim.try_acquire():
+        holder = claim.holder.owner if claim.holder else "another process"
+        raise StoreError(
+            f"run {rd.path} is being executed by {holder}; wait for it (`loralab show {rd.path}`)"
+            f" or, if that process is gone, retry after its claim goes stale ({claim_timeout:.0f}s)"
+        )
+    try:
+        return execute_run(cfg, heartbeat=claim.check)
+    finally:
+        claim.release()
