@@ -173,3 +173,13 @@ def test_a_run_being_executed_is_not_started_twice(tmp_path, tiny_overrides):
     assert second.returncode == 2 and "is being executed by" in second.stderr, second.stderr
     rd = _run_dir(tmp_path / "store")
     assert rd.read_status()["attempts"] == 1 and rd.state == "done"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_tiny_run_on_cuda_with_auto_precision(tmp_path, tiny_overrides):
+    args = ["train.device=cuda", "train.precision=auto", "lora.strategy=adalora"]
+    res = run_cli("run", *tiny_overrides, *args)
+    assert res.returncode == 0, res.stderr
+    e = json.loads(_run_dir(tmp_path / "store").eval.read_text())
+    assert e["device"].startswith("cuda") and e["precision"] in ("bf16", "fp16") and e["peak_cuda_mb"] > 0

@@ -48,6 +48,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu")
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")

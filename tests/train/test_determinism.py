@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from loralab.errors import ConfigError
-from loralab.train.determinism import resolve_precision, rng_state, seed_everything, set_rng_state
+from loralab.train.determinism import (
+    resolve_device,
+    resolve_precision,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 CPU = torch.device("cpu")
 
@@ -36,6 +42,13 @@ def test_auto_precision_measures_and_keeps_rng():
     assert torch.equal(torch.rand(2), expected)  # the probe ran inside a forked RNG
     assert resolve_precision("auto", CPU, _probe(slow=None)) == "bf16"
     assert resolve_precision("auto", CPU, None) == "fp32"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_config_error():
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == CPU
 
 
 def test_explicit_precision_and_fp16_on_cpu():
