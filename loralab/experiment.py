@@ -273,6 +273,14 @@ def describe_run(path: Path) -> str:
         f"  model {cfg['model']['name']}  data {cfg['data']['source']}  strategy {cfg['lora']['strategy']}"
         f"  budget {cfg['lora']['budget']}  seed {cfg['train']['seed']}"
     )
+    if rd.allocation.exists():
+        a = rd.read_json(rd.allocation)
+        ranks = [m["rank"] for m in a["modules"]]
+        lines.append(
+            f"  allocation: {len(ranks)} modules, rank {min(ranks)}..{max(ranks)}"
+            f" (mean {sum(ranks) / len(ranks):.2f}); {a['achieved_params']} of {a['budget']['params']}"
+            f" params ({a.get('budget_status', '?')})"
+        )
     metrics = rd.read_metrics()
     steps = [m for m in metrics if m.get("type") == "train"]
     if steps:
