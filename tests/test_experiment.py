@@ -67,7 +67,11 @@ def test_tiny_run_via_cli_writes_every_file_and_reloads(tmp_path, tiny_overrides
 
     # `loralab show` describes it; a second `run` does nothing and keeps the results
     shown = run_cli("show", str(rd.path))
-    assert shown.returncode == 0 and "done" in shown.stdout
+    assert (
+        shown.returncode == 0
+        and "done" in shown.stdout
+        and "allocation: 16 modules, rank 8..8" in shown.stdout
+    )
     before = rd.eval.read_bytes()
     again = run_cli("run", *tiny_overrides, "train.eval_every=3")
     assert again.returncode == 0 and "already done" in again.stdout
