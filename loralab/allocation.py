@@ -41,6 +41,11 @@ class AllocationOutcome:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+def check_strategy(cfg: RunConfig) -> None:
+    """Fail fast, before any run directory exists, on an unknown strategy or invalid options."""
+    parse_options(get_strategy(cfg.lora.strategy), cfg.lora.strategy_options)
+
+
 def run_modules(model: nn.Module, cfg: RunConfig) -> list[TargetModule]:
     """The model's adaptable modules restricted to `lora.targets`."""
     modules = select_targets(target_modules(model), cfg.lora.targets)

@@ -153,11 +153,11 @@ def strategies(
 
 @app.command()
 def allocate(
-    strategy: str = typer.Option("uniform", help="Strategy name (see `loralab strategies`)."),
-    model: str = typer.Option(
-        "microsoft/DialoGPT-medium", help="Hub id, local dir, .gguf, smollm2-135m, tiny-*."
+    strategy: str | None = typer.Option(None, help="Strategy name (see `loralab strategies`) [uniform]."),
+    model: str | None = typer.Option(
+        None, help="Hub id, local dir, .gguf, smollm2-135m, tiny-* [microsoft/DialoGPT-medium]."
     ),
-    budget: str = typer.Option("r8", help="'r8', a parameter count, or a fraction like '0.5%'."),
+    budget: str | None = typer.Option(None, help="'r8', a parameter count, or a fraction like '0.5%' [r8]."),
     config: Path | None = typer.Option(None, help="A run config to start from (its model/lora/data)."),
     option: list[str] | None = typer.Option(None, "--option", "-o", help="Strategy option key=value."),
     strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),
@@ -175,9 +175,9 @@ def allocate(
 
     for f in strategy_file or []:
         load_strategy_file(f)
-    args = [f"model.name={model}", f"lora.strategy={strategy}", f"lora.budget={budget}"]
-    if config is not None:  # options given explicitly still win over the file
-        args = [a for a, given in zip(args, (model, strategy, budget), strict=True) if given is not None]
+    # Options given explicitly win over the config file; without a file, unset ones keep the defaults.
+    given = {"model.name": model, "lora.strategy": strategy, "lora.budget": budget}
+    args = [f"{k}={v}" for k, v in given.items() if v is not None]
     args += [f"lora.strategy_options.{o}" for o in option or []]
     cfg = load_config(config, args + list(overrides or []))
     outcome = preview(cfg)

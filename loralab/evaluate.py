@@ -7,12 +7,13 @@ means, so it does not depend on the batch size or on how examples were grouped i
 from __future__ import annotations
 
 import math
-import resource
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import pandas as pd
+import psutil
 import torch
 from torch import nn
 
@@ -99,9 +100,36 @@ def evaluate(
     )
 
 
-def peak_memory_mb(device: torch.device) -> dict[str, float]:
-    """Peak resident memory of this process (and of the CUDA allocator when on a GPU), MiB."""
-    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if device.type == "cuda":
-        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return out
+class PeakMemory:
+    """Peak memory of one run: resident memory sampled by a thread (the process may have run other
+    runs before, so its lifetime peak `ru_maxrss` would not do) and the CUDA allocator's peak."""
+
+    def __init__(self, device: torch.device, interval_s: float = 0.05):
+        self.device, self.interval_s = device, interval_s
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+
+    def _sample(self) -> None:
+        proc = psutil.Process()
+        while True:
+            self._peak = max(self._peak, proc.memory_info().rss)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def start(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling (idempotent); peak RSS (and CUDA) of the run so far, MiB."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._peak = max(self._peak, psutil.Process().memory_info().rss)
+        out = {"peak_rss_mb": self._peak / 2**20}
+        if self.device.type == "cuda":
+            out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        return out

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from loralab.allocation import allocate, run_modules
+from loralab.allocation import allocate, check_strategy, run_modules
 from loralab.config import RunConfig
 from loralab.errors import LoralabError, RunAbandoned, StoreError
 from loralab.provenance import provenance
@@ -60,6 +60,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
     rd = store.run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return RunResult(rd, skipped=True, eval=rd.read_json(rd.eval) if rd.eval.exists() else None)
+    check_strategy(cfg)  # a typo must not leave a failed run directory behind
     rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname())
     try:
@@ -76,13 +77,26 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
             rd.set_status("failed", error=detail, **({} if isinstance(e, LoralabError) else {"bug": True}))
         raise
     rd.set_status("done", eval_loss=metrics["eval_loss"], steps=metrics["train_steps"])
+    # Only now: a kill before `done` resumes from this checkpoint instead of starting over.
+    shutil.rmtree(rd.checkpoint, ignore_errors=True)
     return RunResult(rd, skipped=False, eval=metrics)
 
 
 def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
+    from loralab.evaluate import PeakMemory
+    from loralab.train.determinism import resolve_device
+
+    memory = PeakMemory(resolve_device(cfg.train.device)).start()
+    try:
+        return _stages(cfg, rd, heartbeat, memory)
+    finally:
+        memory.stop()
+
+
+def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str, Any]:
     from loralab.adapters import attach_lora, save_adapter
     from loralab.data import prepare_data
-    from loralab.evaluate import evaluate, peak_memory_mb
+    from loralab.evaluate import evaluate
     from loralab.models import count_parameters, load_model
     from loralab.strategies import RankAllocation
     from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
@@ -106,7 +120,8 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     signal_seconds = 0.0
     if resuming:
         record = rd.read_json(rd.allocation)
-        allocation = RankAllocation.from_dict(record)
+        # a dynamic run killed after writing its final ranks resumes from its initial allocation
+        allocation = RankAllocation.from_dict(record.get("initial", record))
         signal_seconds = record.get("signals_wall_s", 0.0)
     else:
         outcome = allocate(cfg, model, modules, data.train, tok.pad_token_id)
@@ -221,10 +236,9 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
         "precision": precision,
         "device": str(device),
         "data": data.stats,
-        **peak_memory_mb(device),
+        **memory.stop(),
     }
     rd.write_json(rd.eval, metrics)
-    shutil.rmtree(rd.checkpoint, ignore_errors=True)  # the adapter and eval are the final record
     return metrics
 
 

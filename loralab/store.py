@@ -119,8 +119,8 @@ class RunDir:
         record.setdefault("created", now)
         if state == "running":
             record["started"] = now
-            record.pop("error", None)
-            record.pop("finished", None)
+            for stale in ("error", "bug", "finished"):
+                record.pop(stale, None)
             record["attempts"] = int(record.get("attempts", 0)) + 1
         if state in ("done", "failed"):
             record["finished"] = now

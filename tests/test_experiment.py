@@ -187,3 +187,12 @@ def test_tiny_run_on_cuda_with_auto_precision(tmp_path, tiny_overrides):
     assert res.returncode == 0, res.stderr
     e = json.loads(_run_dir(tmp_path / "store").eval.read_text())
     assert e["device"].startswith("cuda") and e["precision"] in ("bf16", "fp16") and e["peak_cuda_mb"] > 0
+
+
+@pytest.mark.parametrize(
+    "args", [["lora.strategy=nope"], ["lora.strategy=random", "lora.strategy_options.bogus=1"]]
+)
+def test_strategy_typos_leave_no_run_directory(tmp_path, tiny_overrides, args):
+    res = run_cli("run", *tiny_overrides, *args)
+    assert res.returncode == 2 and res.stderr.startswith("error: ")
+    assert not (tmp_path / "store").exists()

@@ -90,3 +90,15 @@ def test_strategies_and_allocate_commands(tmp_path, monkeypatch):
     assert "PASS" in shown.output and "attn_q" in shown.output and "mlp_gate" in shown.output
     record = json.loads(out.read_text())
     assert record["strategy"] == "attention-heavy" and record["achieved_params"] <= record["budget"]["params"]
+
+
+def test_allocate_reads_a_config_file_and_explicit_options_win(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model: {name: tiny-llama}\nlora: {strategy: mlp-heavy, budget: r4}\n")
+    runner = CliRunner()
+    from_file = runner.invoke(app, ["allocate", "--config", str(cfg)], terminal_width=200)
+    assert from_file.exit_code == 0, from_file.output
+    assert "mlp-heavy at r4" in from_file.output and "mlp_gate" in from_file.output
+    explicit = runner.invoke(app, ["allocate", "--config", str(cfg), "--budget", "r2"], terminal_width=200)
+    assert explicit.exit_code == 0 and "mlp-heavy at r2" in explicit.output

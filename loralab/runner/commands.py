@@ -134,8 +134,10 @@ def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[
 def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     """`loralab run`: one run under the same per-run claim a study takes, so that a run a study (or
     another `loralab run`) is executing is never executed twice at the same time."""
+    from loralab.allocation import check_strategy
     from loralab.experiment import execute_run
 
+    check_strategy(cfg)  # before the claim creates the run directory
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return execute_run(cfg)  # reports "already done" and touches nothing

@@ -77,13 +77,14 @@ def plan_runs(study: StudyConfig) -> list[RunConfig]:
 
 
 def check_strategies(study: StudyConfig, strategy_files: tuple[str, ...] = ()) -> None:
-    """Raise StrategyError for a strategy name that no loaded strategy answers to."""
-    from loralab.strategies import get_strategy, load_strategy_file
+    """Raise StrategyError for an unknown strategy or invalid options in any planned run."""
+    from loralab.allocation import check_strategy
+    from loralab.strategies import load_strategy_file
 
     for path in strategy_files:
         load_strategy_file(path)
-    for name in study.strategies:
-        get_strategy(name)
+    for cfg in plan_runs(study):
+        check_strategy(cfg)
 
 
 def run_study(

@@ -10,10 +10,12 @@ base:                       # a run config tree, or the path of a run config YAM
   model: {name: tiny-gpt2}
   train: {max_steps: 200, threads: 1}
 grid:
-  strategies: [uniform, attn_only]
+  strategies: [uniform, linear-decay]
   budgets: [r4, r8]
   seeds: [0, 1, 2]
   fields: {train.lr: [1.0e-4, 3.0e-4]}   # any dotted field; `train.lr: [...]` directly in grid works too
+strategy_options:           # per strategy; others keep their defaults
+  linear-decay: {ratio: 4}
 ```
 """
 
@@ -72,6 +74,13 @@ class StudyConfig(BaseModel):
     base: RunConfig = Field(default_factory=RunConfig, description="The run config every run starts from.")
     grid: Grid = Field(default_factory=Grid, description="Axes to expand the base config over.")
     baseline: str = Field("uniform", description="Strategy the analysis compares the others against.")
+    strategy_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Options per strategy, e.g. {linear-decay: {ratio: 4}}. A strategy not listed gets"
+            " base.lora.strategy_options if it is the base's strategy, otherwise its defaults."
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -135,6 +144,12 @@ def _check_grid(study: StudyConfig) -> None:
         dupes = sorted({v for v in seen if seen.count(v) > 1})
         if dupes:
             raise ConfigError(f"grid.{axis} lists {', '.join(dupes)} more than once")
+    unknown = sorted(set(study.strategy_options) - set(study.strategies))
+    if unknown:
+        raise ConfigError(
+            f"strategy_options names {', '.join(unknown)}, which the study does not run"
+            f" ({', '.join(study.strategies)})"
+        )
     if study.baseline not in study.strategies:
         raise ConfigError(
             f"baseline {study.baseline!r} is not one of the study's strategies"
@@ -158,6 +173,8 @@ def expand(study: StudyConfig) -> list[RunConfig]:
     for combo in itertools.product(*(values for _, values in axes)):
         tree = _copy_tree(base_tree)
         point = dict(zip((k for k, _ in axes), combo, strict=True))
+        # per-strategy options first, so a grid field inside lora.strategy_options still applies
+        set_dotted(tree, "lora.strategy_options", _options_for(study, point["lora.strategy"]))
         for key, value in point.items():
             set_dotted(tree, key, value)
         set_dotted(tree, "output.study", study.name)
@@ -172,6 +189,13 @@ def expand(study: StudyConfig) -> list[RunConfig]:
         seen[rid] = point
         runs.append(cfg)
     return runs
+
+
+def _options_for(study: StudyConfig, strategy: str) -> dict[str, Any]:
+    """A run's strategy options: the study's for that strategy, else the base's if it is the base's."""
+    if strategy in study.strategy_options:
+        return dict(study.strategy_options[strategy])
+    return dict(study.base.lora.strategy_options) if strategy == study.base.lora.strategy else {}
 
 
 def _copy_tree(tree: dict[str, Any]) -> dict[str, Any]:

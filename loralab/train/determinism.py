@@ -61,7 +61,7 @@ def resolve_precision(
     """'auto' measures instead of guessing: bf16 where it is supported and faster, else fp32.
 
     On a CPU, bf16 can be faster (AVX-512 BF16) or ~100x slower (AVX2) than fp32, and small models
-    lose either way to the casts (MEASUREMENTS.md). `step_probe(dtype)` runs one training-like
+    lose either way to the casts (docs/performance.md). `step_probe(dtype)` runs one training-like
     forward/backward of the real model on a real batch under autocast to `dtype` (None: fp32); the
     faster one, timed best of two after a warm-up, wins. Without a probe, CPUs get fp32.
     """

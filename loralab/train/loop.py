@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from torch import nn
 
 from loralab.config import TrainConfig
@@ -83,6 +84,10 @@ def train(
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
 ) -> TrainState:
     """Train `model`'s trainable parameters on `examples`; resumes from run_dir's checkpoint if any."""
+    # Accelerate keeps one state per process and refuses a second Accelerator with another precision;
+    # a study worker runs many runs in one process, so each run starts from a fresh state.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=MIXED_PRECISION[precision])
     model.to(accelerator.device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -136,7 +141,7 @@ def train(
             accelerator.backward(loss)
             loss_sum += token_nll.total.item()
         grad_norm = _clip(accelerator, params, cfg.max_grad_norm)
-        if not math.isfinite(grad_norm):
+        if not math.isfinite(grad_norm) and precision != "fp16":  # fp16: the loss scaler skips the step
             raise TrainingError(f"non-finite gradient norm at step {state.step + 1}; run stopped")
         lr = scheduler.get_last_lr()[0]
         optimizer.step()

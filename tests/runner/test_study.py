@@ -90,3 +90,21 @@ def test_load_study_reads_base_from_a_file_and_applies_overrides(tmp_path: Path)
     s = load_study(path, ["base.train.lr=1e-3", "grid.seeds=[0,1,2]"])
     assert s.base.train.max_steps == 7 and s.base.train.lr == 1e-3
     assert len(expand(s)) == 3
+
+
+def test_strategy_options_apply_per_strategy():
+    from loralab.runner.study import expand, parse_study
+
+    study = parse_study(
+        {
+            "name": "opts",
+            "base": {"lora": {"strategy": "linear-decay", "strategy_options": {"ratio": 2}}},
+            "grid": {"strategies": ["uniform", "linear-decay", "attention-heavy"]},
+            "strategy_options": {"attention-heavy": {"ratio": 3}},
+        }
+    )
+    opts = {c.lora.strategy: c.lora.strategy_options for c in expand(study)}
+    assert opts == {"uniform": {}, "linear-decay": {"ratio": 2}, "attention-heavy": {"ratio": 3}}
+    with pytest.raises(ConfigError, match="does not run"):
+        only_uniform = {"name": "x", "grid": {"strategies": ["uniform"]}, "strategy_options": {"random": {}}}
+        expand(parse_study(only_uniform))
