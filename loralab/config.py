@@ -144,13 +144,20 @@ class LoraConfig(_Frozen):
     @field_validator("budget")
     @classmethod
     def _budget_format(cls, v: str) -> str:
-        parse_budget(v)  # raises ConfigError naming the accepted forms
-        return v
+        # canonical text ('R8' -> 'r8', '1.5e6' -> '1500000') so equal budgets hash to one run id
+        return str(parse_budget(v))
 
     @field_validator("targets", mode="before")
     @classmethod
     def _targets_tuple(cls, v: Any) -> Any:
         return (v,) if isinstance(v, str) else v
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_canonical(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("name at least one module kind or family (attn, mlp, all, ...)")
+        return tuple(sorted(set(v)))  # order and repeats do not change which modules are adapted
 
 
 class TrainConfig(_Frozen):

@@ -24,6 +24,7 @@ from loralab.config import RunConfig
 from loralab.errors import LoralabError, RunAbandoned, StoreError
 from loralab.provenance import provenance
 from loralab.store import RunDir, Store, replace_dir
+from loralab.train.callbacks import Callback, TrainState
 
 
 @dataclass
@@ -43,7 +44,7 @@ class RunResult:
         return (
             f"{verb}: {self.run_dir.path}\n"
             f"  strategy {e['strategy']}  budget {e['budget_spec']} = {e['budget_params']} params"
-            f"  trainable {e['trainable_params']}\n"
+            f"  trainable {e['trainable_params']}  check {e.get('budget_status', '?')}\n"
             f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f}  (ppl {e['eval_ppl']:.3f})"
             f"  steps {e['train_steps']}  wall {e['total_wall_s']:.1f}s"
         )
@@ -257,20 +258,14 @@ def _precision_probe(model: Any, examples: list, batch_size: int, pad_id: int, d
     return step
 
 
-class _Heartbeat:
-    """Calls the executor's heartbeat after every step so a claim stays fresh during long runs."""
+class _Heartbeat(Callback):
+    """Calls the executor's heartbeat after every step so that a lost claim stops the run promptly."""
 
     def __init__(self, beat: Any):
         self.beat = beat
 
-    def __getattr__(self, hook: str) -> Any:
-        if hook.startswith("on_"):
-            return lambda *a: self.beat()
-        if hook == "state_dict":
-            return dict
-        if hook == "load_state_dict":
-            return lambda s: None
-        raise AttributeError(hook)
+    def on_step_end(self, state: TrainState) -> None:
+        self.beat()
 
 
 def describe_run(path: Path) -> str:

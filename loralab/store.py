@@ -184,7 +184,12 @@ class Store:
                 f"run {study}/{run_id} is already done in {self.root}; its results are kept"
                 " (delete the directory to redo it)"
             )
-        rd.path.mkdir(parents=True, exist_ok=True)
+        try:
+            rd.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"cannot create run directory {rd.path}: {e.strerror}; check output.root"
+            ) from None
         if not rd.spec.exists():
             atomic_write_text(rd.spec, yaml.safe_dump(spec, sort_keys=False))
         if not rd.status_file.exists():

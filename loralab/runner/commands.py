@@ -142,7 +142,11 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     if rd.path.exists() and rd.state == "done":
         return execute_run(cfg)  # reports "already done" and touches nothing
     claim = Claim(rd.path, timeout=claim_timeout)
-    if not claim.try_acquire():
+    try:
+        acquired = claim.try_acquire()
+    except OSError as e:
+        raise StoreError(f"cannot create run directory {rd.path}: {e.strerror}; check output.root") from None
+    if not acquired:
         holder = claim.holder.owner if claim.holder else "another process"
         raise StoreError(
             f"run {rd.path} is being executed by {holder}; wait for it (`loralab show {rd.path}`)"

@@ -119,6 +119,8 @@ def rebuild_index(store: Store, study: str) -> Path:
         cfg = _spec_config(rd)
         if cfg is not None:
             record.update(_flatten(cfg.model_dump(mode="json", exclude={"output", "tracking"})))
+        final = _read_json(rd.eval) or {}  # every scalar final metric, as `eval.<name>`
+        record.update({f"eval.{k}": v for k, v in final.items() if isinstance(v, int | float | str)})
         records.append(record)
     df = pd.DataFrame.from_records(records)
     for col in df.columns:  # parquet wants one type per column; mixed ones become text

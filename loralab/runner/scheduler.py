@@ -76,15 +76,20 @@ def plan_runs(study: StudyConfig) -> list[RunConfig]:
     ]
 
 
-def check_strategies(study: StudyConfig, strategy_files: tuple[str, ...] = ()) -> None:
-    """Raise StrategyError for an unknown strategy or invalid options in any planned run."""
+def check_strategies(
+    study: StudyConfig, strategy_files: tuple[str, ...] = (), *, options: bool = True
+) -> None:
+    """Raise StrategyError for an unknown strategy (or, with `options`, invalid options) in any run."""
     from loralab.allocation import check_strategy
-    from loralab.strategies import load_strategy_file
+    from loralab.strategies import get_strategy, load_strategy_file
 
     for path in strategy_files:
         load_strategy_file(path)
     for cfg in plan_runs(study):
-        check_strategy(cfg)
+        if options:
+            check_strategy(cfg)
+        else:
+            get_strategy(cfg.lora.strategy)
 
 
 def run_study(
@@ -102,7 +107,8 @@ def run_study(
     """Run every run of `study` that is not done; returns when each has an outcome."""
     t0 = time.monotonic()
     runs = plan_runs(study)  # ConfigError here, before anything runs
-    check_strategies(study, tuple(str(Path(p).resolve()) for p in strategy_files))
+    # names always; options only for the real pipeline (a custom run_fn may read options of its own)
+    check_strategies(study, tuple(str(Path(p).resolve()) for p in strategy_files), options=run_fn is None)
     store = Store(runs[0].output.root)
     console = console or Console(stderr=True)
     report = StudyReport(study.name, len(runs))
