@@ -22,7 +22,7 @@ import torch
 from loralab.allocation import allocate, check_strategy, run_modules
 from loralab.config import RunConfig
 from loralab.errors import LoralabError, RunAbandoned, StoreError
-from loralab.provenance import provenance
+from loralab.provenance import git_commit, provenance
 from loralab.store import RunDir, Store, replace_dir
 from loralab.train.callbacks import Callback, TrainState
 
@@ -63,7 +63,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
         return RunResult(rd, skipped=True, eval=rd.read_json(rd.eval) if rd.eval.exists() else None)
     check_strategy(cfg)  # a typo must not leave a failed run directory behind
     rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
-    rd.set_status("running", pid=os.getpid(), host=socket.gethostname())
+    rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     try:
         metrics = _run_stages(cfg, rd, heartbeat)
     except RunAbandoned:
