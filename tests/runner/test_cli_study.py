@@ -82,7 +82,8 @@ def test_status_shows_the_runs_and_rebuilds_the_index(reference: Path):
     assert sorted(index.strategy) == ["test_attn_double"] * 2 + ["uniform"] * 2
     assert index.eval_loss.notna().all() and (index.steps == 16).all() and (index.wall_time > 0).all()
     # every final metric is there for the analysis, equal to the run's eval.json
-    assert (index["eval.eval_loss"] == index.eval_loss).all() and (index["eval.budget_status"] == "PASS").all()
+    assert (index["eval.eval_loss"] == index.eval_loss).all()
+    assert (index["eval.budget_status"] == "PASS").all()
     assert (index["eval.trainable_params"] <= index["eval.budget_params"]).all()
 
 
