@@ -161,7 +161,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, tiny_overrides, args, needle):
 
 @pytest.mark.slow
 def test_a_run_being_executed_is_not_started_twice(tmp_path, tiny_overrides):
-    args = [*tiny_overrides, "train.max_steps=400", "train.checkpoint_every=0"]
+    args = [*tiny_overrides, "train.max_steps=800", "train.checkpoint_every=0"]
     first = subprocess.Popen(
         [sys.executable, "-m", "loralab", "run", *args],
         env=cli_env(),
