@@ -23,7 +23,7 @@ from loralab.allocation import allocate, check_strategy, run_modules
 from loralab.config import RunConfig
 from loralab.errors import LoralabError, RunAbandoned, StoreError
 from loralab.provenance import git_commit, provenance
-from loralab.store import RunDir, Store, replace_dir
+from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
 from loralab.train.callbacks import Callback, TrainState
 
 
@@ -160,6 +160,7 @@ def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str
         probe = _precision_probe(peft_model, data.train, cfg.train.batch_size, tok.pad_token_id, device)
         precision = resolve_precision(cfg.train.precision, device, probe)
         base = run_eval()  # adapters start as the identity (B = 0): this is the base model's loss
+        atomic_write_parquet(rd.base_eval_examples, last_eval[0].per_example)  # per-example gains
         rd.write_json(rd.base_eval, {**base, "precision": precision})
         rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
 
@@ -197,10 +198,7 @@ def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str
     final = result.summary()
 
     # Artefacts: per-example losses (paired tests), the adapter (PEFT format), then final metrics.
-    tmp = Path(tempfile.mkdtemp(prefix=".eval_examples.", dir=rd.path)) / "x.parquet"
-    result.per_example.to_parquet(tmp, index=False)
-    os.replace(tmp, rd.eval_examples)
-    shutil.rmtree(tmp.parent, ignore_errors=True)
+    atomic_write_parquet(rd.eval_examples, result.per_example)
     adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
     save_adapter(peft_model, adapter_tmp)
     replace_dir(adapter_tmp, rd.adapter)

@@ -3,7 +3,7 @@
 ```
 <root>/<study>/<run_id>/
   spec.yaml  status.json  metrics.jsonl  allocation.json  signals.json  base_eval.json  eval.json
-  eval_examples.parquet  adapter/  checkpoint/
+  base_eval_examples.parquet  eval_examples.parquet  adapter/  checkpoint/
 ```
 Every file is written to a temporary name in the same directory and renamed into place, so a reader
 never sees half a file and a killed writer leaves the previous version intact.
@@ -49,6 +49,18 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def atomic_write_parquet(path: Path, frame: Any) -> None:
+    """Write a pandas DataFrame as parquet via a temp file and rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def replace_dir(tmp_dir: Path, final: Path) -> None:
     """Move a fully written directory into place, replacing an old one without a window of neither."""
     old = final.with_name(f".{final.name}.old")
@@ -92,6 +104,7 @@ class RunDir:
     eval = property(lambda self: self.path / "eval.json")
     base_eval = property(lambda self: self.path / "base_eval.json")  # step-0 eval, kept for a resume
     eval_examples = property(lambda self: self.path / "eval_examples.parquet")
+    base_eval_examples = property(lambda self: self.path / "base_eval_examples.parquet")
     adapter = property(lambda self: self.path / "adapter")
     checkpoint = property(lambda self: self.path / "checkpoint")
     log = property(lambda self: self.path / "run.log")

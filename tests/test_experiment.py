@@ -29,6 +29,7 @@ RUN_FILES = [
     "base_eval.json",
     "eval.json",
     "eval_examples.parquet",
+    "base_eval_examples.parquet",
     "adapter/adapter_config.json",
     "adapter/adapter_model.safetensors",
 ]
@@ -64,6 +65,9 @@ def test_tiny_run_via_cli_writes_every_file_and_reloads(tmp_path, tiny_overrides
     assert [r["step"] for r in evals] == [0, 3, 6]
     per = pd.read_parquet(rd.eval_examples)
     assert set(per.columns) >= {"example", "nll_sum", "tokens"} and len(per) == e["eval_examples"]
+    base = pd.read_parquet(rd.base_eval_examples)  # paired with `per`, example by example
+    assert base.example.tolist() == per.example.tolist() and base.tokens.tolist() == per.tokens.tolist()
+    assert base.nll_sum.sum() / base.tokens.sum() == pytest.approx(e["base_eval_loss"])
 
     # `loralab show` describes it; a second `run` does nothing and keeps the results
     shown = run_cli("show", str(rd.path))
