@@ -113,6 +113,7 @@ def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str
 
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
+        shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
     loaded = load_model(cfg.model)
     model, tok = loaded.model.to(device), loaded.tokenizer  # on the GPU before signals are measured
     data = prepare_data(cfg.data, tok)
