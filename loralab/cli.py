@@ -20,9 +20,12 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+def _config_and_overrides(config: Path | None, overrides: list[str] | None) -> tuple[Path | None, list[str]]:
+    """`loralab run train.lr=1e-4` (no file): the first positional is then an override, not a path."""
+    args = list(overrides or [])
+    if config is not None and "=" in str(config) and not config.exists():
+        return None, [str(config), *args]
+    return config, args
 
 
 @app.command()
@@ -36,16 +39,25 @@ def run(
     from loralab.runner.commands import run_command
     from loralab.strategies import load_strategy_file
 
-    # `loralab run train.lr=1e-4` (no file): the first positional is an override.
-    args = list(overrides or [])
-    if config is not None and "=" in str(config) and not config.exists():
-        args.insert(0, str(config))
-        config = None
+    config, args = _config_and_overrides(config, overrides)
     for f in strategy_file or []:
         load_strategy_file(f)
     cfg = load_config(config, args)
     result = run_command(cfg)
     typer.echo(result.summary())
+
+
+@app.command()
+def config(
+    config: Path | None = typer.Argument(None, help="Run config YAML (defaults are used when omitted)."),
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. train.lr=1e-4"),
+) -> None:
+    """Print the resolved run config (every field, defaults filled in) and its run id, without running."""
+    from loralab.config import load_config
+
+    config, args = _config_and_overrides(config, overrides)
+    cfg = load_config(config, args)
+    typer.echo(f"# run id {cfg.run_id()}\n{cfg.to_yaml()}", nl=False)
 
 
 @app.command()

@@ -243,7 +243,7 @@ def _format_validation_error(err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"]) or "config"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; `loralab run --help` lists the fields)"
+        msg = "unknown key (check the spelling; `loralab config` prints every field)"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
     return f"{loc}: {msg}{more}"
 

@@ -81,3 +81,18 @@ def test_apply_overrides_nests():
     tree = apply_overrides({"train": {"lr": 1}}, ["train.seed=4", "data.source=x.json"])
     assert tree == {"train": {"lr": 1, "seed": 4}, "data": {"source": "x.json"}}
     assert build_config(tree).data.source == "x.json"
+
+
+def test_config_command_prints_the_resolved_config_and_id(tmp_path):
+    from typer.testing import CliRunner
+
+    from loralab.cli import app
+
+    out = CliRunner().invoke(app, ["config", "train.seed=3", "lora.budget=R8"])
+    assert out.exit_code == 0, out.output
+    first, body = out.output.split("\n", 1)
+    cfg = load_config(None, ["train.seed=3"])
+    assert first == f"# run id {cfg.run_id()}"  # 'R8' is the same budget as 'r8'
+    path = tmp_path / "resolved.yaml"
+    path.write_text(body)
+    assert load_config(path) == cfg
