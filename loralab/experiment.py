@@ -87,14 +87,15 @@ def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
     from loralab.evaluate import PeakMemory
     from loralab.train.determinism import resolve_device
 
-    memory = PeakMemory(resolve_device(cfg.train.device)).start()
+    device = resolve_device(cfg.train.device)
+    memory = PeakMemory(device).start()
     try:
-        return _stages(cfg, rd, heartbeat, memory)
+        return _stages(cfg, rd, heartbeat, device, memory)
     finally:
         memory.stop()
 
 
-def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str, Any]:
+def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, device: torch.device, memory: Any) -> dict[str, Any]:
     from loralab.adapters import attach_lora, save_adapter
     from loralab.data import prepare_data
     from loralab.evaluate import evaluate
@@ -102,13 +103,12 @@ def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, memory: Any) -> dict[str
     from loralab.strategies import RankAllocation
     from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
     from loralab.train.checkpoint import has_checkpoint
-    from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
+    from loralab.train.determinism import resolve_precision, seed_everything
 
     started = time.perf_counter()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
 
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log

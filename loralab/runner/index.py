@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from loralab.config import RunConfig
 from loralab.runner.claims import DEFAULT_TIMEOUT, read_claim, stale_reason
-from loralab.store import RunDir, Store
+from loralab.store import RunDir, Store, atomic_write_parquet
 
 INDEX_FILE = "index.parquet"
 
@@ -129,14 +128,7 @@ def rebuild_index(store: Store, study: str) -> Path:
             df[col] = df[col].map(lambda v: None if v is None else str(v))
     path = store.root / study / INDEX_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{INDEX_FILE}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_parquet(path, df)
     return path
 
 
