@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,20 @@ def make_executor(
     gpus_per_run: float = 0.0,
     max_retries: int = 3,
 ) -> Executor:
-    """The executor named `kind` ('local' or 'ray') with its options."""
+    """The executor named `kind` ('local' or 'ray') with its options; errors name the CLI's flags."""
+    if workers < 1:
+        raise LoralabError(f"--workers must be at least 1 (got {workers})")
+    if cpus_per_run <= 0 or gpus_per_run < 0:
+        raise LoralabError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
     if kind == "local":
         if address:
             raise LoralabError("--address needs --executor ray")
         return LocalExecutor(workers)
     if kind == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise LoralabError(
+                "--executor ray needs Ray: pip install 'loralab[ray]' (or use --executor local)"
+            )
         # Without an address Ray starts in this process; --workers then sizes it.
         num_cpus = None if address else max(1, round(workers * cpus_per_run))
         return RayExecutor(
