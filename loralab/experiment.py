@@ -38,7 +38,8 @@ from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, 
 from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
 from loralab.train.callbacks import Callback, TrainState
 from loralab.train.checkpoint import has_checkpoint
-from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
+from loralab.train.determinism import seed_everything
+from loralab.train.device import resolve_device, resolve_precision
 
 Heartbeat = Callable[[], None]
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
