@@ -1,20 +1,13 @@
 import random
-import time
 
 import numpy as np
-import pytest
 import torch
 
-from loralab.errors import ConfigError
 from loralab.train.determinism import (
-    resolve_device,
-    resolve_precision,
     rng_state,
     seed_everything,
     set_rng_state,
 )
-
-CPU = torch.device("cpu")
 
 
 def test_rng_state_round_trip():
@@ -24,34 +17,3 @@ def test_rng_state_round_trip():
     set_rng_state(state)
     b = (random.random(), np.random.rand(), torch.rand(3))
     assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
-
-
-def _probe(slow: torch.dtype | None):
-    def step(dtype):
-        torch.rand(1)  # consumes RNG like dropout would
-        time.sleep(0.02 if dtype == slow else 0.001)
-
-    return step
-
-
-def test_auto_precision_measures_and_keeps_rng():
-    torch.manual_seed(0)
-    expected = torch.rand(2)
-    torch.manual_seed(0)
-    assert resolve_precision("auto", CPU, _probe(slow=torch.bfloat16)) == "fp32"
-    assert torch.equal(torch.rand(2), expected)  # the probe ran inside a forked RNG
-    assert resolve_precision("auto", CPU, _probe(slow=None)) == "bf16"
-    assert resolve_precision("auto", CPU, None) == "fp32"
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
-def test_cuda_without_a_gpu_is_a_config_error():
-    with pytest.raises(ConfigError, match="no CUDA device"):
-        resolve_device("cuda")
-    assert resolve_device("auto") == CPU
-
-
-def test_explicit_precision_and_fp16_on_cpu():
-    assert resolve_precision("bf16", CPU) == "bf16"
-    with pytest.raises(ConfigError, match="fp16 needs a CUDA"):
-        resolve_precision("fp16", CPU)

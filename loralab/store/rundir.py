@@ -1,20 +1,20 @@
-"""The results store: one directory per run, written atomically; the directories are the truth.
+"""A run directory and the store of them: every file of a run is named here, read and written here.
 
 ```
+<root>/<study>/index.parquet          (rebuilt from the run directories; see `loralab.store.index`)
 <root>/<study>/<run_id>/
   spec.yaml  status.json  metrics.jsonl  allocation.json  signals.json  base_eval.json  eval.json
-  base_eval_examples.parquet  eval_examples.parquet  adapter/  checkpoint/
+  base_eval_examples.parquet  eval_examples.parquet  adapter/  checkpoint/  run.log
+  claim.json  executions.jsonl        (written by the runner: who executes the run, every attempt)
 ```
 Every file is written to a temporary name in the same directory and renamed into place, so a reader
-never sees half a file and a killed writer leaves the previous version intact.
+never sees half a file and a killed writer leaves the previous version intact; the two append-only
+logs (`metrics.jsonl`, `executions.jsonl`) are read tolerantly, skipping a torn last line.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,64 +22,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
 
-from loralab.errors import StoreError
+from loralab.atomic import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    last_jsonl,
+    read_jsonl,
+)
+from loralab.config import RunConfig
+from loralab.errors import StoreError, validation_message
+from loralab.record import RunRecord
 
 RunState = Literal["pending", "running", "done", "failed"]
 STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file and rename, fsynced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (sorted keys for stable diffs)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def atomic_write_parquet(path: Path, frame: Any) -> None:
-    """Write a pandas DataFrame as parquet via a temp file and rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def replace_dir(tmp_dir: Path, final: Path) -> None:
-    """Move a fully written directory into place, replacing an old one without a window of neither."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp_dir, final)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def recover_dir(final: Path) -> None:
-    """After a crash inside `replace_dir`, put the old directory back if the new one never landed."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists() and not final.exists():
-        os.replace(old, final)
-    elif old.exists():
-        shutil.rmtree(old)
+INDEX_FILE = "index.parquet"  # per study, beside its run directories
+SPEC_FILE = "spec.yaml"
+CLAIM_FILE = "claim.json"
+EXECUTIONS_FILE = "executions.jsonl"
 
 
 @dataclass(frozen=True)
@@ -96,7 +57,7 @@ class RunDir:
     def study(self) -> str:
         return self.path.parent.name
 
-    spec = property(lambda self: self.path / "spec.yaml")
+    spec = property(lambda self: self.path / SPEC_FILE)
     status_file = property(lambda self: self.path / "status.json")
     metrics = property(lambda self: self.path / "metrics.jsonl")
     allocation = property(lambda self: self.path / "allocation.json")
@@ -108,6 +69,8 @@ class RunDir:
     adapter = property(lambda self: self.path / "adapter")
     checkpoint = property(lambda self: self.path / "checkpoint")
     log = property(lambda self: self.path / "run.log")
+    claim = property(lambda self: self.path / CLAIM_FILE)  # the runner's exactly-once claim
+    executions = property(lambda self: self.path / EXECUTIONS_FILE)  # one line per attempt's event
 
     # --- status -------------------------------------------------------------------------------------
     def read_status(self) -> dict[str, Any]:
@@ -145,23 +108,24 @@ class RunDir:
 
     # --- metrics ------------------------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append one JSON line to metrics.jsonl (flushed, so a killed run keeps what it logged)."""
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one JSON line to metrics.jsonl (fsynced, so a killed run keeps what it logged)."""
+        append_jsonl(self.metrics, row, sync=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All complete metrics lines (a torn last line from a kill is ignored)."""
-        if not self.metrics.exists():
-            return []
-        rows = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        return read_jsonl(self.metrics)
+
+    def last_metrics(self) -> dict[str, Any]:
+        """The last complete metrics line (read from the file's tail), or {}."""
+        return last_jsonl(self.metrics)
+
+    def append_execution(self, row: dict[str, Any]) -> None:
+        """Append one event (start, finish, failed, lost) to the run's execution log."""
+        append_jsonl(self.executions, row)
+
+    def read_executions(self) -> list[dict[str, Any]]:
+        """The execution log: one record per start/finish/failure of an attempt, oldest first."""
+        return read_jsonl(self.executions)
 
     def truncate_metrics(self, max_step: int) -> None:
         """Drop metric lines logged after `max_step` (used on resume from a checkpoint at that step)."""
@@ -176,8 +140,50 @@ class RunDir:
         return json.loads(path.read_text())
 
     def read_spec(self) -> dict[str, Any]:
-        """spec.yaml as a dict (with `config` and `provenance`)."""
-        return yaml.safe_load(self.spec.read_text())
+        """spec.yaml as a dict (with `run_id`, `config` and `provenance`)."""
+        try:
+            spec = yaml.safe_load(self.spec.read_text())
+        except FileNotFoundError:
+            raise StoreError(f"{self.path} is not a run directory (no {SPEC_FILE})") from None
+        except yaml.YAMLError as e:
+            raise StoreError(f"{self.spec} is damaged ({type(e).__name__}); rerun the run") from None
+        if not isinstance(spec, dict):
+            raise StoreError(f"{self.spec} holds no mapping; rerun the run")
+        return spec
+
+    def read_config(self) -> RunConfig:
+        """The run's resolved config, validated (a spec of an older, incompatible schema raises)."""
+        spec = self.read_spec()
+        try:
+            return RunConfig.model_validate(spec.get("config", spec))
+        except ValidationError as e:
+            raise StoreError(f"{self.spec}: {validation_message(e)}") from None
+
+    def write_record(self, record: RunRecord) -> None:
+        """Write the run's final record (eval.json)."""
+        atomic_write_json(self.eval, record.model_dump(mode="json"))
+
+    def read_record(self) -> RunRecord:
+        """The run's final record (eval.json); StoreError if it is missing or damaged."""
+        try:
+            raw = json.loads(self.eval.read_text())
+        except FileNotFoundError:
+            raise StoreError(f"{self.path} has no {self.eval.name}: the run has not finished") from None
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{self.eval} is damaged ({type(e).__name__}); rerun the run") from None
+        try:
+            return RunRecord.model_validate(raw)
+        except ValidationError as e:
+            raise StoreError(
+                f"{self.eval} does not match the run record schema: {validation_message(e)}"
+            ) from None
+
+    def try_record(self) -> RunRecord | None:
+        """The run's record, or None where it is missing or damaged (for live, tolerant views)."""
+        try:
+            return self.read_record()
+        except StoreError:
+            return None
 
 
 class Store:
@@ -188,6 +194,10 @@ class Store:
 
     def run_dir(self, study: str, run_id: str) -> RunDir:
         return RunDir(self.root / study / run_id)
+
+    def index_path(self, study: str) -> Path:
+        """Where the study's index (a cache rebuilt from its run directories) lives."""
+        return self.root / study / INDEX_FILE
 
     def create(self, study: str, run_id: str, spec: dict[str, Any]) -> RunDir:
         """Create (or reopen) a run directory; refuse to touch one that is already done."""
@@ -222,5 +232,5 @@ class Store:
             if not sdir.is_dir():
                 continue
             for p in sorted(sdir.iterdir()):
-                if p.is_dir() and (p / "spec.yaml").exists():
+                if p.is_dir() and (p / SPEC_FILE).exists():
                     yield RunDir(p)

@@ -1,0 +1,215 @@
+"""The local executor: a pool of spawned worker processes on this machine.
+
+Each worker is pinned to its share of the CPU threads, or to one GPU (CUDA_VISIBLE_DEVICES) when GPUs
+are visible, and dies with the study process (PR_SET_PDEATHSIG plus a parent watchdog), so a killed
+study leaves no orphans. Parent and workers talk through two queues with a small typed protocol:
+
+    parent -> worker   Assign(index, task) ... then one Stop() per worker
+    worker -> parent   Started(slot, index), then Finished(slot, index, outcome)
+
+A worker that dies between Started and Finished is reported as a failed outcome and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from loralab.errors import LoralabError
+from loralab.runner.executors.base import Executor, available_cpus, visible_gpus
+from loralab.runner.worker import HOST, Outcome, RunJob, Task
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Parent to worker: execute `task`, the `index`-th of this batch."""
+
+    index: int
+    task: Task
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Parent to worker: no more tasks; exit."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """Worker to parent: the worker in `slot` began task `index`."""
+
+    slot: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Worker to parent: task `index` ended with `outcome`."""
+
+    slot: int
+    index: int
+    outcome: Outcome
+
+
+class LocalExecutor(Executor):
+    """`workers` processes on this machine; each gets cores // workers threads or one GPU."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, *, gpus: Sequence[str] | None = None, poll: float = 0.2):
+        if workers < 1:
+            raise LoralabError(f"a local executor needs at least 1 worker (got {workers})")
+        self.workers = workers
+        self.slots = workers
+        self.gpus = list(visible_gpus() if gpus is None else gpus)
+        self.threads = max(1, available_cpus() // workers)
+        self.poll = poll
+
+    def describe(self) -> str:
+        where = f"GPUs {','.join(self.gpus)}" if self.gpus else f"{self.threads} CPU thread(s) each"
+        return f"local: {self.workers} worker process(es), {where}"
+
+    def _env(self, slot: int) -> dict[str, str]:
+        env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        if self.gpus:  # one GPU per worker, round robin when there are more workers than GPUs
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return env
+
+    def run(self, job: RunJob, tasks: Sequence[Task]) -> Iterator[Outcome]:
+        if not tasks:
+            return
+        job = replace(job, default_threads=job.default_threads or self.threads)
+        ctx = mp.get_context("spawn")  # fork would copy the parent's threads and torch state
+        task_q: Any = ctx.Queue()
+        result_q: Any = ctx.Queue()
+        for i, task in enumerate(tasks):
+            task_q.put(Assign(i, task))
+        n = min(self.workers, len(tasks))
+        for _ in range(n):
+            task_q.put(Stop())
+
+        def start(slot: int) -> Any:
+            p = ctx.Process(
+                target=_worker_main,
+                args=(slot, job, task_q, result_q, self._env(slot), os.getpid()),
+                name=f"loralab-worker-{slot}",
+                daemon=False,  # a run may start its own processes (data loaders); we stop workers
+            )
+            p.start()
+            return p
+
+        procs = {slot: start(slot) for slot in range(n)}
+        busy: dict[int, int] = {}  # slot -> index of the task it works on
+        remaining = set(range(len(tasks)))
+        try:
+            while remaining:
+                try:
+                    msg = result_q.get(timeout=self.poll)
+                except queue.Empty:
+                    msg = None
+                if msg is not None:
+                    out = _handle(msg, busy, remaining)
+                    if out is not None:
+                        yield out
+                    continue
+                for slot, p in list(procs.items()):
+                    if p.is_alive() or slot not in busy:
+                        continue
+                    # Its last messages may still be in the pipe: read them before judging.
+                    for msg in _drain(result_q):
+                        out = _handle(msg, busy, remaining)
+                        if out is not None:
+                            yield out
+                    if slot in busy:
+                        i = busy.pop(slot)
+                        remaining.discard(i)
+                        yield Outcome(
+                            tasks[i].run_id,
+                            "failed",
+                            f"worker process died (exit code {p.exitcode}); the run resumes from its"
+                            " checkpoint on the next `loralab study`",
+                            host=HOST,
+                            pid=p.pid or 0,
+                        )
+                        if remaining:  # the dead worker never took its stop sentinel: replace it
+                            procs[slot] = start(slot)
+        finally:
+            _stop_processes(list(procs.values()))
+            for q in (task_q, result_q):
+                q.cancel_join_thread()
+                q.close()
+
+
+def _handle(msg: Started | Finished, busy: dict[int, int], remaining: set[int]) -> Outcome | None:
+    if isinstance(msg, Started):
+        busy[msg.slot] = msg.index
+        return None
+    busy.pop(msg.slot, None)
+    remaining.discard(msg.index)
+    return msg.outcome
+
+
+def _drain(q: Any) -> Iterator[Any]:
+    while True:
+        try:
+            yield q.get(timeout=0.05)
+        except queue.Empty:
+            return
+
+
+def _stop_processes(procs: list[Any], grace: float = 5.0) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def _worker_main(
+    slot: int, job: RunJob, task_q: Any, result_q: Any, env: dict[str, str], parent: int
+) -> None:
+    os.environ.update(env)  # before anything in this process initialises OpenMP or CUDA
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the study, which stops us
+    while True:
+        item: Assign | Stop = task_q.get()
+        if isinstance(item, Stop):
+            return
+        result_q.put(Started(slot, item.index))
+        try:
+            outcome = job(item.task)
+        except BaseException as e:  # a bug in the job itself: report it rather than hang the study
+            outcome = Outcome(
+                item.task.run_id, "failed", f"{type(e).__name__}: {e}", host=HOST, pid=os.getpid()
+            )
+        result_q.put(Finished(slot, item.index, outcome))
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the study process dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
