@@ -109,18 +109,33 @@ def compare_arms(
         "seed_t": None
         if n < 2
         else TestResult(
-            name="seed_t", level="seed", answers=ANSWERS["seed_t"], statistic=_num(t), p_value=_num(p_t), n=n,
+            name="seed_t",
+            level="seed",
+            answers=ANSWERS["seed_t"],
+            statistic=_num(t),
+            p_value=_num(p_t),
+            n=n,
             exact=False,
         ),
         "seed_sign_flip": TestResult(
-            name="seed_sign_flip", level="seed", answers=ANSWERS["seed_sign_flip"], statistic=diff,
-            p_value=float(p_sf), n=n, exact=sf_exact,
+            name="seed_sign_flip",
+            level="seed",
+            answers=ANSWERS["seed_sign_flip"],
+            statistic=diff,
+            p_value=float(p_sf),
+            n=n,
+            exact=sf_exact,
         ),
         "example_permutation": TestResult(
-            name="example_permutation", level="example", answers=ANSWERS["example_permutation"],
-            statistic=diff, p_value=float(example_p), n=int(a.nll.shape[1]), exact=ex_exact,
+            name="example_permutation",
+            level="example",
+            answers=ANSWERS["example_permutation"],
+            statistic=diff,
+            p_value=float(example_p),
+            n=int(a.nll.shape[1]),
+            exact=ex_exact,
         ),
-    }  # fmt: skip
+    }
     primary, caveat = choose_primary(n, settings)
     if a.params and b.params and abs(a.params - b.params) > PARAMS_RTOL * max(a.params, b.params):
         budget_note = f"unequal trainable parameters ({a.params:,.0f} vs {b.params:,.0f})"

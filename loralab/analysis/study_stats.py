@@ -7,6 +7,7 @@ top. That makes a 1,000-run study a handful of matrix products.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,22 @@ def arm(data: StudyData, res: Resampled, runs: pd.DataFrame, label: str) -> Arm:
 def cell_key(row: pd.Series | dict, fields: list[str]) -> tuple:
     """A hashable key of a row's values on `fields`."""
     return tuple(_py(row[f]) for f in fields)
+
+
+def natural_key(values: tuple | list) -> tuple:
+    """Sort key that orders 'r4' before 'r16' and numbers by value (None last)."""
+    out = []
+    for v in values:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out.append((0, float(v), ""))
+        elif v is None:
+            out.append((2, 0.0, ""))
+        else:
+            parts = re.split(r"(\d+(?:\.\d+)?)", str(v))
+            out.append(
+                (1, 0.0, tuple((0, float(x), "") if i % 2 else (1, 0.0, x) for i, x in enumerate(parts)))
+            )
+    return tuple(out)
 
 
 def label_of(values: dict[str, Any]) -> str:
@@ -213,7 +230,7 @@ def coverage(data: StudyData) -> list[CoverageRow]:
         state = "done" if row["analysable"] else ("failed" if row["state"] == "done" else row["state"])
         present_dirs.setdefault(cell_key(row, fields), {})[int(row["seed"])] = state
     rows = []
-    for key in sorted(set(expected) | set(present_dirs), key=lambda k: tuple(str(v) for v in k)):
+    for key in sorted(set(expected) | set(present_dirs), key=natural_key):
         seeds_here = present_dirs.get(key, {})
         want = sorted(expected.get(key) or set(all_seeds))
         by = {
@@ -283,12 +300,12 @@ def _groups(frame: pd.DataFrame, fields: list[str]) -> list[tuple[tuple, pd.Data
     keyed: dict[tuple, list[int]] = {}
     for i, (_, row) in enumerate(frame.iterrows()):
         keyed.setdefault(cell_key(row, fields), []).append(i)
-    order = sorted(keyed, key=lambda k: tuple(str(v) for v in k))
+    order = sorted(keyed, key=natural_key)
     return [(k, frame.iloc[keyed[k]]) for k in order]
 
 
 def _sort_key(cell: dict[str, Any], fields: list[str]) -> tuple:
-    return tuple(str(cell.get(f)) for f in fields)
+    return natural_key([cell.get(f) for f in fields])
 
 
 def _py(v: Any) -> Any:
