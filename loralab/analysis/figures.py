@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
@@ -222,36 +223,49 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
         return []
     strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
-        for s in strategies:
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
+        ticks: set[float] = set()
+        for i, s in enumerate(strategies):
             rows = sorted(
                 (x.trainable_params, x) for x in stats.summaries if x.strategy == s and x.trainable_params
             )
             if not rows:
                 continue
             xs = np.array([p for p, _ in rows])
+            ticks.update(xs.tolist())
             ys = np.array([x.mean_loss for _, x in rows])
-            err = np.array(
-                [
-                    [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y]
-                    for (_, x), y in zip(rows, ys, strict=True)
-                ]
-            ).T
+            err = [
+                [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y] for (_, x), y in zip(rows, ys, strict=True)
+            ]
+            dodge = 1 + 0.025 * (i - (len(strategies) - 1) / 2)  # side by side, on a log axis
             ax.errorbar(
-                xs,
+                xs * dodge,
                 ys,
-                yerr=err,
+                yerr=np.array(err).T,
                 color=strategy_colour(s),
                 marker=strategy_marker(s),
                 markersize=4,
-                capsize=2,
+                capsize=1.5,
+                elinewidth=0.8,
                 label=s,
             )
         ax.set_xscale("log")
-        ax.set_xlabel("trainable parameters")
+        fmt = FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k")
+        ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel("eval loss (nats/token)")
-        ax.set_title("Loss against budget (lower left is better)")
-        _legend(ax, strategies, loc="best")
+        ax.set_title("Loss against budget (lower is better)", pad=16)
+        _legend(
+            ax,
+            strategies,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=min(4, len(strategies)),
+            handletextpad=0.1,
+            columnspacing=0.8,
+        )
         fig.tight_layout()
         return save(fig, out, "pareto")
 
@@ -274,18 +288,20 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.7 + 0.32 * len(strategies)))
         pos = list(range(len(strategies)))[::-1]
-        box = ax.boxplot(
+        box = ax.boxplot(  # quartile boxes, whiskers to 1.5 IQR, black tick at the mean
             gains, positions=pos, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True
         )
         for patch, s in zip(box["boxes"], strategies, strict=True):
             patch.set(facecolor=strategy_colour(s), alpha=0.5)
+        for median in box["medians"]:
+            median.set(color="0.2", lw=1)
         for p, g in zip(pos, gains, strict=True):
             ax.plot(g.mean(), p, "|", color="black", markersize=8)
         ax.set_yticks(pos, strategies)
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ax.set_xlabel("gain over base model (nats/token; > 0 better)")
-        title = "Per-example gain (box: quartiles, | mean)"
-        ax.set_title(title if first_ctx_label == "all" else f"{title}, {first_ctx_label}")
+        ax.set_xlabel("base − adapted NLL (nats/token; > 0: better)\nbox: quartiles, |: mean over examples")
+        title = "Per-example gain over the base model"
+        ax.set_title(title if first_ctx_label == "all" else f"{title}\n({first_ctx_label})")
         ax.grid(axis="y", visible=False)
         fig.tight_layout()
         return save(fig, out, "example_gain")

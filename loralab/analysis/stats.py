@@ -103,10 +103,13 @@ def min_sign_flip_p(n: int) -> float:
 
 
 def hedges_gz(d: np.ndarray) -> np.ndarray:
-    """Hedges' g_z = J · mean(d) / sd(d) over the last axis, J = 1 − 3 / (4(n−1) − 1); NaN for n < 2."""
+    """Hedges' g_z = J · mean(d) / sd(d) over the last axis, J = 1 − 3 / (4(n−1) − 1); NaN for n < 3.
+
+    With two pairs J is 0 (one degree of freedom): no small-sample-corrected effect size exists.
+    """
     d = np.asarray(d, float)
     n = d.shape[-1]
-    if n < 2:
+    if n < 3:
         return np.full(d.shape[:-1], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         dz = d.mean(-1) / d.std(-1, ddof=1)
