@@ -100,7 +100,12 @@ def natural_key(values: tuple | list) -> tuple:
 
 def label_of(values: dict[str, Any]) -> str:
     """'budget=r8, lr=0.001' (or 'all' for an empty context)."""
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in values.items()) or "all"
+    return ", ".join(f"{k.split('.')[-1]}={fmt_value(v)}" for k, v in values.items()) or "all"
+
+
+def fmt_value(v: Any) -> str:
+    """A field value for labels: floats in their shortest form (3e-04, not 0.00030000000000000003)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def strategy_order(strategies: list[str], baseline: str) -> list[str]:
