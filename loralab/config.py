@@ -15,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loralab.errors import ConfigError
+from loralab.errors import ConfigError, validation_message
+
+UNKNOWN_KEY = "unknown key (check the spelling; `loralab config` prints every field)"
 
 DEFAULT_MODEL = "microsoft/DialoGPT-medium"
 DEFAULT_DATA = "tatsu-lab/alpaca"
@@ -238,16 +240,6 @@ class RunConfig(_Frozen):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_validation_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "config"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; `loralab config` prints every field)"
-    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
-    return f"{loc}: {msg}{more}"
-
-
 def _parse_value(text: str) -> Any:
     """Parse an override value as YAML so `3`, `1e-4`, `true`, `[a, b]` and `null` get their types."""
     try:
@@ -304,7 +296,7 @@ def build_config(tree: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(_format_validation_error(e)) from None
+        raise ConfigError(validation_message(e, unknown_key=UNKNOWN_KEY)) from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
