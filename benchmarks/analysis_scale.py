@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loralab.analysis.figures import write_figures  # noqa: E402
-from loralab.analysis.load import load_study_dir  # noqa: E402
-from loralab.analysis.pipeline import analyze  # noqa: E402
-from loralab.analysis.schema import Settings  # noqa: E402
-from loralab.analysis.study_stats import study_stats  # noqa: E402
-from tests.analysis.generated_store import EFFECTS, generate_store  # noqa: E402
+from loralab.analysis.figures import write_figures
+from loralab.analysis.load import load_study_dir
+from loralab.analysis.pipeline import analyze
+from loralab.analysis.schema import Settings
+from loralab.analysis.study_stats import study_stats
+from tests.analysis.generated_store import EFFECTS, generate_store
 
 STRATEGIES = EFFECTS | {"middle-heavy": 0.002}
 BUDGETS = ("r2", "r4", "r8", "r16")

@@ -18,7 +18,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from loralab.errors import AnalysisError
+from loralab.errors import AnalysisError, StoreError
+from loralab.record import RunRecord
 from loralab.store import RunDir, Store
 
 STUDY_RECORD = "study.yaml"
@@ -134,22 +135,21 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
         "error": str(status.get("error", "") or ""),
     }
     record.update({SHORT.get(k, k): v for k, v in flat.items() if not k.startswith(IGNORED_PREFIXES)})
-    evaluation = _read_eval(rd) if state == "done" else {}
-    record.update({k: evaluation.get(k) for k in EVAL_FIELDS})
-    analysable = state == "done" and bool(evaluation) and rd.eval_examples.exists()
+    evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
+    record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
+    analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
-        record["error"] = "done but eval.json or eval_examples.parquet is missing"
+        record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
     record["analysable"] = analysable
     return record
 
 
-def _read_eval(rd: RunDir) -> dict[str, Any]:
-    """Final metrics of a run (eval.json)."""
+def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
+    """The run's final record (eval.json, through its type), or None and why not."""
     try:
-        data = json.loads(rd.eval.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return rd.read_record(), ""
+    except StoreError as e:
+        return None, str(e)
 
 
 def _read_examples(path: Path) -> pd.DataFrame:

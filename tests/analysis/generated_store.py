@@ -20,6 +20,8 @@ import yaml
 from loralab.config import RunConfig
 from loralab.store import Store, atomic_write_parquet, atomic_write_text
 
+from ..runner.fakes import fake_record
+
 EFFECTS = {"uniform": 0.0, "linear-decay": -0.03, "attention-heavy": 0.01, "spectrum": -0.005}
 
 
@@ -77,10 +79,14 @@ def generate_store(
         atomic_write_parquet(rd.base_eval_examples, base)
         loss = float(nll.sum() / tokens.sum())
         params = 1000 * rank
-        rd.write_json(
-            rd.eval,
-            _eval_record(strategy, s, budget, loss, float(base["nll_sum"].sum() / tokens.sum()), params),
-        )
+        base_loss = float(base["nll_sum"].sum() / tokens.sum())
+        record = fake_record(
+            strategy=strategy, seed=s, budget_spec=budget, eval_loss=loss, eval_ppl=float(np.exp(loss)),
+            base_eval_loss=base_loss, base_eval_ppl=float(np.exp(base_loss)), trainable_params=params,
+            peak_trainable_params=params, budget_params=params, allocated_params=params,
+            eval_examples=n_examples, eval_tokens=int(tokens.sum()),
+        )  # fmt: skip
+        rd.write_record(record)
         rd.write_json(rd.allocation, _allocation(strategy, rank))
         for step in range(1, curve_steps + 1):
             rd.append_metrics(
@@ -91,19 +97,6 @@ def generate_store(
         record: dict[str, Any] = {"name": study, "baseline": next(iter(strategies)), "runs": plan}
         atomic_write_text(root / study / "study.yaml", yaml.safe_dump(record, sort_keys=False))
     return root / study
-
-
-def _eval_record(strategy: str, seed: int, budget: str, loss: float, base: float, params: int) -> dict:
-    return {
-        "strategy": strategy,
-        "seed": seed,
-        "budget_spec": budget,
-        "eval_loss": loss,
-        "eval_ppl": float(np.exp(loss)),
-        "base_eval_loss": base,
-        "trainable_params": params,
-        "peak_trainable_params": params,
-    }
 
 
 def _allocation(strategy: str, rank: int) -> dict:
