@@ -204,18 +204,27 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
 
 
 def rank_trajectory(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Adapter parameters over training for dynamic strategies (AdaLoRA), one line per run."""
-    traj = data.trajectories.merge(data.done[["run_id", "strategy", "seed"]], on="run_id")
+    """Adapter parameters over training for dynamic strategies (AdaLoRA): one line per run, labelled
+    at its end with its context (runs of one context overlap when their schedules agree)."""
+    ctx = data.context_fields
+    traj = data.trajectories.merge(data.done[["run_id", "strategy", "seed", *ctx]], on="run_id")
     if traj.empty:
         return []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.0))
+        labelled = set()
         for (s, _), g in traj.groupby(["strategy", "run_id"], sort=True):
             ax.plot(g["step"], g["params"] / 1e3, color=strategy_colour(s), alpha=0.8)
+            label = f"{s}, {_values({f: g[f].iloc[0] for f in ctx})}" if ctx else s
+            if label not in labelled:
+                labelled.add(label)
+                x, y = g["step"].iloc[-1], g["params"].iloc[-1] / 1e3
+                ax.annotate(label, (x, y), xytext=(3, 0), textcoords="offset points", fontsize=6, va="center")
+        lo, hi = float(traj["step"].min()), float(traj["step"].max())
+        ax.set_xlim(lo, hi + 0.3 * max(hi - lo, 1))  # room for the labels
         ax.set_xlabel("step")
-        ax.set_ylabel("adapter params (k)")
-        ax.set_title("Rank budget during training (dynamic strategies)")
-        _legend(ax, sorted(traj["strategy"].unique()), loc="upper right")
+        ax.set_ylabel("adapter params (thousands)")
+        ax.set_title("Adapter size during training (dynamic strategies)")
         fig.tight_layout()
         return save(fig, out, "rank_trajectory")
 

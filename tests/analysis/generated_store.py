@@ -107,4 +107,10 @@ def _allocation(strategy: str, rank: int) -> dict:
             modules.append(
                 {"name": f"h.{layer}.{kind}", "layer": layer, "kind": kind, "rank": r, "cost": r * 10}
             )
-    return {"strategy": strategy, "modules": modules}
+    record: dict[str, Any] = {"strategy": strategy, "modules": modules}
+    if strategy == "adalora":  # a dynamic strategy: initial/final allocations and a shrinking budget
+        trajectory = [
+            {"step": s, "params": 1500.0 * rank * (1 - s / 24), "ranks": {}} for s in range(0, 12, 2)
+        ]
+        record = {"initial": record, "final": record, "peak_params": 1500 * rank, "trajectory": trajectory}
+    return record
