@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
@@ -121,6 +121,7 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
                 markerfacecolor=colour if c.significant else "white",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # tick labels must not collide at column width
         ax.set_ylim(-0.6, len(comps) - 0.4)
         labels = [c.a if not c.context else f"{c.a} · {_values(c.context)}" for c in comps]
         labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]
@@ -198,7 +199,9 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             ax.tick_params(length=2)
         for ax in axes[:, 0]:
             ax.set_ylabel("layer")
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
+        bar = fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
         fig.suptitle("Final rank per layer and module kind", fontsize=8)
         return save(fig, out, "rank_heatmaps")
 
@@ -297,7 +300,7 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.7 + 0.32 * len(strategies)))
         pos = list(range(len(strategies)))[::-1]
-        box = ax.boxplot(  # quartile boxes, whiskers to 1.5 IQR, black tick at the mean
+        box = ax.boxplot(  # quartile boxes, whiskers to 1.5 IQR, a diamond at the mean
             gains, positions=pos, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True
         )
         for patch, s in zip(box["boxes"], strategies, strict=True):
@@ -305,10 +308,10 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
         for median in box["medians"]:
             median.set(color="0.2", lw=1)
         for p, g in zip(pos, gains, strict=True):
-            ax.plot(g.mean(), p, "|", color="black", markersize=8)
+            ax.plot(g.mean(), p, "D", color="white", markeredgecolor="black", markersize=3.5, zorder=3)
         ax.set_yticks(pos, strategies)
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ax.set_xlabel("base − adapted NLL (nats/token; > 0: better)\nbox: quartiles, |: mean over examples")
+        ax.set_xlabel("base − adapted NLL (nats/token; > 0: better)\nbox: quartiles and median; ◆: mean")
         title = "Per-example gain over the base model"
         ax.set_title(title if first_ctx_label == "all" else f"{title}\n({first_ctx_label})")
         ax.grid(axis="y", visible=False)
