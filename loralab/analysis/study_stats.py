@@ -180,6 +180,7 @@ def pair_comparisons(
                     )
                 continue
             a, b = arm(data, res, by_strategy[a_name], a_name), arm(data, res, by_strategy[b_name], b_name)
+            example_matrix([data.nll[a.run_ids[0]], data.nll[b.run_ids[0]]])  # same eval examples, or raise
             seeds = sorted(set(a.seeds) & set(b.seeds))
             if not seeds:
                 continue  # no pair: shown as a gap in the coverage table
