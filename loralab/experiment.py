@@ -25,7 +25,7 @@ from loralab.adapters import attach_lora, save_adapter
 from loralab.allocation import allocate, check_strategy, run_modules
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
-from loralab.errors import LoralabError, RunAbandoned
+from loralab.errors import ConfigError, LoralabError, RunAbandoned
 from loralab.evaluate import EvalResult, PeakMemory, evaluate
 from loralab.models import count_parameters, load_model
 from loralab.modules import TargetModule
@@ -41,6 +41,7 @@ from loralab.train.checkpoint import has_checkpoint
 from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
 
 Heartbeat = Callable[[], None]
+DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -114,8 +115,10 @@ def _run_stages(
     allocated = allocate_ranks(cfg, rd, prepared, resuming)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
     attached = attach(cfg, prepared, allocated.allocation)
-    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, device, heartbeat)
-    base = base_evaluation(cfg, rd, attached, prepared, evaluator, resuming)
+    precision = training_precision(cfg, rd, attached, prepared, resuming)
+    eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
+    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
+    base = base_evaluation(rd, evaluator, precision, resuming)
     trained = train_adapters(cfg, rd, prepared, attached, allocated.allocation, evaluator, base, heartbeat)
     save_artefacts(rd, attached, trained)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
@@ -201,10 +204,12 @@ class Evaluator:
         model: torch.nn.Module,
         prepared: Prepared,
         batch_size: int,
-        device: torch.device,
+        precision: str,
         heartbeat: Heartbeat | None,
     ):
-        self.model, self.prepared, self.batch_size, self.device = model, prepared, batch_size, device
+        if precision == "fp16" and prepared.device.type != "cuda":
+            raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+        self.model, self.prepared, self.batch_size, self.precision = model, prepared, batch_size, precision
         self.heartbeat = heartbeat
         self.latest: EvalResult | None = None
 
@@ -217,14 +222,17 @@ class Evaluator:
             self.prepared.data.eval,
             batch_size=self.batch_size,
             pad_id=self.prepared.pad_id,
-            device=self.device,
+            device=self.prepared.device,
+            autocast=torch.autocast(
+                self.prepared.device.type, dtype=DTYPES[self.precision], enabled=self.precision != "fp32"
+            ),
         )
         return self.latest.summary()
 
 
 @dataclass(frozen=True)
 class BaseEval:
-    """The base model's eval (adapters at identity) and the training precision chosen with it."""
+    """The base model's eval (adapters at identity) and the run's training precision."""
 
     eval_loss: float
     eval_ppl: float
@@ -232,20 +240,25 @@ class BaseEval:
     precision: str
 
 
-def base_evaluation(
-    cfg: RunConfig, rd: RunDir, attached: Attached, prepared: Prepared, evaluator: Evaluator, resuming: bool
-) -> BaseEval:
-    """Evaluate the base model once per run and choose the training precision; a resume reads both."""
+def training_precision(
+    cfg: RunConfig, rd: RunDir, attached: Attached, prepared: Prepared, resuming: bool
+) -> str:
+    """The training precision: `train.precision` resolved (`auto` probes); a resume keeps its own."""
+    if resuming and rd.base_eval.exists():
+        return rd.read_json(rd.base_eval).get("precision", cfg.train.precision)  # what the run began with
+    probe = _precision_probe(attached.model, prepared, cfg.train.batch_size)
+    return resolve_precision(cfg.train.precision, prepared.device, probe)
+
+
+def base_evaluation(rd: RunDir, evaluator: Evaluator, precision: str, resuming: bool) -> BaseEval:
+    """Evaluate the base model once per run (saved with the training precision); a resume reads it."""
     if resuming and rd.base_eval.exists():
         saved = rd.read_json(rd.base_eval)
-        precision = saved.get("precision", cfg.train.precision)  # what the run started with
         return BaseEval(saved["eval_loss"], saved["eval_ppl"], saved["eval_seconds"], precision)
-    probe = _precision_probe(attached.model, prepared, cfg.train.batch_size)
-    precision = resolve_precision(cfg.train.precision, prepared.device, probe)
     summary = evaluator()  # adapters start as the identity (B = 0): this is the base model's loss
     assert evaluator.latest is not None
     atomic_write_parquet(rd.base_eval_examples, evaluator.latest.per_example)  # per-example gains
-    rd.write_json(rd.base_eval, {**summary, "precision": precision})
+    rd.write_json(rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision})
     rd.append_metrics({"type": "eval", "step": 0, "base": True, **summary})
     return BaseEval(summary["eval_loss"], summary["eval_ppl"], summary["eval_seconds"], precision)
 
@@ -379,7 +392,7 @@ def make_record(
         # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
         total_wall_s=allocated.signals_wall_s + base.eval_seconds + state.wall_time + final.seconds,
         precision=base.precision,
-        eval_precision="fp32",
+        eval_precision=cfg.train.eval_precision if cfg.train.eval_precision != "train" else base.precision,
         device=str(prepared.device),
         session_wall_s=session.wall_s,
         data=prepared.data.stats,

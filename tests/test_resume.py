@@ -53,3 +53,14 @@ def test_runs_with_different_precisions_in_one_process(tmp_path, tiny_overrides)
     bf16 = execute_run(load_config(None, [*tiny_overrides, "train.precision=bf16"]))
     assert fp32.record.precision == "fp32" and bf16.record.precision == "bf16"
     assert fp32.run_dir.state == bf16.run_dir.state == "done"
+
+
+@pytest.mark.slow
+def test_eval_precision_is_a_stated_choice(tmp_path, tiny_overrides):
+    fp32 = execute_run(load_config(None, [*tiny_overrides, "train.precision=bf16"]))
+    bf16 = execute_run(
+        load_config(None, [*tiny_overrides, "train.precision=bf16", "train.eval_precision=train"])
+    )
+    assert fp32.record.eval_precision == "fp32" and bf16.record.eval_precision == "bf16"
+    assert fp32.record.base_eval_loss != bf16.record.base_eval_loss  # the same base model, evaluated two ways
+    assert fp32.record.base_eval_loss == pytest.approx(bf16.record.base_eval_loss, abs=0.05)
