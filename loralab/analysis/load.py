@@ -45,6 +45,7 @@ class StudyData:
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, loss
     allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
 
     @property
     def cell_fields(self) -> list[str]:
@@ -80,10 +81,11 @@ def load_study_dir(
     run_dirs = list(Store(directory.parent).runs(directory.name))
     if not run_dirs and not plan.get("runs"):
         raise AnalysisError(f"no runs in {directory}; run the study first (`loralab study FILE`)")
-    records, nll, base_nll = [], {}, {}
+    records, nll, base_nll, configs = [], {}, {}, {}
     curves, allocs, trajs = [], [], []
     for i, rd in enumerate(run_dirs):
         record = _run_record(rd)
+        configs[rd.run_id] = record.pop("_config")
         records.append(record)
         if record["analysable"]:
             nll[rd.run_id] = _read_examples(rd.eval_examples)
@@ -117,6 +119,7 @@ def load_study_dir(
         curves=_concat(curves, ["run_id", "step", "loss"]),
         allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
+        configs=configs,
     )
 
 
@@ -126,7 +129,7 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     try:
         spec = rd.read_spec()
         config = spec.get("config", spec) if isinstance(spec, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, StoreError):  # a damaged spec: the run still shows, with its state
         config = {}
     flat = _flatten(config)
     record: dict[str, Any] = {
@@ -141,6 +144,7 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     if state == "done" and not analysable:
         record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
     record["analysable"] = analysable
+    record["_config"] = config
     return record
 
 
