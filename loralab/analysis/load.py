@@ -102,7 +102,8 @@ def load_study_dir(
         [{"run_id": r["run_id"], **_short(r.get("point", {}))} for r in plan.get("runs", [])]
     )
     varied = _varied(runs, expected)
-    keep = ["run_id", "state", "analysable", "error", *varied, *EVAL_FIELDS, "n_examples"]
+    # model and budget always (a reader of runs.parquet expects them), then every varied field
+    keep = ["run_id", "state", "analysable", "error", "model", "budget", *varied, *EVAL_FIELDS, "n_examples"]
     for col in keep:
         if col not in runs:
             runs[col] = None
@@ -140,6 +141,7 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     record.update({SHORT.get(k, k): v for k, v in flat.items() if not k.startswith(IGNORED_PREFIXES)})
     evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
     record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
+    record["n_examples"] = getattr(evaluation, "eval_examples", None)
     analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
         record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
@@ -189,9 +191,8 @@ def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _varied(runs: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
     """Columns whose value differs between runs (or in the plan); strategy and seed always."""
-    candidates = [
-        c for c in runs.columns if c not in ("run_id", "state", "error", "analysable", *EVAL_FIELDS)
-    ]
+    not_config = ("run_id", "state", "error", "analysable", "n_examples", *EVAL_FIELDS)
+    candidates = [c for c in runs.columns if c not in not_config]
     varied = {"strategy", "seed"}
     for frame in (runs, expected):
         for col in frame.columns:

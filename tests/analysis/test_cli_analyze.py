@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -57,6 +58,10 @@ def test_analyze_writes_every_file_and_is_byte_identical_on_rerun(study: Path):
         assert (out / name).is_file(), name
     stats = StudyStats.model_validate_json((out / "stats.json").read_text())
     assert stats.n_done == 6 and stats.complete and stats.baseline == "uniform"
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 6 and {"model", "budget", "strategy", "seed", "eval_loss", "n_examples"} <= set(runs)
+    examples = pd.read_parquet(out / "examples.parquet")
+    assert len(examples) == 6 * stats.comparisons[0].n_examples
     assert {c.a for c in stats.comparisons} == {"linear-decay", "attention-heavy"}
     for c in stats.comparisons:  # 2 seeds: the example-level test decides, with its caveat
         assert c.primary_test == "example_permutation" and c.caveat == "seed variance not covered"
