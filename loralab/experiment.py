@@ -310,8 +310,15 @@ def train_adapters(
     if dynamic is not None:
         callbacks.append(dynamic)
     if cfg.tracking.wandb:
-        config = cfg.model_dump(mode="json")
-        callbacks.append(WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, config))
+        wandb = WandbLogger(
+            project=cfg.tracking.project,
+            group=cfg.tracking.group,
+            name=rd.run_id,
+            run_id=f"{rd.study}-{rd.run_id}",
+            directory=rd.path,
+            config=cfg.model_dump(mode="json"),
+        )
+        callbacks.append(wandb)
     state = train(
         attached.model,
         prepared.data.train,
@@ -319,7 +326,7 @@ def train_adapters(
         pad_id=prepared.pad_id,
         device=prepared.device,
         precision=base.precision,
-        run_dir=rd,
+        checkpoint_dir=rd.checkpoint,
         callbacks=callbacks,
         evaluate=evaluator,  # called when due and after the last step
         group_by_length=cfg.data.group_by_length,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE_INDEX = -100
+from loralab.data.tokenize import IGNORE_INDEX
 
 
 def backbone_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:

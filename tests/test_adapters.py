@@ -1,10 +1,10 @@
 import math
-import re
 
 import pytest
 import torch
 from peft import PeftModel
 from peft.tuners.lora import LoraLayer
+from peft.utils.other import get_pattern_key
 
 from loralab.adapters import attach_lora, build_lora_config, save_adapter, scaling
 from loralab.config import LoraConfig, ModelConfig
@@ -38,11 +38,22 @@ def test_rank_pattern_hits_exactly_the_intended_modules(name):
     assert sum(p.numel() for p in peft_model.parameters() if p.requires_grad) == alloc.params
 
 
-def test_bare_key_would_collide_but_escaped_keys_do_not():
-    # GPT-2 has attn.c_proj and mlp.c_proj; a bare 'c_proj' pattern matches both (the bug avoided)
-    attn, mlp = "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj"
-    assert re.match(r"(.*\.)?(c_proj)$", attn) and re.match(r"(.*\.)?(c_proj)$", mlp)
-    assert not re.match(rf"(.*\.)?({re.escape(attn)})$", mlp)
+def test_rank_pattern_keys_built_by_loralab_select_only_their_own_module():
+    # GPT-2 has attn.c_proj and mlp.c_proj: a bare 'c_proj' key would give both one rank (the bug
+    # avoided). Every key that build_lora_config writes must select, through PEFT's own key lookup,
+    # exactly the module it was built for, among every module name of the model.
+    model = load_model(ModelConfig(name="tiny-gpt2")).model
+    mods = target_modules(model)
+    ranks = {m.name: 1 + i for i, m in enumerate(mods)}  # all distinct: a collision changes a rank
+    cfg = build_lora_config(_allocation(mods, ranks), LoraConfig(), fan_in_fan_out=True)
+    keys = list(cfg.rank_pattern)
+    assert any(n.endswith("attn.c_proj") for n in ranks) and any(n.endswith("mlp.c_proj") for n in ranks)
+    for name, _ in model.named_modules():
+        key = get_pattern_key(keys, name)
+        if name in ranks:
+            assert cfg.rank_pattern[key] == ranks[name], name
+        else:
+            assert key not in cfg.rank_pattern, f"{key!r} also selects {name!r}"
 
 
 def test_alpha_policies_scaling():

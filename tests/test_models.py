@@ -52,7 +52,11 @@ def test_tiny_models_are_fixed_and_frozen():
 
 
 def test_missing_local_paths_and_offline_hub_give_model_errors(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: setting the variable now would change
+    # nothing (the test passed only after ~47 s of network retries). Offline mode is its constant.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelError, match="does not exist"):
         load_model(ModelConfig(name=str(tmp_path / "absent.gguf")))
     with pytest.raises(ModelError, match="does not exist"):

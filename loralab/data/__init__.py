@@ -9,9 +9,9 @@ from loralab.data.batching import (
     sequential_batches,
 )
 from loralab.data.prepare import PreparedData, prepare_data, prepare_records
-from loralab.data.records import AlpacaRecord, load_records
+from loralab.data.sources import load_records
 from loralab.data.split import subsample, train_eval_split
-from loralab.data.template import format_example, format_prompt
+from loralab.data.template import AlpacaRecord, format_example, format_prompt
 from loralab.data.tiny_tokenizer import build_tiny_tokenizer
 from loralab.data.tokenize import IGNORE_INDEX, TokenizedExample, tokenize_example, tokenize_records
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from loralab.config import DataConfig
 from loralab.data.batching import length_grouped_batches, padding_fraction, random_batches
-from loralab.data.records import AlpacaRecord, load_records
+from loralab.data.sources import load_records
 from loralab.data.split import subsample, train_eval_split
+from loralab.data.template import AlpacaRecord
 from loralab.data.tokenize import TokenizedExample, tokenize_records
 from loralab.errors import DataError
 from loralab.record import DataStats

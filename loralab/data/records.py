@@ -1,13 +1,13 @@
-"""Alpaca-format records and where they come from: the synthetic generator, a local file or the hub."""
+"""Alpaca-format records read from a local .json/.jsonl/.parquet file or a hub dataset id, validated."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loralab.data.template import AlpacaRecord
 from loralab.errors import DataError
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -15,21 +15,8 @@ FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
 _PATHLIKE_SUFFIXES = {*FILE_SUFFIXES, ".csv", ".tsv", ".txt", ".gz", ".zip", ".arrow", ".yaml", ".yml"}
 
 
-@dataclass(frozen=True)
-class AlpacaRecord:
-    """One instruction-following example: instruction, optional input, expected output."""
-
-    instruction: str
-    input: str
-    output: str
-
-
-def load_records(source: str, *, synthetic_size: int, synthetic_seed: int) -> list[AlpacaRecord]:
-    """Records from 'synthetic', a local .json/.jsonl/.parquet file, or a hub dataset id."""
-    if source == "synthetic":
-        from loralab.data.synthetic import generate
-
-        return generate(synthetic_size, synthetic_seed)
+def read_records(source: str) -> list[AlpacaRecord]:
+    """Records from a local .json/.jsonl/.parquet file, or a hub dataset id."""
     path = Path(source).expanduser()
     if path.is_file():
         return _load_file(path)

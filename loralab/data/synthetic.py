@@ -11,8 +11,7 @@ import json
 import random
 from collections.abc import Callable
 
-from loralab.data.records import AlpacaRecord
-from loralab.data.template import format_example
+from loralab.data.template import AlpacaRecord, format_example
 
 NOUNS = (
     "apple", "river", "garden", "window", "teacher", "doctor", "bird", "train", "city", "house",

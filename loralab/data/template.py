@@ -1,8 +1,19 @@
-"""The Stanford Alpaca prompt template, word for word as in alpaca-lora's `templates/alpaca.json`."""
+"""The Alpaca format: one record type and the Stanford Alpaca prompt template, word for word as in
+alpaca-lora's `templates/alpaca.json`."""
 
 from __future__ import annotations
 
-from loralab.data.records import AlpacaRecord
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AlpacaRecord:
+    """One instruction-following example: instruction, optional input, expected output."""
+
+    instruction: str
+    input: str
+    output: str
+
 
 PROMPT_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "

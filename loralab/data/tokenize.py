@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loralab.data.records import AlpacaRecord
-from loralab.data.template import format_prompt
+from loralab.data.template import AlpacaRecord, format_prompt
 from loralab.errors import DataError
 
 IGNORE_INDEX = -100  # the label that torch's cross-entropy skips

@@ -5,6 +5,16 @@ study's runs into rows and `index.parquet`. The analysis reads runs through this
 `loralab.record` only.
 """
 
+from loralab.atomic import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+    last_jsonl,
+    read_jsonl,
+    recover_dir,
+    replace_dir,
+)
 from loralab.store.rundir import (
     CLAIM_FILE,
     EXECUTIONS_FILE,
@@ -14,14 +24,6 @@ from loralab.store.rundir import (
     RunDir,
     RunState,
     Store,
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_parquet,
-    atomic_write_text,
-    last_jsonl,
-    read_jsonl,
-    recover_dir,
-    replace_dir,
 )
 
 __all__ = [

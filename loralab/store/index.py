@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from loralab.atomic import atomic_write_parquet
 from loralab.config import RunConfig
 from loralab.errors import StoreError
-from loralab.store.rundir import RunDir, Store, atomic_write_parquet
+from loralab.store.rundir import RunDir, Store
 
 Liveness = Callable[[RunDir], str | None]  # the owner executing a run now, or None
 

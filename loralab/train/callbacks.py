@@ -4,23 +4,41 @@ never changes what the loop does except through the objects it is handed (AdaLoR
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
 @dataclass
-class TrainState:
-    """What the loop knows at a hook: counters, the last logged values and the live objects."""
+class LoopCounters:
+    """The loop's progress, which a checkpoint saves and a resume restores as a whole."""
 
-    step: int  # optimizer steps completed
-    max_steps: int
+    step: int = 0  # optimizer steps completed
     epoch: int = 0
     tokens_seen: int = 0  # supervised tokens trained on
     examples_seen: int = 0
     wall_time: float = 0.0  # seconds of training so far, summed over resumes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> LoopCounters:
+        return cls(**saved)
+
+
+@dataclass
+class TrainState(LoopCounters):
+    """What the loop knows at a hook: its counters, the last logged values and the live objects."""
+
+    max_steps: int = 0
     model: Any = None  # the PEFT model
     optimizer: Any = None
     logs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counters(self) -> LoopCounters:
+        """A copy of the resumable counters."""
+        return LoopCounters(**{f.name: getattr(self, f.name) for f in fields(LoopCounters)})
 
 
 class Callback:
@@ -44,6 +62,12 @@ class Callback:
 
     def on_train_end(self, state: TrainState) -> None:
         """After the last step."""
+
+    @property
+    def state_key(self) -> str:
+        """Key of this callback's state in a checkpoint; unique among a run's callbacks (the loop
+        refuses two callbacks with one key: give one of them another `state_key`)."""
+        return type(self).__qualname__
 
     def state_dict(self) -> dict[str, Any]:
         """Resumable state (JSON-able or torch-saveable)."""

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from loralab.store import recover_dir, replace_dir
+from loralab.atomic import recover_dir, replace_dir
 from loralab.train.determinism import rng_state, set_rng_state
 
 

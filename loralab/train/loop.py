@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,11 +23,10 @@ from accelerate.state import AcceleratorState, GradientState
 from torch import nn
 
 from loralab.config import TrainConfig
-from loralab.data import TokenizedExample, collate, epoch_batches
+from loralab.data import IGNORE_INDEX, TokenizedExample, collate, epoch_batches
 from loralab.errors import TrainingError
 from loralab.nll import supervised_token_nll
-from loralab.store import RunDir
-from loralab.train.callbacks import Callback, TrainState
+from loralab.train.callbacks import Callback, LoopCounters, TrainState
 from loralab.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from loralab.train.schedule import make_scheduler, warmup_steps
 
@@ -77,13 +77,16 @@ def train(
     pad_id: int,
     device: torch.device,
     precision: str,
-    run_dir: RunDir,
+    checkpoint_dir: Path,
     callbacks: list[Callback],
     evaluate: Callable[[], dict[str, Any]],
     group_by_length: bool = True,
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
 ) -> TrainState:
-    """Train `model`'s trainable parameters on `examples`; resumes from run_dir's checkpoint if any."""
+    """Train `model`'s trainable parameters on `examples`; resumes from `checkpoint_dir` if it holds one.
+
+    The loop knows no store: what it reports goes to `callbacks` (observers such as a metrics sink).
+    """
     # Accelerate keeps one state per process and refuses a second Accelerator with another precision;
     # a study worker runs many runs in one process, so each run starts from a fresh state.
     AcceleratorState._reset_state(reset_partial_state=True)
@@ -101,17 +104,17 @@ def train(
         kind=cfg.schedule,
     )
     plan = BatchPlan([len(e.input_ids) for e in examples], cfg.batch_size, cfg.seed, group_by_length)
-    state = TrainState(step=0, max_steps=max_steps, model=model, optimizer=optimizer)
-
-    if has_checkpoint(run_dir.checkpoint):
-        saved = load_checkpoint(run_dir.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
-        state.step = saved["step"]
-        for key, value in saved["loop"].items():
-            setattr(state, key, value)
+    keys = [cb.state_key for cb in callbacks]
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"two callbacks share a state_key ({sorted(keys)}); give each its own")
+    counters = LoopCounters()
+    if has_checkpoint(checkpoint_dir):
+        saved = load_checkpoint(checkpoint_dir, model=model, optimizer=optimizer, scheduler=scheduler)
+        counters = LoopCounters.from_dict({"step": saved["step"], **saved["loop"]})
         for cb in callbacks:
-            cb.load_state_dict(saved["callbacks"].get(type(cb).__name__, {}))
-        run_dir.truncate_metrics(state.step)  # lines logged after the checkpoint will be logged again
-    else:
+            cb.load_state_dict(saved["callbacks"].get(cb.state_key, {}))
+    state = TrainState(**counters.to_dict(), max_steps=max_steps, model=model, optimizer=optimizer)
+    if not counters.step:
         _preflight(model, examples, plan, pad_id, accelerator)
 
     def batch_on_device(indices: list[int]) -> dict[str, torch.Tensor]:
@@ -125,7 +128,7 @@ def train(
         t0 = time.perf_counter()
         micro = [plan.micro_batch(state.step * cfg.grad_accum + j) for j in range(cfg.grad_accum)]
         batches = [batch_on_device(idx) for _, idx in micro]
-        n_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+        n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
         loss_sum = 0.0
         for batch in batches:
             with accelerator.autocast():
@@ -175,18 +178,13 @@ def train(
             _call(callbacks, "on_evaluate", state, evaluate())
         if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not last:
             save_checkpoint(
-                run_dir.checkpoint,
+                checkpoint_dir,
                 model=model,
                 optimizer=optimizer,
                 scheduler=scheduler,
                 step=state.step,
-                loop_state={
-                    "epoch": state.epoch,
-                    "tokens_seen": state.tokens_seen,
-                    "examples_seen": state.examples_seen,
-                    "wall_time": state.wall_time,
-                },
-                callbacks={type(cb).__name__: cb.state_dict() for cb in callbacks},
+                loop_state=state.counters.to_dict(),
+                callbacks={cb.state_key: cb.state_dict() for cb in callbacks},
             )
             _call(callbacks, "on_checkpoint", state)
     model.eval()

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from loralab.store import RunDir
 from loralab.train.callbacks import Callback, TrainState
 
 
-class MetricsLogger(Callback):
-    """Appends one JSON line per logged step (and per evaluation) to the run's metrics.jsonl."""
+class MetricsSink(Protocol):
+    """Where logged rows go (a run directory's metrics.jsonl, in a run)."""
 
-    def __init__(self, run_dir: RunDir, every: int = 1):
-        self.run_dir = run_dir
+    def append_metrics(self, row: dict[str, Any]) -> None: ...
+
+    def truncate_metrics(self, max_step: int) -> None: ...
+
+
+class MetricsLogger(Callback):
+    """Sends one row per logged step (and per evaluation) to a metrics sink."""
+
+    def __init__(self, sink: MetricsSink, every: int = 1):
+        self.sink = sink
         self.every = every
+
+    def on_train_begin(self, state: TrainState) -> None:
+        if state.step:  # resumed: rows logged after the checkpoint will be logged again
+            self.sink.truncate_metrics(state.step)
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.step == state.max_steps:
-            self.run_dir.append_metrics({"type": "train", **state.logs})
+            self.sink.append_metrics({"type": "train", **state.logs})
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        self.run_dir.append_metrics({"type": "eval", "step": state.step, **metrics})
+        self.sink.append_metrics({"type": "eval", "step": state.step, **metrics})
 
 
 class ProgressBar(Callback):
@@ -70,16 +82,25 @@ class ProgressBar(Callback):
 class WandbLogger(Callback):
     """Logs steps and evaluations to W&B; `WANDB_MODE=offline` works without a network."""
 
-    def __init__(self, run_dir: RunDir, project: str, group: str | None, config: dict[str, Any]):
-        import wandb
+    def __init__(
+        self,
+        *,
+        project: str,
+        group: str | None,
+        name: str,
+        run_id: str,
+        directory: Path,
+        config: dict[str, Any],
+    ):
+        import wandb  # an optional extra: imported only when tracking is on
 
         self._run = wandb.init(
             project=project,
             group=group,
-            name=run_dir.run_id,
-            id=f"{run_dir.study}-{run_dir.run_id}",
+            name=name,
+            id=run_id,
             resume="allow",
-            dir=str(run_dir.path),
+            dir=str(directory),
             config=config,
             reinit="finish_previous",
         )

@@ -36,3 +36,5 @@ def test_a_study_logs_each_run_to_wandb_offline_grouped_by_study(tmp_path: Path,
         [log] = offline.glob("*.wandb")
         record = log.read_bytes()
         assert b"wandbstudy" in record and b"loralab-tests" in record  # group and project
+        # and the metrics themselves: training steps and evaluations (keys of the logged history)
+        assert b"train/loss" in record and b"train/grad_norm" in record and b"eval/eval_loss" in record

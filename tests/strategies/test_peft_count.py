@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import copy
-import re
-from collections import Counter
 
 import pytest
-from peft import LoraConfig, get_peft_model
+from peft import get_peft_model
 from strategy_fixtures import budget_for, gpt2_modules, llama_modules, synthetic_signals
 from tiny_models import tiny_gpt2, tiny_llama
 from transformers.pytorch_utils import Conv1D
 
-from loralab.adapters import build_adalora_config
+from loralab.adapters import build_adalora_config, build_lora_config
+from loralab.config import LoraConfig
 from loralab.strategies import available, get_strategy, parse_options
 
 BASES = {"gpt2": (tiny_gpt2, gpt2_modules), "llama": (tiny_llama, llama_modules)}
@@ -46,14 +45,7 @@ def test_peft_trainable_count_equals_allocation_params(name: str, arch: str, bas
     conv1d = arch == "gpt2"
     if s.dynamic:
         cfg = build_adalora_config(a, 20, alpha=8.0, dropout=0.0, fan_in_fan_out=conv1d)
-    else:
-        ranks = {m.name: a.ranks[m.name] for m in a.active}
-        cfg = LoraConfig(
-            r=Counter(ranks.values()).most_common(1)[0][0],
-            target_modules=list(ranks),
-            rank_pattern={re.escape(n): r for n, r in ranks.items()},
-            fan_in_fan_out=conv1d,
-            lora_dropout=0.0,
-        )
+    else:  # the config a run builds, not a copy of it
+        cfg = build_lora_config(a, LoraConfig(dropout=0.0), fan_in_fan_out=conv1d)
     peft_model = get_peft_model(model, cfg)
     assert trainable(peft_model) == a.params

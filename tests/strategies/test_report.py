@@ -25,8 +25,14 @@ def test_allocation_table_shows_the_grid_totals_and_the_budget_check() -> None:
     for kind in ("attn_qkv", "attn_out", "mlp_in", "mlp_out"):
         assert kind in text
     assert "linear-decay at r8" in text and "PASS" in text and "32,768" in text and "ratio 1.0000" in text
-    rows = [line for line in text.splitlines() if line.strip().startswith(("│ ", "┃ ")) and "12" in line]
-    assert rows, "layer 0 carries rank 12 under linear-decay at r8"
+    grid = {}  # layer -> ranks per kind, as printed
+    for line in text.splitlines():
+        cells = [c.strip().replace(",", "") for c in line.strip().strip("│").split("│")]
+        if line.lstrip().startswith("│") and cells[0].isdigit():
+            grid[int(cells[0])] = [int(c) for c in cells[1:5]]
+    by_layer = {m.layer: a.ranks[m.name] for m in mods}
+    assert grid == {layer: [rank] * 4 for layer, rank in by_layer.items()}  # each row is its layer's
+    assert [grid[layer][0] for layer in sorted(grid)] == [12, 9, 7, 4]  # decays from the input side
 
 
 def test_allocation_table_fails_an_allocation_below_tolerance_and_explains() -> None:

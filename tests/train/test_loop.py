@@ -71,8 +71,8 @@ def setup(tmp_path):
 def _train(setup, callbacks, **cfg):
     model, data, pad, rd = setup
     return train(
-        model, data.train, TrainConfig(batch_size=4, checkpoint_every=0, **cfg), pad_id=pad,
-        device=torch.device("cpu"), precision="fp32", run_dir=rd, callbacks=callbacks,
+        model, data.train, TrainConfig(**({"batch_size": 4, "checkpoint_every": 0} | cfg)), pad_id=pad,
+        device=torch.device("cpu"), precision="fp32", checkpoint_dir=rd.checkpoint, callbacks=callbacks,
         evaluate=lambda: {"eval_loss": 0.0},
     )  # fmt: skip
 
@@ -89,3 +89,38 @@ def test_hooks_order_and_gradients_visible(setup):
     assert rec.calls[0] == ("begin", 0) and rec.calls[-1] == ("end", 4)
     assert [c for c in rec.calls if c[0] == "eval"] == [("eval", 2), ("eval", 4)]
     assert all(ok for kind, ok in rec.calls if kind == "grads")
+
+
+class _Counter(Callback):
+    """Counts steps; its count is resumable state."""
+
+    def __init__(self, key: str | None = None):
+        self.n, self._key = 0, key
+
+    @property
+    def state_key(self) -> str:
+        return self._key or super().state_key
+
+    def on_step_end(self, state):
+        self.n += 1
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state.get("n", 0)
+
+
+def test_two_callbacks_of_one_class_need_their_own_state_keys(setup):
+    with pytest.raises(ValueError, match="share a state_key"):
+        _train(setup, [_Counter(), _Counter()], max_steps=1)
+
+
+def test_a_resume_restores_the_counters_and_each_callbacks_state_by_its_key(setup):
+    first = [_Counter("a"), _Counter("b")]
+    _train(setup, first, max_steps=2, checkpoint_every=1)  # a checkpoint after step 1 (not the last)
+    first[1].n = 10  # only the checkpointed state counts
+    again = [_Counter("b"), _Counter("a")]
+    state = _train(setup, again, max_steps=2, checkpoint_every=1)
+    assert state.step == 2 and state.tokens_seen > 0 and state.examples_seen == 8
+    assert [c.n for c in again] == [2, 2]  # 1 from the checkpoint (by key, not position) + 1 step

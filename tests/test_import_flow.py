@@ -1,0 +1,154 @@
+"""Dependencies point one way: a module imports only from its own layer or the layers before it.
+
+data → models → strategies → adapters → train → evaluate → store → runner → analysis → paper → cli,
+with `errors`, `config`, `record` (plain schemas, no torch) and `atomic` (file writes) usable
+from every layer. The check
+reads every `import` in `loralab/` (function-level ones too) with `ast`; it is ready for the
+`analysis` and `paper` packages before they exist.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
+
+# Layer of each top-level module or package of loralab; the lowest first.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "config", "record", "atomic"),  # schemas, errors, atomic files: usable from every layer
+    ("data",),
+    ("models", "modules", "nll"),
+    ("strategies", "signals"),
+    ("allocation", "allocation_report", "adapters"),
+    ("train",),
+    ("evaluate",),
+    ("store", "provenance"),
+    ("runner", "experiment"),
+    ("analysis",),
+    ("paper",),
+    ("cli", "__main__", "__init__"),
+]
+LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+# Imports the layer order alone would allow but the design forbids: (importer prefix, imported prefix).
+FORBIDDEN = [
+    ("analysis", "runner"),  # what the analysis reads must not pull in the executor
+    ("analysis", "experiment"),
+    ("analysis", "train"),
+    ("paper", "runner"),
+    ("paper", "experiment"),
+    ("paper", "train"),
+    ("strategies.budget", "config"),  # one budget type, not two
+    ("data.records", "data.synthetic"),
+    ("data.synthetic", "data.records"),
+]
+
+# Imports against the flow that are known and not fixed yet, each with why; the test fails when one of
+# them is fixed (remove it here) or a new one appears.
+KNOWN = {
+    # config owns the budget grammar (BudgetSpec, parse_budget) and validates `lora.budget` at load
+    # time without importing torch; strategies/budget.py resolves it. One budget type needs the
+    # grammar below both (issue 13, point 6: open).
+    "loralab/strategies/budget.py: strategies.budget imports config",
+}
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def _imports(path: Path, importer: str) -> list[tuple[int, str]]:
+    """(line, loralab-relative module) of every loralab import in `path` (module `importer`)."""
+    found = []
+    package = importer.rsplit(".", 1)[0] if path.name != "__init__.py" else importer
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join([*base, node.module or ""]).strip(".")]
+            else:
+                names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            if name == "loralab" or name.startswith("loralab."):
+                found.append((node.lineno, name.removeprefix("loralab").lstrip(".")))
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                found.append((node.lineno, name))
+    return found
+
+
+def _covers(prefix: str, module: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def violations(package: Path = PACKAGE) -> list[str]:
+    """Every import in `package` against the flow, as `file:line: a imports b (why)`."""
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        importer = _module_name(path, package)
+        top = importer.split(".")[0]
+        if top not in LAYER:
+            problems.append(
+                f"{path.relative_to(package.parent)}: module {top!r} has no layer; add it to LAYERS"
+            )
+            continue
+        for line, imported in _imports(path, importer):
+            if not imported:
+                continue
+            where = f"{path.relative_to(package.parent)}:{line}: {importer} imports {imported}"
+            target = imported.split(".")[0]
+            if target not in LAYER:
+                problems.append(f"{where} (unknown module; add it to LAYERS)")
+            elif target != top and LAYER[target] > LAYER[top]:
+                problems.append(
+                    f"{where} (a later layer: {LAYERS[LAYER[target]]} after {LAYERS[LAYER[top]]})"
+                )
+            for a, b in FORBIDDEN:
+                if _covers(a, importer) and _covers(b, imported) and not _covers(b, importer):
+                    problems.append(f"{where} (forbidden: {a} must not import {b})")
+    return problems
+
+
+def test_every_import_in_loralab_follows_the_flow():
+    problems = violations()
+    known = {p for p in problems if any(_same(p, k) for k in KNOWN)}
+    new = [p for p in problems if p not in known]
+    assert not new, "imports against the flow (docs/architecture.md):\n" + "\n".join(new)
+    fixed = [k for k in KNOWN if not any(_same(p, k) for p in problems)]
+    assert not fixed, f"fixed, remove from KNOWN: {fixed}"
+
+
+def _same(problem: str, known: str) -> bool:
+    """`file:line: a imports b (why)` matches `file: a imports b` whatever the line."""
+    where, _, rest = problem.partition(": ")
+    return f"{where.split(':')[0]}: {rest.split(' (')[0]}" == known
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        ("analysis/load.py", "from loralab.store import Store\nfrom loralab.record import RunRecord\n", ""),
+        ("analysis/load.py", "from loralab.runner.claims import read_claim\n", "forbidden: analysis"),
+        ("analysis/stats.py", "def f():\n    from loralab.train import train\n", "forbidden: analysis"),
+        ("paper/build.py", "from loralab.analysis import load\n", ""),
+        ("paper/build.py", "from loralab.experiment import execute_run\n", "forbidden: paper"),
+        ("data/tokenize.py", "from loralab.models import load_model\n", "a later layer"),
+        ("train/loop.py", "from loralab.store import RunDir\n", "a later layer"),
+        ("strategies/budget.py", "from loralab.config import LoraConfig\n", "forbidden: strategies.budget"),
+        ("data/records.py", "from .synthetic import generate\n", "forbidden: data.records"),
+    ],
+)
+def test_the_check_catches_imports_against_the_flow(tmp_path: Path, module: str, source: str, expected: str):
+    root = tmp_path / "loralab"
+    path = root / module
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+    problems = violations(root)
+    assert (expected in "\n".join(problems)) if expected else not problems, problems
