@@ -55,3 +55,7 @@ class RunAbandoned(Exception):
 
 class TrainingError(LoralabError):
     """Training cannot start or had to stop (sanity check failed, non-finite loss)."""
+
+
+class AnalysisError(LoralabError):
+    """A study cannot be analysed as asked (no finished runs, unknown strategy, missing baseline)."""

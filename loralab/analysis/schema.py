@@ -1,0 +1,194 @@
+"""The typed `stats.json` that `loralab analyze` writes and the paper reads: what a study showed.
+
+Conventions used by every field:
+- *loss* is a run's token-weighted eval loss, Σ NLL / Σ tokens over the eval examples (nats/token);
+  a cell's loss is the mean of its seeds' losses, its perplexity `exp` of that mean.
+- a *difference* is `loss(a) - loss(b)`, with `b` the baseline (or the second strategy named in
+  `loralab compare`): **negative means `a` is better**. The perplexity ratio is `exp(difference)`.
+- a *cell* is one value of every varied config field except the seed; a comparison's *context* is
+  a cell without the strategy (same model, budget and other fields for both arms).
+- intervals are two-sided at `settings.confidence`.
+
+`schema_version` increases when a field changes meaning or is removed; additions keep the version.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Scalar = str | int | float | bool | None
+TestName = Literal["seed_t", "seed_sign_flip", "example_permutation"]
+PrimaryPolicy = Literal["auto", "seed_t", "seed_sign_flip", "example_permutation"]
+Correction = Literal["holm", "fdr_bh"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Interval(_Frozen):
+    """A two-sided interval at `settings.confidence`."""
+
+    low: float = Field(description="Lower end.")
+    high: float = Field(description="Upper end.")
+    method: str = Field(description="How it was computed, e.g. 't over seeds' or 'two-level bootstrap'.")
+
+
+class Settings(_Frozen):
+    """Everything that fixes the numbers: a re-run with the same settings gives the same bytes."""
+
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of every interval.")
+    n_resamples: int = Field(10_000, ge=100, description="Bootstrap replicates (and example permutations).")
+    seed: int = Field(0, description="Seed of every resampling; the same seed gives identical output.")
+    correction: Correction = Field(
+        "holm", description="Multiplicity correction over the family: Holm (FWER) or Benjamini–Hochberg."
+    )
+    primary: PrimaryPolicy = Field(
+        "auto",
+        description=(
+            "Which test decides significance. 'auto': the seed-level paired t-test when a comparison has"
+            " at least `min_seeds_seed_level` seeds, otherwise the example-level permutation test with"
+            " the caveat 'seed variance not covered'."
+        ),
+    )
+    min_seeds_seed_level: int = Field(
+        5, ge=2, description="Seeds a comparison needs for 'auto' to choose the seed-level t-test."
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Level at which an adjusted p is called significant.")
+
+
+class TestResult(_Frozen):
+    """One hypothesis test of 'no difference' between two arms, labelled with what it answers."""
+
+    name: TestName = Field(description="seed_t | seed_sign_flip | example_permutation.")
+    level: Literal["seed", "example"] = Field(
+        description="Unit of inference: training seeds or eval examples."
+    )
+    answers: str = Field(description="The question this p-value answers, in words.")
+    statistic: float | None = Field(description="Test statistic (t, or the mean difference); None if n/a.")
+    p_value: float | None = Field(
+        description="Two-sided p-value; None when the test cannot run (n too small)."
+    )
+    n: int = Field(description="Units the test used (seeds or eval examples).")
+    exact: bool = Field(description="True if every permutation was enumerated (else Monte Carlo).")
+
+
+class SeedDifference(_Frozen):
+    """One seed's paired result: both arms trained with this seed, evaluated on the same examples."""
+
+    seed: int = Field(description="train.seed of both runs.")
+    run_a: str = Field(description="Run id of arm a.")
+    run_b: str = Field(description="Run id of arm b.")
+    loss_a: float = Field(description="Token-weighted eval loss of arm a.")
+    loss_b: float = Field(description="Token-weighted eval loss of arm b.")
+    difference: float = Field(description="loss_a - loss_b (negative: a better).")
+
+
+class CellSummary(_Frozen):
+    """One cell (strategy in a context) over its finished seeds."""
+
+    cell: dict[str, Scalar] = Field(description="Varied field -> value (without the seed), incl. strategy.")
+    label: str = Field(description="Short human-readable name of the cell.")
+    strategy: str = Field(description="lora.strategy of the cell.")
+    n_seeds: int = Field(description="Finished seeds used.")
+    seeds: list[int] = Field(description="Those seeds.")
+    n_examples: int = Field(description="Eval examples per run.")
+    mean_loss: float = Field(description="Mean over seeds of the token-weighted eval loss.")
+    sd_loss: float | None = Field(description="Standard deviation over seeds (ddof=1); None for one seed.")
+    ppl: float = Field(description="exp(mean_loss): the perplexity of the mean loss.")
+    t_ci: Interval | None = Field(description="t-interval of mean_loss over seeds; None for one seed.")
+    bootstrap_ci: Interval = Field(description="Two-level bootstrap interval (seeds, then examples).")
+    ppl_ci: Interval = Field(description="exp of bootstrap_ci.")
+    trainable_params: float | None = Field(description="Mean recorded trainable parameters of its runs.")
+    base_loss: float | None = Field(description="Token-weighted eval loss of the base model (no adapter).")
+
+
+class Comparison(_Frozen):
+    """Arm a against arm b in one context, paired by seed and by eval example."""
+
+    id: str = Field(description="Stable identifier: '<a> vs <b> | <context label>'.")
+    kind: Literal["vs_baseline", "pairwise"] = Field(
+        description="Against the study's baseline, or requested."
+    )
+    context: dict[str, Scalar] = Field(description="Fields shared by both arms (cell without the strategy).")
+    context_label: str = Field(description="Short label of the context, e.g. 'budget=r8'.")
+    a: str = Field(description="Strategy (or run id) of arm a.")
+    b: str = Field(description="Strategy (or run id) of arm b, the reference.")
+    n_seeds: int = Field(description="Seeds finished in both arms (the pairs).")
+    seeds: list[int] = Field(description="Those seeds.")
+    n_examples: int = Field(description="Eval examples shared by both arms.")
+    loss_a: float = Field(description="Mean over paired seeds of arm a's token-weighted loss.")
+    loss_b: float = Field(description="Mean over paired seeds of arm b's token-weighted loss.")
+    difference: float = Field(description="loss_a - loss_b, mean paired difference (negative: a better).")
+    difference_ci: Interval = Field(description="Two-level paired bootstrap interval of the difference.")
+    difference_t_ci: Interval | None = Field(description="t-interval of the difference over seeds (n ≥ 2).")
+    ppl_ratio: float = Field(description="exp(difference) = ppl_a / ppl_b (below 1: a better).")
+    ppl_ratio_ci: Interval = Field(description="exp of difference_ci.")
+    seed_t: TestResult | None = Field(description="Paired t-test over per-seed differences (n ≥ 2).")
+    seed_sign_flip: TestResult = Field(description="Exact sign-flip permutation test over seeds.")
+    example_permutation: TestResult = Field(
+        description="Paired permutation over eval examples with the seeds held fixed."
+    )
+    min_sign_flip_p: float = Field(description="Smallest two-sided p the sign-flip test can reach: 2/2^n.")
+    primary_test: TestName = Field(description="The test that decides significance for this comparison.")
+    p_primary: float | None = Field(description="p of the primary test, before correction.")
+    p_adjusted: float | None = Field(description="p of the primary test after the family's correction.")
+    significant: bool = Field(description="p_adjusted < settings.alpha.")
+    caveat: str | None = Field(
+        description="Printed wherever the claim appears, e.g. 'seed variance not covered'."
+    )
+    g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 3.")
+    p_improve_seeds: float = Field(description="Share of seeds with a better than b (ties count half).")
+    p_improve_bootstrap: float = Field(description="Share of bootstrap replicates with difference < 0.")
+    win_rate: float = Field(description="Share of eval examples where a's mean NLL over seeds is lower.")
+    params_a: float | None = Field(description="Mean trainable parameters of arm a.")
+    params_b: float | None = Field(description="Mean trainable parameters of arm b.")
+    per_seed: list[SeedDifference] = Field(description="The paired per-seed results.")
+
+
+class CoverageRow(_Frozen):
+    """Which seeds a cell was expected to have and which it has, by state."""
+
+    cell: dict[str, Scalar] = Field(description="The cell (varied fields without the seed).")
+    label: str = Field(description="Short label of the cell.")
+    strategy: str = Field(description="lora.strategy of the cell.")
+    expected_seeds: list[int] = Field(description="Seeds the study grid asks for (or seen in the store).")
+    done: list[int] = Field(description="Seeds whose run is done with its eval files.")
+    failed: list[int] = Field(description="Seeds whose run failed.")
+    running: list[int] = Field(description="Seeds whose run is running or interrupted.")
+    pending: list[int] = Field(description="Seeds whose run directory exists but never started.")
+    missing: list[int] = Field(description="Expected seeds with no run directory at all.")
+    complete: bool = Field(description="Every expected seed is done.")
+
+
+class Artifacts(_Frozen):
+    """Files written next to stats.json, as paths relative to the analysis directory."""
+
+    runs: str = Field("runs.parquet", description="One row per run.")
+    examples: str = Field("examples.parquet", description="One row per run × eval example.")
+    figures: dict[str, list[str]] = Field(default_factory=dict, description="Figure name -> its files.")
+    tables: dict[str, list[str]] = Field(default_factory=dict, description="Table name -> its files.")
+    report: str = Field("report.html", description="The self-contained HTML report.")
+
+
+class StudyStats(_Frozen):
+    """Everything `loralab analyze` concluded about one study (stats.json)."""
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this schema.")
+    study: str = Field(description="Study name.")
+    settings: Settings = Field(description="Statistical settings used.")
+    varied: list[str] = Field(description="Config fields that vary across the study's runs (incl. seed).")
+    cell_fields: list[str] = Field(description="varied without the seed: what defines a cell.")
+    baseline: str = Field(description="The strategy every other one is compared against.")
+    n_runs: int = Field(description="Run directories found (any state).")
+    n_done: int = Field(description="Runs analysed (done, with eval files).")
+    summaries: list[CellSummary] = Field(description="One per cell with at least one finished run.")
+    comparisons: list[Comparison] = Field(description="vs-baseline comparisons (the family), then pairwise.")
+    family_size: int = Field(description="Comparisons the correction was applied over.")
+    coverage: list[CoverageRow] = Field(description="One row per expected cell, complete or not.")
+    complete: bool = Field(description="Every expected run is done.")
+    artifacts: Artifacts = Field(default_factory=Artifacts, description="Files of the analysis.")
