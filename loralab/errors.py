@@ -39,3 +39,7 @@ class RunAbandoned(Exception):
 
 class TrainingError(LoralabError):
     """Training cannot start or had to stop (sanity check failed, non-finite loss)."""
+
+
+class PaperError(LoralabError):
+    """The paper cannot be drafted, built or checked (missing analysis, unknown citation, LaTeX error)."""
