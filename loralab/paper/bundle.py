@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -27,6 +28,9 @@ from loralab.paper.latex import PDFLATEX_FLAGS, log_problem, missing_latex, page
 
 README_NAME = "00README.json"
 FIXED_MTIME = 315532800  # 1980-01-01: a fixed, zip-safe timestamp for every member
+# kpathsea's paranoid mode: TeX may read and write only below the bundle's directory (and its own
+# installation), so a bundle that leans on a file outside itself fails here as it would on arXiv.
+PARANOID = {"openin_any": "p", "openout_any": "p"}
 
 
 def readme_json(toplevel: str = "paper.tex") -> str:
@@ -98,7 +102,11 @@ def safe_extract(bundle: Path, dest: Path) -> list[str]:
         raise PaperError(f"{bundle} is not a readable tarball: {e}") from None
     names = []
     with tar:
-        for m in tar.getmembers():
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise PaperError(f"{bundle} is not a readable tarball: {e}") from None
+        for m in members:
             p = PurePosixPath(m.name)
             if m.name.startswith(("/", "\\")) or p.is_absolute() or re.match(r"^[A-Za-z]:", m.name):
                 raise PaperError(f"{bundle}: member {m.name!r} has an absolute path")
@@ -162,6 +170,7 @@ def check_bundle(bundle: str | Path, timeout: float = 300) -> CheckResult:
                     text=True,
                     timeout=timeout,
                     stdin=subprocess.DEVNULL,
+                    env={**os.environ, **PARANOID},
                 )
             except subprocess.TimeoutExpired:
                 raise PaperError(f"{bundle}: pdflatex took more than {timeout:.0f} s") from None
