@@ -93,7 +93,8 @@ def _fields(body: str, where: str) -> dict[str, str]:
 
 
 def parse_bib(text: str, source: str = "<bib>") -> list[BibEntry]:
-    """Entries of a BibTeX file, in order (@comment/@string/@preamble skipped)."""
+    """Entries of a BibTeX file, in order (@comment/@string/@preamble and %-comment lines skipped)."""
+    text = "\n".join("" if line.lstrip().startswith("%") else line for line in text.splitlines())
     entries = []
     pos = 0
     while True:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from loralab.errors import PaperError
 from loralab.paper.bib import check_citations, merged_bibliography
-from loralab.paper.bundle import make_bundle
+from loralab.paper.bundle import README_NAME, bundle_members, make_bundle
 from loralab.paper.convert import cited_keys, to_latex, to_markdown
 from loralab.paper.draft import DRAFT_NAME, figure_slug, write_draft
 from loralab.paper.facts import PaperFacts, collect_facts
@@ -172,7 +172,8 @@ def build_paper(
         skipped = missing_latex()
     if skipped is None:
         progress("latexmk: paper.tex -> paper.pdf (pdflatex + bibtex)")
-        built = build_pdf(paper_dir)
+        sources = sorted(n for n in bundle_members(paper_dir, need_bbl=False) if n != README_NAME)
+        built = build_pdf(paper_dir, sources)
         pdf_path = paper_dir / "paper.pdf"
         shutil.copyfile(built, pdf_path)
         shutil.copyfile(built.with_suffix(".bbl"), bbl)

@@ -44,13 +44,16 @@ def included_graphics(tex: str) -> list[str]:
     return re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]*)\}", tex)
 
 
-def bundle_members(paper_dir: Path, tex_name: str = "paper.tex") -> dict[str, bytes]:
-    """Member name -> bytes of the bundle for the built paper in `paper_dir`."""
+def bundle_members(
+    paper_dir: Path, tex_name: str = "paper.tex", *, need_bbl: bool = True
+) -> dict[str, bytes]:
+    """Member name -> bytes of the bundle for the built paper in `paper_dir` (with `need_bbl=False`:
+    the sources LaTeX needs to build it, .bib instead of .bbl)."""
     tex_path = paper_dir / tex_name
     tex = tex_path.read_text()
     members = {tex_name: tex.encode(), "numbers.tex": (paper_dir / "numbers.tex").read_bytes()}
     bbl = paper_dir / (Path(tex_name).stem + ".bbl")
-    if bbl.exists():
+    if bbl.exists() and need_bbl:
         members[bbl.name] = bbl.read_bytes()
     else:  # no LaTeX here: ship the .bib so that the bundle can still be completed elsewhere
         members["references.bib"] = (paper_dir / "references.bib").read_bytes()

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from loralab.errors import PaperError
-from loralab.paper.escape import md_escape
+from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import TEST_WORDS, PaperFacts, context_parts, shared_config, slug
 from loralab.paper.inputs import StudyInputs
 from loralab.store import atomic_write_text
@@ -166,13 +166,11 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
     ]
     hp_text = "; ".join(h for h in hps if h)
     budget_text = (
-        f"The budget is `{md_escape(budget)}`"
+        f"The budget is {md_code(budget)}"
         if budget
         else "The budget varies across the study (see the tables)"
     )
-    target_text = (
-        f" The adapted modules are {', '.join('`' + md_escape(t) + '`' for t in targets)}." if targets else ""
-    )
+    target_text = f" The adapted modules are {', '.join(md_code(t) for t in targets)}." if targets else ""
     sched_text = f" with a {md_escape(sched)} schedule" if sched else ""
     return (
         "# Method {#sec:method}\n\n"
@@ -353,10 +351,10 @@ def _reproducibility(inputs: StudyInputs) -> str:
         hw = r.provenance.get("hardware") or {}
         hardware.add(str(hw.get("gpu") or hw.get("cpu") or "unknown hardware"))
     ver = ", ".join(f"{md_escape(p)} {md_escape('/'.join(sorted(v)))}" for p, v in sorted(versions.items()))
-    ids = ", ".join(f"`{r.run_id}`" for r in runs)
+    ids = ", ".join(md_code(r.run_id) for r in runs)
     return (
         "# Reproducibility {#sec:reproducibility}\n\n"
-        f"The study `{md_escape(inputs.stats.study)}` holds {_n('study.runs')} runs, of which"
+        f"The study {md_code(inputs.stats.study)} holds {_n('study.runs')} runs, of which"
         f" {_n('study.done')} finished and were analysed: {ids or 'none'}. Each run directory keeps its"
         " resolved config (spec.yaml), metrics, allocation and per-example eval losses; `loralab analyze`"
         " recomputes every statistic from them with a fixed seed, and `loralab paper build` regenerates"

@@ -7,6 +7,8 @@ we write into LaTeX ourselves (numbers.tex).
 
 from __future__ import annotations
 
+import re
+
 # Characters that mean something to pandoc's Markdown reader inside a line (emphasis, code, links,
 # math, sub/superscript, citations, table cells, entities, raw TeX). Pandoc accepts a backslash before
 # any ASCII punctuation; we escape only these, so that names like `linear-decay` stay readable.
@@ -27,6 +29,7 @@ _LATEX = {
     "^": r"\textasciicircum{}",
     "<": r"\textless{}",
     ">": r"\textgreater{}",
+    "`": r"\textasciigrave{}",  # a backtick would start a ligature to an opening quote
 }
 
 
@@ -45,6 +48,19 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
+def md_code(text: str) -> str:
+    """`text` as an inline code span (a fence longer than any backtick run inside; no escaping)."""
+    text = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def latex_escape(text: str) -> str:
     """`text` as literal LaTeX (text mode)."""
-    return "".join(_LATEX.get(ch, ch) for ch in str(text))
+    text = str(text)
+    # "--" would become a dash ligature: break each run with an empty group
+    return "".join(
+        "-{}" if ch == "-" and text[i + 1 : i + 2] == "-" else _LATEX.get(ch, ch) for i, ch in enumerate(text)
+    )

@@ -95,7 +95,12 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         Number("study.alpha", s.alpha, "float", src + "settings.alpha", decimals=2),
         Number("study.resamples", s.n_resamples, "int", src + "settings.n_resamples"),
         Number("study.minseeds", s.min_seeds_seed_level, "int", src + "settings.min_seeds_seed_level"),
-        Number("study.strategies", len({c.strategy for c in stats.summaries}), "int", src + "summaries"),
+        Number(
+            "study.strategies",
+            len({c.strategy for c in stats.summaries}),
+            "int",
+            src + "summaries[].strategy (count)",
+        ),
     ]
     family = [c for c in stats.comparisons if c.kind == "vs_baseline"]
     out.append(
@@ -107,7 +112,7 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         )
     )
     seeds = sorted({n for c in stats.summaries for n in c.seeds})
-    out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds"))
+    out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds (count)"))
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from loralab.errors import PaperError
@@ -54,20 +55,36 @@ def page_count(log: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def build_pdf(paper_dir: Path, tex_name: str = "paper.tex", timeout: float = 600) -> Path:
-    """Compile `paper_dir/tex_name` with latexmk (pdflatex + bibtex) into `paper_dir/build/`."""
+def build_pdf(paper_dir: Path, files: list[str], tex_name: str = "paper.tex", timeout: float = 600) -> Path:
+    """Compile `paper_dir/tex_name` with latexmk (pdflatex + bibtex); PDF, .bbl and log go to `build/`.
+
+    LaTeX runs in a fresh temporary directory holding copies of `files` (relative to `paper_dir`):
+    latexmk substitutes `%` patterns in paths, so a study directory named with `%`, `#` or `~` must
+    never appear on its command line, and a stale aux file cannot leak into the build.
+    """
     out = paper_dir / "build"
     out.mkdir(exist_ok=True)
+    stem = Path(tex_name).stem
     pdflatex = "pdflatex " + " ".join(PDFLATEX_FLAGS) + " %O %S"
-    cmd = ["latexmk", "-norc", "-pdf", "-bibtex", f"-pdflatex={pdflatex}", "-outdir=build", tex_name]
-    try:
-        res = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise PaperError(f"latexmk took more than {timeout:.0f} s on {paper_dir / tex_name}") from None
-    log_path = out / (Path(tex_name).stem + ".log")
+    cmd = ["latexmk", "-norc", "-pdf", "-bibtex", f"-pdflatex={pdflatex}", tex_name]
+    with tempfile.TemporaryDirectory(prefix="loralab-latex-") as tmp:
+        work = Path(tmp)
+        for rel in files:
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(paper_dir / rel, work / rel)
+        try:
+            res = subprocess.run(
+                cmd, cwd=work, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            raise PaperError(f"latexmk took more than {timeout:.0f} s on {paper_dir / tex_name}") from None
+        for ext in (".log", ".pdf", ".bbl", ".blg"):
+            if (work / (stem + ext)).exists():
+                shutil.copyfile(work / (stem + ext), out / (stem + ext))
+    log_path = out / (stem + ".log")
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     problem = log_problem(log)
     if res.returncode != 0 or problem:
         why = problem or (res.stderr.strip().splitlines() or ["latexmk failed"])[-1]
         raise PaperError(f"LaTeX failed on {paper_dir / tex_name}: {why} (log: {log_path})")
-    return out / (Path(tex_name).stem + ".pdf")
+    return out / (stem + ".pdf")
