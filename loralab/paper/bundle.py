@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from loralab.errors import PaperError
-from loralab.paper.latex import PDFLATEX_FLAGS, log_problem, missing_latex, page_count
+from loralab.paper.latex import LOG_ENV, PDFLATEX_FLAGS, log_problem, missing_latex, page_count
 
 README_NAME = "00README.json"
 FIXED_MTIME = 315532800  # 1980-01-01: a fixed, zip-safe timestamp for every member
 # kpathsea's paranoid mode: TeX may read and write only below the bundle's directory (and its own
 # installation), so a bundle that leans on a file outside itself fails here as it would on arXiv.
-PARANOID = {"openin_any": "p", "openout_any": "p"}
+PARANOID = {"openin_any": "p", "openout_any": "p", **LOG_ENV}
 
 
 def readme_json(toplevel: str = "paper.tex") -> str:

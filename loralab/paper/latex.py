@@ -5,6 +5,7 @@ LaTeX always runs without shell escape (`-no-shell-escape`) and stops at the fir
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ INSTALL_HINT = (
     "install LaTeX (Debian/Ubuntu: apt-get install latexmk texlive-latex-recommended"
     " texlive-latex-extra texlive-fonts-recommended lmodern)"
 )
+# TeX wraps its log at 79 columns, which would cut error messages (and file names) in half.
+LOG_ENV = {"max_print_line": "10000"}
 PDFLATEX_FLAGS = ("-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error")
 
 
@@ -74,7 +77,13 @@ def build_pdf(paper_dir: Path, files: list[str], tex_name: str = "paper.tex", ti
             shutil.copyfile(paper_dir / rel, work / rel)
         try:
             res = subprocess.run(
-                cmd, cwd=work, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+                cmd,
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **LOG_ENV},
             )
         except subprocess.TimeoutExpired:
             raise PaperError(f"latexmk took more than {timeout:.0f} s on {paper_dir / tex_name}") from None
