@@ -148,6 +148,99 @@ def status(
     raise typer.Exit(code=status_command(study, root, overrides=list(overrides or [])))
 
 
+def _settings(confidence: float, resamples: int, seed: int, correction: str, primary: str, min_seeds: int):
+    """Statistical settings from CLI options (validated by the schema)."""
+    from pydantic import ValidationError
+
+    from loralab.analysis.schema import Settings
+    from loralab.errors import ConfigError
+
+    try:
+        return Settings(
+            confidence=confidence,
+            n_resamples=resamples,
+            seed=seed,
+            correction=correction,
+            primary=primary,
+            min_seeds_seed_level=min_seeds,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ConfigError(f"--{first['loc'][0]}: {first['msg']}") from None
+
+
+_CONFIDENCE = typer.Option(0.95, help="Confidence level of intervals.")
+_RESAMPLES = typer.Option(10_000, help="Bootstrap resamples (and example permutations).")
+_SEED = typer.Option(0, help="Seed of every resample (same seed, same bytes).")
+_CORRECTION = typer.Option("holm", help="Multiplicity correction: holm or fdr_bh.")
+_PRIMARY = typer.Option("auto", help="Primary test: auto, seed_t, seed_sign_flip, example_permutation.")
+_MIN_SEEDS = typer.Option(5, help="Seeds from which 'auto' uses the seed-level t-test.")
+
+
+@app.command()
+def analyze(
+    study: Path = typer.Argument(..., help="The study YAML or its directory <root>/<study>."),
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides of the study file."),
+    baseline: str | None = typer.Option(None, help="Compare against this strategy instead of the study's."),
+    confidence: float = _CONFIDENCE,
+    resamples: int = _RESAMPLES,
+    seed: int = _SEED,
+    correction: str = _CORRECTION,
+    primary: str = _PRIMARY,
+    min_seeds: int = _MIN_SEEDS,
+) -> None:
+    """Statistics, figures, tables and report.html of a study, under <study dir>/analysis/."""
+    from loralab.analysis.pipeline import analyze as run_analysis
+    from loralab.analysis.summary import print_summary
+
+    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds)
+    directory, plan = _study_target(study, list(overrides or []))
+    stats, out = run_analysis(directory, plan=plan, settings=settings, baseline=baseline, echo=_progress)
+    print_summary(stats, out)
+
+
+@app.command()
+def compare(
+    study: Path = typer.Argument(..., help="The study YAML or its directory <root>/<study>."),
+    a: str = typer.Argument(..., help="Strategy (or run id) A."),
+    b: str = typer.Argument(..., help="Strategy (or run id) B, the reference."),
+    confidence: float = _CONFIDENCE,
+    resamples: int = _RESAMPLES,
+    seed: int = _SEED,
+    correction: str = _CORRECTION,
+    primary: str = _PRIMARY,
+    min_seeds: int = _MIN_SEEDS,
+) -> None:
+    """Compare two strategies (or two run ids), paired, with the same statistics as analyze."""
+    from loralab.analysis.pipeline import compare as run_compare
+    from loralab.analysis.summary import print_comparisons
+
+    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds)
+    directory, plan = _study_target(study, [])
+    print_comparisons(run_compare(directory, a, b, plan=plan, settings=settings, echo=_progress))
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _study_target(study: Path, overrides: list[str]) -> tuple[Path, dict | None]:
+    """(study directory, expected grid) from a study file, or (the directory, None) for a directory."""
+    from loralab.errors import ConfigError
+
+    if study.is_dir():
+        return study, None
+    if not study.exists():
+        raise ConfigError(f"{study} does not exist; give a study YAML or a study directory <root>/<study>")
+    from loralab.runner.scheduler import plan_runs
+    from loralab.runner.study import load_study
+    from loralab.runner.study_record import study_record
+
+    definition = load_study(study, overrides)
+    runs = plan_runs(definition)
+    return Path(runs[0].output.root) / definition.name, study_record(definition, runs)
+
+
 @app.command()
 def strategies(
     strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),

@@ -41,5 +41,9 @@ class TrainingError(LoralabError):
     """Training cannot start or had to stop (sanity check failed, non-finite loss)."""
 
 
+class AnalysisError(LoralabError):
+    """A study cannot be analysed as asked (no finished runs, unknown strategy, missing baseline)."""
+
+
 class PaperError(LoralabError):
     """The paper cannot be drafted, built or checked (missing analysis, unknown citation, LaTeX error)."""

@@ -24,6 +24,7 @@ from loralab.runner.executors import Executor
 from loralab.runner.index import RunRow, rebuild_index, run_row
 from loralab.runner.progress import StudyView, format_seconds
 from loralab.runner.study import StudyConfig, expand
+from loralab.runner.study_record import save_study_record
 from loralab.runner.worker import Outcome, RunFn, RunJob, Task
 from loralab.store import Store
 
@@ -110,6 +111,7 @@ def run_study(
     # names always; options only for the real pipeline (a custom run_fn may read options of its own)
     check_strategies(study, tuple(str(Path(p).resolve()) for p in strategy_files), options=run_fn is None)
     store = Store(runs[0].output.root)
+    save_study_record(study, runs, store)  # the expected grid, for `loralab analyze DIR`
     console = console or Console(stderr=True)
     report = StudyReport(study.name, len(runs))
     by_id = {cfg.run_id(): cfg for cfg in runs}

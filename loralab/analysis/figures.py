@@ -1,0 +1,346 @@
+"""Figures of a study at paper column width (3.4 in), as vector PDF and PNG with fixed metadata.
+
+Plotting never computes statistics: each function draws values already in `StudyStats` or the
+loaded frames, writes `<out>/<name>.pdf` and `.png`, and returns their paths. Re-runs give identical
+bytes (Agg backend, no dates, no software stamp, fixed hash salt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from loralab.analysis.load import StudyData
+from loralab.analysis.palette import strategy_colour, strategy_marker
+from loralab.analysis.schema import StudyStats
+from loralab.analysis.study_stats import label_of, natural_key, strategy_order
+
+WIDTH = 3.4  # inches: one column of a two-column paper
+STYLE = {
+    "font.size": 7.5,
+    "axes.titlesize": 8,
+    "axes.labelsize": 7.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 6.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.2,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "loralab",
+    "path.simplify": False,
+}
+MAX_PANELS = 6
+
+
+def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
+    """Write `name`.pdf and `name`.png under `out` with fixed metadata; close the figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    pdf, png = out / f"{name}.pdf", out / f"{name}.png"
+    fig.savefig(pdf, metadata={"CreationDate": None, "Producer": "loralab", "Creator": "loralab"})
+    fig.savefig(png, dpi=220, metadata={"Software": None})
+    plt.close(fig)
+    return [pdf, png]
+
+
+def _legend(ax: plt.Axes, strategies: list[str], **kw) -> None:
+    handles = [
+        plt.Line2D([], [], color=strategy_colour(s), marker=strategy_marker(s), ls="", label=s, markersize=4)
+        for s in strategies
+    ]
+    ax.legend(handles=handles, frameon=False, **kw)
+
+
+def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
+    """Mean eval loss per strategy (and context) with its two-level bootstrap interval."""
+    contexts = list(dict.fromkeys(label_of(_context(s.cell)) for s in stats.summaries))
+    strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.3 if len(contexts) < 4 else 2.8))
+        width = 0.8 / len(strategies)
+        for s in stats.summaries:
+            x = contexts.index(label_of(_context(s.cell)))
+            x += (strategies.index(s.strategy) - (len(strategies) - 1) / 2) * width
+            ci = s.bootstrap_ci
+            ax.errorbar(
+                x,
+                s.mean_loss,
+                yerr=[[s.mean_loss - ci.low], [ci.high - s.mean_loss]],
+                fmt=strategy_marker(s.strategy),
+                color=strategy_colour(s.strategy),
+                markersize=4,
+                capsize=2,
+                elinewidth=1,
+            )
+        shown = list(dict.fromkeys(_values(_context(s.cell)) for s in stats.summaries))
+        ax.set_xticks(range(len(contexts)), shown, rotation=30 if len(contexts) > 4 else 0)
+        ax.set_xlabel(", ".join(f.split(".")[-1] for f in stats.cell_fields if f != "strategy"))
+        if contexts == ["all"]:
+            ax.set_xticks([])
+        ax.set_ylabel("eval loss (nats/token)")
+        ax.set_title(f"Eval loss: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI", pad=16)
+        _legend(
+            ax,
+            strategies,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=min(4, len(strategies)),
+            handletextpad=0.1,
+            columnspacing=0.8,
+        )
+        fig.tight_layout()
+        return save(fig, out, "eval_loss")
+
+
+def forest(stats: StudyStats, out: Path) -> list[Path]:
+    """Paired differences vs the baseline with CIs; filled markers are significant after correction."""
+    comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    if not comps:
+        return []
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 0.9 + 0.22 * len(comps)))
+        for i, c in enumerate(comps):
+            y = len(comps) - 1 - i
+            colour = strategy_colour(c.a)
+            ax.plot([c.difference_ci.low, c.difference_ci.high], [y, y], color=colour, lw=1.4)
+            ax.plot(
+                c.difference,
+                y,
+                strategy_marker(c.a),
+                color=colour,
+                markersize=5,
+                markerfacecolor=colour if c.significant else "white",
+            )
+        ax.axvline(0, color="0.3", lw=0.8, ls="--")
+        labels = [c.a if not c.context else f"{c.a} · {_values(c.context)}" for c in comps]
+        labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]
+        ax.set_yticks(range(len(comps))[::-1], labels)
+        ax.set_xlabel(f"Δ eval loss vs {stats.baseline} (nats/token)\n< 0: better than {stats.baseline}")
+        corr = "Holm" if stats.settings.correction == "holm" else "BH"
+        ax.set_title(f"Paired Δ; filled: significant ({corr}, α={stats.settings.alpha})")
+        if any(c.caveat for c in comps):
+            fig.text(0.01, 0.005, "‡ " + _caveats(comps), fontsize=6, color="0.3", va="bottom")
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout(rect=(0, 0.04 if any(c.caveat for c in comps) else 0, 1, 1))
+        return save(fig, out, "forest")
+
+
+def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """Training loss over steps: mean over seeds and the min–max band, one panel per context."""
+    done = data.done
+    cur = data.curves.merge(done[["run_id", *data.cell_fields]], on="run_id")
+    if cur.empty:
+        return []
+    contexts = _contexts(done, data)[:MAX_PANELS]
+    strategies = strategy_order(list(done["strategy"].unique()), stats.baseline)
+    with plt.rc_context(STYLE):
+        fig, axes = _panels(len(contexts), height=1.9)
+        for ax, (ctx, keys) in zip(axes, contexts, strict=False):
+            sub = cur[_match(cur, keys)]
+            for s in strategies:
+                g = sub[sub["strategy"] == s].groupby("step")["loss"]
+                if not len(g):
+                    continue
+                m, lo, hi = g.mean(), g.min(), g.max()
+                ax.plot(m.index, m.values, color=strategy_colour(s), label=s)
+                ax.fill_between(m.index, lo.values, hi.values, color=strategy_colour(s), alpha=0.2, lw=0)
+            ax.set_title(ctx if ctx != "all" else "Training loss (mean, min–max over seeds)")
+            ax.set_xlabel("step")
+        axes[0].set_ylabel("train loss")
+        handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
+        axes[0].legend(handles=handles, frameon=False, loc="upper right")
+        fig.tight_layout()
+        return save(fig, out, "curves")
+
+
+def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """Final rank per layer × module kind for each strategy (first seed of the first context)."""
+    alloc = data.allocations.merge(data.done[["run_id", "seed", *data.cell_fields]], on="run_id")
+    if alloc.empty:
+        return []
+    first_ctx = _contexts(data.done, data)[0][1]
+    alloc = alloc[_match(alloc, first_ctx)]
+    strategies = strategy_order(list(alloc["strategy"].unique()), stats.baseline)
+    vmax = max(1, int(alloc["rank"].max()))
+    kinds = sorted(alloc["kind"].unique())
+    with plt.rc_context(STYLE | {"axes.grid": False}):
+        ncol = min(4, len(strategies))
+        nrow = -(-len(strategies) // ncol)
+        fig, axes = plt.subplots(
+            nrow, ncol, figsize=(WIDTH, 0.5 + 1.6 * nrow), squeeze=False, sharey=True, layout="constrained"
+        )
+        for ax in axes.flat[len(strategies) :]:
+            ax.set_visible(False)
+        for ax, s in zip(axes.flat, strategies, strict=False):
+            sub = alloc[alloc["strategy"] == s]
+            sub = sub[sub["seed"] == sub["seed"].min()]
+            grid = sub.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum").reindex(
+                columns=kinds
+            )
+            im = ax.imshow(
+                grid.to_numpy(float), aspect="auto", cmap="viridis", vmin=0, vmax=vmax, origin="lower"
+            )
+            ax.set_title(s, fontsize=6.5)
+            ax.set_xticks(range(len(kinds)), kinds, rotation=90, fontsize=5.5)
+            ax.tick_params(length=2)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("layer")
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
+        fig.suptitle("Final rank per layer and module kind", fontsize=8)
+        return save(fig, out, "rank_heatmaps")
+
+
+def rank_trajectory(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """Adapter parameters over training for dynamic strategies (AdaLoRA), one line per run."""
+    traj = data.trajectories.merge(data.done[["run_id", "strategy", "seed"]], on="run_id")
+    if traj.empty:
+        return []
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.0))
+        for (s, _), g in traj.groupby(["strategy", "run_id"], sort=True):
+            ax.plot(g["step"], g["params"] / 1e3, color=strategy_colour(s), alpha=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("adapter params (k)")
+        ax.set_title("Rank budget during training (dynamic strategies)")
+        _legend(ax, sorted(traj["strategy"].unique()), loc="upper right")
+        fig.tight_layout()
+        return save(fig, out, "rank_trajectory")
+
+
+def pareto(stats: StudyStats, out: Path) -> list[Path]:
+    """Trainable parameters vs eval loss across budgets (when the study has several)."""
+    if "budget" not in stats.cell_fields:
+        return []
+    strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
+        for s in strategies:
+            rows = sorted(
+                (x.trainable_params, x) for x in stats.summaries if x.strategy == s and x.trainable_params
+            )
+            if not rows:
+                continue
+            xs = np.array([p for p, _ in rows])
+            ys = np.array([x.mean_loss for _, x in rows])
+            err = np.array(
+                [
+                    [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y]
+                    for (_, x), y in zip(rows, ys, strict=True)
+                ]
+            ).T
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=err,
+                color=strategy_colour(s),
+                marker=strategy_marker(s),
+                markersize=4,
+                capsize=2,
+                label=s,
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("trainable parameters")
+        ax.set_ylabel("eval loss (nats/token)")
+        ax.set_title("Loss against budget (lower left is better)")
+        _legend(ax, strategies, loc="best")
+        fig.tight_layout()
+        return save(fig, out, "pareto")
+
+
+def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """Per-example gain over the base model (base − adapted NLL per token, mean over seeds)."""
+    done = data.done[data.done["run_id"].isin(list(data.base_nll))]
+    if done.empty:
+        return []
+    first_ctx_label, keys = _contexts(done, data)[0]
+    done = done[_match(done, keys)]
+    strategies = strategy_order(list(done["strategy"].unique()), stats.baseline)
+    gains = []
+    for s in strategies:
+        rows = []
+        for rid in done[done["strategy"] == s]["run_id"]:
+            run, base = data.nll[rid], data.base_nll[rid]
+            rows.append((base["nll_sum"].to_numpy() - run["nll_sum"].to_numpy()) / run["tokens"].to_numpy())
+        gains.append(np.mean(rows, axis=0))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 0.7 + 0.32 * len(strategies)))
+        pos = list(range(len(strategies)))[::-1]
+        box = ax.boxplot(
+            gains, positions=pos, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True
+        )
+        for patch, s in zip(box["boxes"], strategies, strict=True):
+            patch.set(facecolor=strategy_colour(s), alpha=0.5)
+        for p, g in zip(pos, gains, strict=True):
+            ax.plot(g.mean(), p, "|", color="black", markersize=8)
+        ax.set_yticks(pos, strategies)
+        ax.axvline(0, color="0.3", lw=0.8, ls="--")
+        ax.set_xlabel("gain over base model (nats/token; > 0 better)")
+        title = "Per-example gain (box: quartiles, | mean)"
+        ax.set_title(title if first_ctx_label == "all" else f"{title}, {first_ctx_label}")
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+        return save(fig, out, "example_gain")
+
+
+def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, list[Path]]:
+    """Every figure that applies to this study: name -> its files."""
+    made = {
+        "eval_loss": eval_loss(stats, out),
+        "forest": forest(stats, out),
+        "curves": curves(stats, data, out),
+        "rank_heatmaps": rank_heatmaps(stats, data, out),
+        "rank_trajectory": rank_trajectory(stats, data, out),
+        "pareto": pareto(stats, out),
+        "example_gain": example_gain(stats, data, out),
+    }
+    return {k: v for k, v in made.items() if v}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _values(context: dict) -> str:
+    return ", ".join(str(v) for v in context.values())
+
+
+def _context(cell: dict) -> dict:
+    return {k: v for k, v in cell.items() if k != "strategy"}
+
+
+def _contexts(done: pd.DataFrame, data: StudyData) -> list[tuple[str, dict]]:
+    """(label, {field: value}) of each context with finished runs, in a stable order."""
+    fields = data.context_fields
+    if not fields:
+        return [("all", {})]
+    raw = {tuple(row) for row in done[fields].itertuples(index=False)}
+    keys = [tuple(str(v) for v in k) for k in sorted(raw, key=natural_key)]
+    return [(label_of(dict(zip(fields, k, strict=True))), dict(zip(fields, k, strict=True))) for k in keys]
+
+
+def _match(frame: pd.DataFrame, keys: dict) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for k, v in keys.items():
+        mask &= frame[k].astype(str) == v
+    return mask
+
+
+def _caveats(comps: list) -> str:
+    return "; ".join(sorted({c.caveat for c in comps if c.caveat}))
+
+
+def _panels(n: int, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    ncol = min(2, n)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH, height * nrow), squeeze=False, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])

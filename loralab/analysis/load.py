@@ -1,0 +1,236 @@
+"""A study's run directories as tidy frames: runs, examples, curves, allocations, and what is missing.
+
+A run is *analysable* when it is done and has its eval files; every other run (failed, running,
+pending, or done without eval files) stays in `runs` with its state and shows in the coverage
+table, never silently dropped. A study directory may hold `study.yaml` (written by `loralab
+study`): its `runs` list is the expected grid, so runs that never started count as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import yaml
+
+from loralab.errors import AnalysisError
+from loralab.store import RunDir, Store
+
+STUDY_RECORD = "study.yaml"
+# Config fields with a short column name; any other varied field keeps its dotted name.
+SHORT = {"model.name": "model", "lora.strategy": "strategy", "lora.budget": "budget", "train.seed": "seed"}
+# Fields never compared: where results go, how they are tracked, and options that go with a strategy.
+IGNORED_PREFIXES = ("output.", "tracking.", "lora.strategy_options")
+EVAL_FIELDS = ("eval_loss", "eval_ppl", "base_eval_loss", "trainable_params", "peak_trainable_params")
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Everything the analysis reads from one study directory."""
+
+    name: str
+    directory: Path
+    baseline: str
+    runs: pd.DataFrame  # one row per run directory: run_id, state, varied fields, eval metrics
+    varied: list[str]  # varied columns of `runs`, seed included
+    expected: pd.DataFrame  # one row per expected run (plan), columns of `varied` + run_id
+    nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # run_id -> example, nll_sum, tokens
+    base_nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # the base model's, per run
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, loss
+    allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
+    trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
+
+    @property
+    def cell_fields(self) -> list[str]:
+        """Varied fields without the seed."""
+        return [f for f in self.varied if f != "seed"]
+
+    @property
+    def context_fields(self) -> list[str]:
+        """Cell fields without the strategy: what two compared arms share."""
+        return [f for f in self.cell_fields if f != "strategy"]
+
+    @property
+    def done(self) -> pd.DataFrame:
+        """Analysable runs."""
+        return self.runs[self.runs["analysable"]]
+
+
+def study_record(directory: Path) -> dict[str, Any] | None:
+    """The study definition `loralab study` saved in the study directory, if any."""
+    path = directory / STUDY_RECORD
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def load_study_dir(
+    directory: str | Path, plan: dict[str, Any] | None = None, progress: Any = None
+) -> StudyData:
+    """Read a study directory `<root>/<study>`; `plan` (a study record) overrides its study.yaml."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AnalysisError(f"{directory} is not a study directory (expected <root>/<study>/)")
+    plan = plan or study_record(directory) or {}
+    name = str(plan.get("name", directory.name))
+    run_dirs = list(Store(directory.parent).runs(directory.name))
+    if not run_dirs and not plan.get("runs"):
+        raise AnalysisError(f"no runs in {directory}; run the study first (`loralab study FILE`)")
+    records, nll, base_nll = [], {}, {}
+    curves, allocs, trajs = [], [], []
+    for i, rd in enumerate(run_dirs):
+        record = _run_record(rd)
+        records.append(record)
+        if record["analysable"]:
+            nll[rd.run_id] = _read_examples(rd.eval_examples)
+            if rd.base_eval_examples.exists():
+                base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
+        curves.append(_curve(rd))
+        alloc, traj = _allocation(rd)
+        allocs.append(alloc)
+        trajs.append(traj)
+        if progress is not None:
+            progress(i + 1, len(run_dirs))
+    runs = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["run_id", "analysable"])
+    expected = pd.DataFrame.from_records(
+        [{"run_id": r["run_id"], **_short(r.get("point", {}))} for r in plan.get("runs", [])]
+    )
+    varied = _varied(runs, expected)
+    keep = ["run_id", "state", "analysable", "error", *varied, *EVAL_FIELDS, "n_examples"]
+    for col in keep:
+        if col not in runs:
+            runs[col] = None
+    runs = runs[list(dict.fromkeys(keep))].sort_values(["run_id"], ignore_index=True)
+    return StudyData(
+        name=name,
+        directory=directory,
+        baseline=str(plan.get("baseline", "uniform")),
+        runs=runs,
+        varied=varied,
+        expected=expected,
+        nll=nll,
+        base_nll=base_nll,
+        curves=_concat(curves, ["run_id", "step", "loss"]),
+        allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
+        trajectories=_concat(trajs, ["run_id", "step", "params"]),
+    )
+
+
+def _run_record(rd: RunDir) -> dict[str, Any]:
+    status = rd.read_status()
+    state = str(status.get("state", "pending"))
+    try:
+        spec = rd.read_spec()
+        config = spec.get("config", spec) if isinstance(spec, dict) else {}
+    except (OSError, ValueError):
+        config = {}
+    flat = _flatten(config)
+    record: dict[str, Any] = {
+        "run_id": rd.run_id,
+        "state": state,
+        "error": str(status.get("error", "") or ""),
+    }
+    record.update({SHORT.get(k, k): v for k, v in flat.items() if not k.startswith(IGNORED_PREFIXES)})
+    evaluation = _read_eval(rd) if state == "done" else {}
+    record.update({k: evaluation.get(k) for k in EVAL_FIELDS})
+    analysable = state == "done" and bool(evaluation) and rd.eval_examples.exists()
+    if state == "done" and not analysable:
+        record["error"] = "done but eval.json or eval_examples.parquet is missing"
+    record["analysable"] = analysable
+    return record
+
+
+def _read_eval(rd: RunDir) -> dict[str, Any]:
+    """Final metrics of a run (eval.json)."""
+    try:
+        data = json.loads(rd.eval.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_examples(path: Path) -> pd.DataFrame:
+    table = pq.read_table(path, columns=["example", "nll_sum", "tokens"])
+    return table.to_pandas().sort_values("example", kind="stable", ignore_index=True)
+
+
+def _curve(rd: RunDir) -> pd.DataFrame:
+    rows = [
+        (rd.run_id, int(m["step"]), float(m["loss"]))
+        for m in rd.read_metrics()
+        if m.get("type") == "train" and m.get("loss") is not None and "step" in m
+    ]
+    return pd.DataFrame(rows, columns=["run_id", "step", "loss"])
+
+
+def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        record = json.loads(rd.allocation.read_text())
+    except (OSError, ValueError):
+        return pd.DataFrame(), pd.DataFrame()
+    final = record.get("final", record)
+    modules = [
+        (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]))
+        for m in final.get("modules", [])
+    ]
+    traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
+    return (
+        pd.DataFrame(modules, columns=["run_id", "module", "layer", "kind", "rank"]),
+        pd.DataFrame(traj, columns=["run_id", "step", "params"]),
+    )
+
+
+def _varied(runs: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
+    """Columns whose value differs between runs (or in the plan); strategy and seed always."""
+    candidates = [
+        c for c in runs.columns if c not in ("run_id", "state", "error", "analysable", *EVAL_FIELDS)
+    ]
+    varied = {"strategy", "seed"}
+    for frame in (runs, expected):
+        for col in frame.columns:
+            if col in candidates or (frame is expected and col != "run_id"):
+                values = {json.dumps(v, sort_keys=True, default=str) for v in frame[col]}
+                if len(values) > 1:
+                    varied.add(col)
+    order = ["model", "budget", "strategy"]
+    rest = sorted(varied - {*order, "seed"})
+    return [c for c in order if c in varied] + rest + ["seed"]
+
+
+def _short(point: dict[str, Any]) -> dict[str, Any]:
+    return {SHORT.get(k, k): v for k, v in point.items()}
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple | dict):
+            out[name] = json.dumps(value, sort_keys=True)
+        else:
+            out[name] = value
+    return out
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def example_matrix(frames: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack runs' per-example frames on their shared example ids: (example ids, nll, tokens)."""
+    ids = frames[0]["example"].to_numpy()
+    for f in frames[1:]:
+        if len(f) != len(ids) or not np.array_equal(f["example"].to_numpy(), ids):
+            raise AnalysisError(
+                "runs compared with each other were evaluated on different eval examples; check that"
+                " data.split_seed, data.val_set_size and data.source are the same in the study"
+            )
+    nll = np.stack([f["nll_sum"].to_numpy(float) for f in frames])
+    tok = np.stack([f["tokens"].to_numpy(float) for f in frames])
+    return ids, nll, tok

@@ -1,0 +1,317 @@
+"""A study's statistics: per-cell summaries, comparisons against the baseline, coverage -> `StudyStats`.
+
+The example-level bootstrap is shared: every run evaluated on the same examples is resampled with
+the same example resamples, once (`Resampled`), and each comparison or cell only resamples seeds on
+top. That makes a 1,000-run study a handful of matrix products.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loralab.analysis import stats as S
+from loralab.analysis.compare import Arm, compare_arms, correct, example_contributions
+from loralab.analysis.load import StudyData, example_matrix
+from loralab.analysis.schema import CellSummary, Comparison, CoverageRow, Interval, Settings, StudyStats
+from loralab.errors import AnalysisError
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """Per run: token-weighted loss, and its losses under the shared example resamples `(R,)`."""
+
+    loss: dict[str, float]
+    boot: dict[str, np.ndarray]
+    examples: dict[str, np.ndarray]  # run_id -> example ids (to check pairing)
+
+
+def resample_runs(data: StudyData, settings: Settings) -> Resampled:
+    """Token-weighted losses of every analysable run under the shared example resamples."""
+    loss, boot, examples = {}, {}, {}
+    groups: dict[bytes, list[str]] = {}
+    for rid, frame in data.nll.items():
+        ids = frame["example"].to_numpy()
+        examples[rid] = ids
+        groups.setdefault(np.asarray(ids).tobytes() + str(ids.dtype).encode(), []).append(rid)
+    for rids in groups.values():
+        rids = sorted(rids)
+        _, nll, tok = example_matrix([data.nll[r] for r in rids])
+        # token counts are the same for every run of a model: resample each distinct row once
+        tok_rows, inverse = np.unique(tok, axis=0, return_inverse=True)
+        num = _resampled_sums(nll, settings)
+        den = _resampled_sums(tok_rows, settings)[np.ravel(inverse)]
+        for i, rid in enumerate(rids):
+            loss[rid] = float(nll[i].sum() / tok[i].sum())
+            boot[rid] = num[i] / den[i]
+    return Resampled(loss, boot, examples)
+
+
+def _resampled_sums(values: np.ndarray, settings: Settings) -> np.ndarray:
+    """Σ over each example resample of `values` `(rows, examples) -> (rows, R)`."""
+    chunks = S.example_weights(values.shape[1], settings.n_resamples, settings.seed)
+    return np.concatenate([values @ w.T for w in chunks], axis=1)
+
+
+def arm(data: StudyData, res: Resampled, runs: pd.DataFrame, label: str) -> Arm:
+    """The arm made of `runs` (one per seed), with their resampled losses."""
+    runs = runs.sort_values("seed", kind="stable")
+    rids = list(runs["run_id"])
+    _, nll, tok = example_matrix([data.nll[r] for r in rids])
+    params = pd.to_numeric(runs["trainable_params"], errors="coerce").mean()
+    return Arm(
+        label=label,
+        seeds=tuple(int(s) for s in runs["seed"]),
+        run_ids=tuple(rids),
+        nll=nll,
+        tokens=tok,
+        params=None if pd.isna(params) else float(params),
+        boot=np.stack([res.boot[r] for r in rids]),
+    )
+
+
+def cell_key(row: pd.Series | dict, fields: list[str]) -> tuple:
+    """A hashable key of a row's values on `fields`."""
+    return tuple(_py(row[f]) for f in fields)
+
+
+def natural_key(values: tuple | list) -> tuple:
+    """Sort key that orders 'r4' before 'r16' and numbers by value (None last)."""
+    out = []
+    for v in values:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out.append((0, float(v), ""))
+        elif v is None:
+            out.append((2, 0.0, ""))
+        else:
+            parts = re.split(r"(\d+(?:\.\d+)?)", str(v))
+            out.append(
+                (1, 0.0, tuple((0, float(x), "") if i % 2 else (1, 0.0, x) for i, x in enumerate(parts)))
+            )
+    return tuple(out)
+
+
+def label_of(values: dict[str, Any]) -> str:
+    """'budget=r8, lr=0.001' (or 'all' for an empty context)."""
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in values.items()) or "all"
+
+
+def strategy_order(strategies: list[str], baseline: str) -> list[str]:
+    """The baseline first, then the others by name."""
+    return [s for s in [baseline] if s in strategies] + sorted(s for s in set(strategies) if s != baseline)
+
+
+def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list[CellSummary]:
+    """One summary per cell with at least one analysable run."""
+    done = data.done
+    out = []
+    for key, runs in _groups(done, data.cell_fields):
+        cell = dict(zip(data.cell_fields, key, strict=True))
+        runs = runs.sort_values("seed", kind="stable")
+        rids = list(runs["run_id"])
+        losses = np.array([res.loss[r] for r in rids])
+        reps = S.seed_resample_mean(np.stack([res.boot[r] for r in rids]), settings.seed)
+        lo, hi = S.percentile_interval(reps, settings.confidence)
+        t_lo, t_hi = S.t_interval(losses, settings.confidence)
+        base = [S.token_loss(*_base(data, r)) for r in rids if r in data.base_nll]
+        params = pd.to_numeric(runs["trainable_params"], errors="coerce").mean()
+        mean = float(losses.mean())
+        out.append(
+            CellSummary(
+                cell=cell,
+                label=label_of(cell),
+                strategy=str(cell["strategy"]),
+                n_seeds=len(rids),
+                seeds=[int(s) for s in runs["seed"]],
+                n_examples=len(data.nll[rids[0]]),
+                mean_loss=mean,
+                sd_loss=float(losses.std(ddof=1)) if len(rids) > 1 else None,
+                ppl=float(np.exp(mean)),
+                t_ci=None
+                if len(rids) < 2
+                else Interval(low=float(t_lo), high=float(t_hi), method="t over seeds"),
+                bootstrap_ci=Interval(low=lo, high=hi, method="two-level bootstrap (seeds, then examples)"),
+                ppl_ci=Interval(low=float(np.exp(lo)), high=float(np.exp(hi)), method="exp of bootstrap_ci"),
+                trainable_params=None if pd.isna(params) else float(params),
+                base_loss=float(np.mean(base)) if base else None,
+            )
+        )
+    order = strategy_order([s.strategy for s in out], data.baseline)
+    return sorted(out, key=lambda s: (_sort_key(s.cell, data.context_fields), order.index(s.strategy)))
+
+
+def _base(data: StudyData, rid: str) -> tuple[np.ndarray, np.ndarray]:
+    f = data.base_nll[rid]
+    return f["nll_sum"].to_numpy(float), f["tokens"].to_numpy(float)
+
+
+def pair_comparisons(
+    data: StudyData,
+    res: Resampled,
+    settings: Settings,
+    pairs: list[tuple[str, str]],
+    kind: str,
+    progress: Progress | None = None,
+) -> list[Comparison]:
+    """Compare strategy a with b in every context where both have analysable runs; corrected as a family."""
+    done = data.done
+    prepared = []
+    for key, runs in _groups(done, data.context_fields):
+        context = dict(zip(data.context_fields, key, strict=True))
+        by_strategy = {s: g for s, g in runs.groupby("strategy", sort=True)}
+        for a_name, b_name in pairs:
+            if a_name not in by_strategy or b_name not in by_strategy:
+                if kind == "vs_baseline" and b_name not in by_strategy:
+                    raise AnalysisError(
+                        f"the baseline {b_name!r} has no finished run in {label_of(context)}; finish those"
+                        " runs or analyse with another --baseline"
+                    )
+                continue
+            a, b = arm(data, res, by_strategy[a_name], a_name), arm(data, res, by_strategy[b_name], b_name)
+            seeds = sorted(set(a.seeds) & set(b.seeds))
+            if not seeds:
+                continue  # no pair: shown as a gap in the coverage table
+            prepared.append((context, a.take(seeds), b.take(seeds)))
+    if not prepared and kind == "pairwise":
+        raise AnalysisError(f"no context has finished runs of both {pairs[0][0]!r} and {pairs[0][1]!r}")
+    example_p = _batched_example_p(prepared, settings)
+    out = []
+    for i, ((context, a, b), p) in enumerate(zip(prepared, example_p, strict=True)):
+        out.append(
+            compare_arms(
+                a,
+                b,
+                settings=settings,
+                context=context,
+                context_label=label_of(context),
+                kind=kind,
+                example_p=p,
+            )
+        )
+        if progress is not None and (i + 1) % 50 == 0:
+            progress(f"compared {i + 1}/{len(prepared)}")
+    return correct(out, settings)
+
+
+def _batched_example_p(prepared: list[tuple[dict, Arm, Arm]], settings: Settings) -> list[float | None]:
+    """Example-level p-values of all comparisons sharing token counts, one permutation matrix per size."""
+    p: list[float | None] = [None] * len(prepared)
+    by_size: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, (_, a, b) in enumerate(prepared):
+        x = example_contributions(a, b)
+        if x is not None:
+            by_size.setdefault(len(x), []).append((i, x))
+    for items in by_size.values():
+        ps = S.example_sign_flip_batch(np.stack([x for _, x in items]), settings.n_resamples, settings.seed)
+        for (i, _), value in zip(items, ps, strict=True):
+            p[i] = float(value)
+    return p
+
+
+def coverage(data: StudyData) -> list[CoverageRow]:
+    """One row per expected cell: expected seeds, and which are done, failed, running, pending, missing."""
+    fields = data.cell_fields
+    all_seeds = sorted({int(s) for s in data.runs["seed"].dropna()} | _plan_seeds(data.expected))
+    expected: dict[tuple, set[int]] = {}
+    if len(data.expected):
+        for _, row in data.expected.iterrows():
+            expected.setdefault(cell_key(row, fields), set()).add(int(row["seed"]))
+    present_dirs: dict[tuple, dict[int, str]] = {}
+    for _, row in data.runs.iterrows():
+        if pd.isna(row["seed"]):
+            continue
+        state = "done" if row["analysable"] else ("failed" if row["state"] == "done" else row["state"])
+        present_dirs.setdefault(cell_key(row, fields), {})[int(row["seed"])] = state
+    rows = []
+    for key in sorted(set(expected) | set(present_dirs), key=natural_key):
+        seeds_here = present_dirs.get(key, {})
+        want = sorted(expected.get(key) or set(all_seeds))
+        by = {
+            s: [x for x, st in seeds_here.items() if st == s]
+            for s in ("done", "failed", "running", "pending")
+        }
+        cell = dict(zip(fields, key, strict=True))
+        rows.append(
+            CoverageRow(
+                cell=cell,
+                label=label_of(cell),
+                strategy=str(cell.get("strategy")),
+                expected_seeds=want,
+                done=sorted(by["done"]),
+                failed=sorted(by["failed"]),
+                running=sorted(by["running"]),
+                pending=sorted(by["pending"]),
+                missing=sorted(set(want) - set(seeds_here)),
+                complete=set(want) <= set(by["done"]),
+            )
+        )
+    return rows
+
+
+def _plan_seeds(expected: pd.DataFrame) -> set[int]:
+    return {int(s) for s in expected["seed"]} if len(expected) and "seed" in expected else set()
+
+
+def study_stats(data: StudyData, settings: Settings, progress: Progress | None = None) -> StudyStats:
+    """Summaries, the family of comparisons against the baseline (corrected), and coverage."""
+    if data.done.empty:
+        states = ", ".join(f"{n} {s}" for s, n in data.runs["state"].value_counts().sort_index().items())
+        raise AnalysisError(f"no finished runs to analyse in {data.directory} ({states or 'no runs'})")
+    res = resample_runs(data, settings)
+    if progress:
+        progress(f"resampled {len(res.loss)} runs × {settings.n_resamples} example resamples")
+    summaries = summarize_cells(data, res, settings)
+    strategies = strategy_order(list(data.done["strategy"].unique()), data.baseline)
+    if data.baseline not in strategies:
+        raise AnalysisError(
+            f"the baseline {data.baseline!r} has no finished run; strategies with finished runs:"
+            f" {', '.join(strategies)}"
+        )
+    pairs = [(s, data.baseline) for s in strategies if s != data.baseline]
+    comparisons = pair_comparisons(data, res, settings, pairs, "vs_baseline", progress) if pairs else []
+    cov = coverage(data)
+    return StudyStats(
+        study=data.name,
+        settings=settings,
+        varied=data.varied,
+        cell_fields=data.cell_fields,
+        baseline=data.baseline,
+        n_runs=len(data.runs),
+        n_done=len(data.done),
+        summaries=summaries,
+        comparisons=comparisons,
+        family_size=sum(c.p_primary is not None for c in comparisons),
+        coverage=cov,
+        complete=all(r.complete for r in cov),
+    )
+
+
+def _groups(frame: pd.DataFrame, fields: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """Groups of `frame` by `fields` (None kept as a value), in a stable order."""
+    if not fields:
+        return [((), frame)]
+    keyed: dict[tuple, list[int]] = {}
+    for i, (_, row) in enumerate(frame.iterrows()):
+        keyed.setdefault(cell_key(row, fields), []).append(i)
+    order = sorted(keyed, key=natural_key)
+    return [(k, frame.iloc[keyed[k]]) for k in order]
+
+
+def _sort_key(cell: dict[str, Any], fields: list[str]) -> tuple:
+    return natural_key([cell.get(f) for f in fields])
+
+
+def _py(v: Any) -> Any:
+    """A plain JSON scalar (numpy scalars unwrapped, NaN as None)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v

@@ -1,0 +1,125 @@
+"""The summary tables `loralab analyze` and `loralab compare` print (rich), with every caveat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from loralab.analysis.schema import Comparison, StudyStats
+from loralab.analysis.study_stats import label_of
+from loralab.analysis.tables import ci, f4, fp
+
+
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console.width = max(console.width, 160)
+    return console
+
+
+def print_summary(stats: StudyStats, out: Path) -> None:
+    """Per cell: seeds, loss with CI, Δ vs baseline with CI, primary test, adjusted p, caveat."""
+    console = _console()
+    by_cell = {(c.context_label, c.a): c for c in stats.comparisons if c.kind == "vs_baseline"}
+    conf = f"{stats.settings.confidence:.0%}"
+    table = Table(
+        title=f"study {stats.study}: eval loss (nats/token), Δ vs {stats.baseline}", header_style="bold"
+    )
+    for col in (
+        "context",
+        "strategy",
+        "seeds",
+        "loss",
+        f"{conf} CI",
+        "Δ",
+        f"Δ {conf} CI",
+        "test",
+        "p adj",
+        "",
+    ):
+        table.add_column(col, justify="left" if col in ("context", "strategy", "test", "") else "right")
+    for s in stats.summaries:
+        ctx = label_of({k: v for k, v in s.cell.items() if k != "strategy"})
+        c = by_cell.get((ctx, s.strategy))
+        row = [ctx, s.strategy, str(s.n_seeds), f4(s.mean_loss), ci(s.bootstrap_ci.low, s.bootstrap_ci.high)]
+        row += (
+            _comparison_cells(c)
+            if c
+            else ["baseline" if s.strategy == stats.baseline else "–", "", "", "", ""]
+        )
+        table.add_row(*row)
+    console.print(table)
+    _footer(console, stats, stats.comparisons)
+    gaps = [r for r in stats.coverage if not r.complete]
+    for r in gaps:
+        parts = [
+            f"{k} {','.join(map(str, getattr(r, k)))}" for k in ("missing", "failed", "running", "pending")
+        ]
+        console.print(
+            f"incomplete: {r.label}: " + "; ".join(p for p in parts if p.split(" ", 1)[1]), highlight=False
+        )
+    console.print(f"analysis: {out}", highlight=False)
+
+
+def print_comparisons(stats: StudyStats) -> None:
+    """One row per context of a requested comparison."""
+    console = _console()
+    conf = f"{stats.settings.confidence:.0%}"
+    table = Table(title=f"study {stats.study}: paired comparison (Δ = first − second)", header_style="bold")
+    for col in (
+        "comparison",
+        "context",
+        "seeds",
+        "Δ",
+        f"Δ {conf} CI",
+        "test",
+        "p adj",
+        "",
+        "g_z",
+        "P(impr.)",
+        "win",
+    ):
+        table.add_column(col, justify="left" if col in ("comparison", "context", "test", "") else "right")
+    for c in stats.comparisons:
+        cells = _comparison_cells(c)
+        table.add_row(
+            f"{c.a} vs {c.b}",
+            c.context_label,
+            str(c.n_seeds),
+            *cells,
+            "–" if c.g_z is None else f"{c.g_z:.2f}",
+            f"{c.p_improve_bootstrap:.2f}",
+            f"{c.win_rate:.2f}",
+        )
+    console.print(table)
+    _footer(console, stats, stats.comparisons)
+
+
+def _comparison_cells(c: Comparison) -> list[str]:
+    mark = ("*" if c.significant else "") + (f" ‡ {c.caveat}" if c.caveat else "")
+    return [
+        f4(c.difference),
+        ci(c.difference_ci.low, c.difference_ci.high),
+        c.primary_test,
+        fp(c.p_adjusted),
+        mark,
+    ]
+
+
+def _footer(console: Console, stats: StudyStats, comps: list[Comparison]) -> None:
+    s = stats.settings
+    corr = "Holm" if s.correction == "holm" else "Benjamini–Hochberg"
+    console.print(
+        f"* significant at α={s.alpha} after {corr} over {stats.family_size} comparison(s); negative Δ is"
+        f" better. ‡ the claim's caveat. seed_t/seed_sign_flip generalise to new seeds; example_permutation"
+        " holds the seeds fixed.",
+        highlight=False,
+    )
+    floors = sorted({(c.n_seeds, c.min_sign_flip_p) for c in comps})
+    if floors:
+        console.print(
+            "exact sign-flip floor (two-sided): " + ", ".join(f"{n} seeds → p ≥ {p:.3g}" for n, p in floors),
+            highlight=False,
+        )

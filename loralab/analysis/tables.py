@@ -1,0 +1,309 @@
+"""Tables of a study as Markdown and LaTeX (booktabs): main results, comparisons, per-seed appendix.
+
+One rounding rule everywhere (`ROUNDING`): losses, differences and their intervals to 4 decimals
+(nats/token); perplexities and perplexity ratios to 3 significant decimals; p-values to 2
+significant digits and "<0.001" below 0.001; g_z, P(improve) and win rates to 2 decimals. The best
+(lowest) mean loss in each context is bold; `*` marks a comparison significant after correction and
+`‡` one whose claim carries a caveat (printed under the table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loralab.analysis.schema import Comparison, StudyStats
+from loralab.store import atomic_write_text
+
+ROUNDING = (
+    "Losses, differences and intervals: 4 decimals (nats/token); perplexity and ratios: 3 decimals;"
+    " p: 2 significant digits (<0.001 below); g_z, P(improve), win rate: 2 decimals."
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as plain cells; `bold` marks cells (row, col) to embolden."""
+
+    name: str
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    bold: frozenset[tuple[int, int]] = frozenset()
+    notes: tuple[str, ...] = ()
+
+    def markdown(self) -> str:
+        """GitHub-flavoured Markdown."""
+
+        def cell(i: int, j: int, v: str) -> str:
+            return f"**{v}**" if (i, j) in self.bold else v
+
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |"]
+        lines.append("|" + "|".join("---" if j == 0 else "---:" for j in range(len(self.header))) + "|")
+        lines += [
+            "| " + " | ".join(cell(i, j, v) for j, v in enumerate(r)) + " |" for i, r in enumerate(self.rows)
+        ]
+        lines += ["", *[f"{n}  " for n in self.notes]]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def latex(self) -> str:
+        """A booktabs table environment."""
+
+        def cell(i: int, j: int, v: str) -> str:
+            v = latex_escape(v)
+            return f"\\textbf{{{v}}}" if (i, j) in self.bold else v
+
+        cols = "l" + "r" * (len(self.header) - 1)
+        out = ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{latex_escape(self.caption)}}}"]
+        out += [f"\\label{{tab:{self.name}}}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule"]
+        out.append(" & ".join(latex_escape(h) for h in self.header) + " \\\\")
+        out.append("\\midrule")
+        out += [" & ".join(cell(i, j, v) for j, v in enumerate(r)) + " \\\\" for i, r in enumerate(self.rows)]
+        out += ["\\bottomrule", "\\end{tabular}"]
+        out += [f"\\\\[2pt]\\footnotesize {latex_escape(n)}" for n in self.notes]
+        out.append("\\end{table}")
+        return "\n".join(out) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials; keep our few symbols printable."""
+    repl = {
+        "\\": "\\textbackslash{}",
+        "&": "\\&",
+        "%": "\\%",
+        "$": "\\$",
+        "#": "\\#",
+        "_": "\\_",
+        "{": "\\{",
+        "}": "\\}",
+        "~": "\\textasciitilde{}",
+        "^": "\\textasciicircum{}",
+        "‡": "$^\\ddagger$",
+        "Δ": "$\\Delta$",
+        "±": "$\\pm$",
+        "≥": "$\\geq$",
+        "α": "$\\alpha$",
+        "<": "$<$",
+        ">": "$>$",
+        "−": "$-$",
+        "·": "$\\cdot$",
+    }
+    return "".join(repl.get(ch, ch) for ch in text)
+
+
+def f4(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
+def f3(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def f2(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def fp(p: float | None) -> str:
+    """p to 2 significant digits, '<0.001' below 0.001."""
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def ci(low: float, high: float) -> str:
+    return f"[{low:.4f}, {high:.4f}]"
+
+
+def _mark(c: Comparison) -> str:
+    return ("*" if c.significant else "") + ("‡" if c.caveat else "")
+
+
+def _notes(stats: StudyStats, comps: list[Comparison]) -> tuple[str, ...]:
+    corr = "Holm" if stats.settings.correction == "holm" else "Benjamini–Hochberg"
+    notes = [
+        f"* significant at α={stats.settings.alpha} after {corr} over {stats.family_size} comparisons"
+        f" (primary test per row). Intervals: {stats.settings.confidence:.0%}, two-level paired bootstrap"
+        f" ({stats.settings.n_resamples} resamples).",
+    ]
+    caveats = sorted({c.caveat for c in comps if c.caveat})
+    notes += [f"‡ {c}" for c in caveats]
+    notes.append(ROUNDING)
+    return tuple(notes)
+
+
+def main_table(stats: StudyStats) -> Table:
+    """One row per cell: seeds, params, loss with CI, perplexity, Δ vs baseline with CI, p (adj.)."""
+    by_cell = {(c.context_label, c.a): c for c in stats.comparisons if c.kind == "vs_baseline"}
+    ctx_fields = [f for f in stats.cell_fields if f != "strategy"]
+    header = [*[f.split(".")[-1] for f in ctx_fields], "strategy", "seeds", "params", "loss", "95% CI", "ppl"]
+    header[-2] = f"{stats.settings.confidence:.0%} CI"
+    header += [f"Δ vs {stats.baseline}", "Δ CI", "p (adj.)"]
+    rows, bold, best = [], set(), {}
+    for s in stats.summaries:
+        ctx = tuple(str(s.cell.get(f)) for f in ctx_fields)
+        c = by_cell.get((_ctx_label(s.cell), s.strategy))
+        params = "–" if s.trainable_params is None else f"{s.trainable_params:,.0f}"
+        row = [*ctx, s.strategy, str(s.n_seeds), params, f4(s.mean_loss)]
+        row += [ci(s.bootstrap_ci.low, s.bootstrap_ci.high), f3(s.ppl)]
+        if c is None:
+            row += ["–", "–", "–"]
+        else:
+            row += [
+                f4(c.difference) + _mark(c),
+                ci(c.difference_ci.low, c.difference_ci.high),
+                fp(c.p_adjusted),
+            ]
+        if ctx not in best or s.mean_loss < best[ctx][1]:
+            best[ctx] = (len(rows), s.mean_loss)
+        rows.append(row)
+    loss_col = header.index("loss")
+    bold = {(i, loss_col) for i, _ in best.values()}
+    comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    return Table(
+        "main",
+        f"Study {stats.study}: eval loss per cell (best per context in bold)",
+        header,
+        rows,
+        frozenset(bold),
+        _notes(stats, comps),
+    )
+
+
+def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = "comparisons") -> Table:
+    """One row per comparison: Δ with CI, ppl ratio, primary test, p, adjusted p, g_z, P(improve), wins."""
+    comps = [c for c in stats.comparisons if c.kind == kind]
+    header = ["comparison", "context", "n", "Δ loss", "Δ CI", "ppl ratio", "primary", "p", "p (adj.)"]
+    header += ["g_z", "P(impr.) seeds", "P(impr.) boot", "win rate"]
+    rows = []
+    for c in comps:
+        rows.append(
+            [
+                f"{c.a} vs {c.b}",
+                c.context_label,
+                str(c.n_seeds),
+                f4(c.difference) + _mark(c),
+                ci(c.difference_ci.low, c.difference_ci.high),
+                f3(c.ppl_ratio),
+                c.primary_test,
+                fp(c.p_primary),
+                fp(c.p_adjusted),
+                f2(c.g_z),
+                f2(c.p_improve_seeds),
+                f2(c.p_improve_bootstrap),
+                f2(c.win_rate),
+            ]
+        )
+    return Table(
+        name,
+        f"Study {stats.study}: paired comparisons (Δ < 0: first better)",
+        header,
+        rows,
+        frozenset(),
+        _notes(stats, comps),
+    )
+
+
+def tests_table(stats: StudyStats) -> Table:
+    """Every test's p for every comparison, with the sign-flip floor: what each level says."""
+    header = [
+        "comparison",
+        "context",
+        "n",
+        "p seed t",
+        "p sign-flip",
+        "min sign-flip p",
+        "p example perm.",
+        "primary",
+    ]
+    rows = []
+    for c in stats.comparisons:
+        rows.append(
+            [
+                f"{c.a} vs {c.b}",
+                c.context_label,
+                str(c.n_seeds),
+                fp(c.seed_t.p_value if c.seed_t else None),
+                fp(c.seed_sign_flip.p_value),
+                fp(c.min_sign_flip_p),
+                fp(c.example_permutation.p_value),
+                c.primary_test,
+            ]
+        )
+    notes = (
+        "seed t / sign-flip: would a new training seed show the difference (seed level).",
+        "example permutation: for these trained adapters, on this eval distribution (seeds fixed).",
+    )
+    return Table(
+        "tests", f"Study {stats.study}: p-values of every test (unadjusted)", header, rows, frozenset(), notes
+    )
+
+
+def per_seed_table(stats: StudyStats) -> Table:
+    """Appendix: each paired seed's losses and difference."""
+    header = ["comparison", "context", "seed", "loss a", "loss b", "Δ", "run a", "run b"]
+    rows = [
+        [
+            f"{c.a} vs {c.b}",
+            c.context_label,
+            str(d.seed),
+            f4(d.loss_a),
+            f4(d.loss_b),
+            f4(d.difference),
+            d.run_a,
+            d.run_b,
+        ]
+        for c in stats.comparisons
+        for d in c.per_seed
+    ]
+    return Table("per_seed", f"Study {stats.study}: per-seed results", header, rows, frozenset(), (ROUNDING,))
+
+
+def coverage_table(stats: StudyStats) -> Table:
+    """Which cells lack which seeds."""
+    header = ["cell", "expected", "done", "failed", "running", "pending", "missing"]
+
+    def seeds(x: list[int]) -> str:
+        return ",".join(map(str, x)) or "–"
+
+    rows = [
+        [
+            r.label,
+            seeds(r.expected_seeds),
+            seeds(r.done),
+            seeds(r.failed),
+            seeds(r.running),
+            seeds(r.pending),
+            seeds(r.missing),
+        ]
+        for r in stats.coverage
+    ]
+    status = "complete" if stats.complete else "INCOMPLETE"
+    return Table("coverage", f"Study {stats.study}: coverage ({status})", header, rows)
+
+
+def all_tables(stats: StudyStats) -> list[Table]:
+    return [
+        main_table(stats),
+        comparisons_table(stats),
+        tests_table(stats),
+        per_seed_table(stats),
+        coverage_table(stats),
+    ]
+
+
+def write_tables(stats: StudyStats, out: Path) -> dict[str, list[Path]]:
+    """Write every table as `.md` and `.tex` under `out`: name -> its files."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for t in all_tables(stats):
+        md, tex = out / f"{t.name}.md", out / f"{t.name}.tex"
+        atomic_write_text(md, t.markdown())
+        atomic_write_text(tex, t.latex())
+        made[t.name] = [md, tex]
+    return made
+
+
+def _ctx_label(cell: dict) -> str:
+    from loralab.analysis.study_stats import label_of
+
+    return label_of({k: v for k, v in cell.items() if k != "strategy"})

@@ -1,0 +1,117 @@
+"""A generated results store: run directories with synthetic eval files, written with the store's writers.
+
+For statistics tests and the scale benchmark (no training). Each run's per-example NLL follows the
+generative model of simulate.py: an example difficulty shared by all runs, a strategy effect, a
+seed offset per run and per-run example noise. Strategy effects are in nats/token (negative: better).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from loralab.config import RunConfig
+from loralab.store import Store, atomic_write_parquet, atomic_write_text
+
+EFFECTS = {"uniform": 0.0, "linear-decay": -0.03, "attention-heavy": 0.01, "spectrum": -0.005}
+
+
+def generate_store(
+    root: Path,
+    study: str = "gen",
+    *,
+    strategies: dict[str, float] = EFFECTS,
+    budgets: tuple[str, ...] = ("r8",),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    lrs: tuple[float, ...] = (3e-4,),
+    n_examples: int = 200,
+    sigma_seed: float = 0.01,
+    sigma_example: float = 0.05,
+    states: dict[tuple[str, str, int], str] | None = None,
+    curve_steps: int = 5,
+    seed: int = 0,
+    write_plan: bool = True,
+) -> Path:
+    """Write `<root>/<study>/` with one run per strategy × budget × lr × seed; returns the study dir.
+
+    `states` marks some (strategy, budget, seed) runs as failed/running/pending (no eval files) or
+    'missing' (no directory at all, but listed in the plan).
+    """
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(5, 60, n_examples).astype(float)
+    mu = rng.normal(2.0, 0.5, n_examples)
+    base_tree = RunConfig().model_dump(mode="json")
+    store = Store(root)
+    plan = []
+    grid_fields = {"train.lr": list(lrs)} if len(lrs) > 1 else {}
+    for strategy, budget, lr, s in itertools.product(strategies, budgets, lrs, seeds):
+        tree = json.loads(json.dumps(base_tree))
+        tree["lora"].update(strategy=strategy, budget=budget)
+        tree["train"].update(seed=s, lr=lr)
+        tree["output"].update(root=str(root), study=study)
+        run_id = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:12]
+        point = {"lora.strategy": strategy, "lora.budget": budget, "train.seed": s, "model.name": "gen"}
+        plan.append({"run_id": run_id, "point": point | ({"train.lr": lr} if grid_fields else {})})
+        state = (states or {}).get((strategy, budget, s), "done")
+        if state == "missing":
+            continue
+        rd = store.create(study, run_id, {"run_id": run_id, "config": tree, "provenance": {}})
+        rank = int(budget.lstrip("r"))
+        effect = strategies[strategy] - 0.002 * rank
+        offset = sigma_seed * rng.normal()
+        nll = tokens * (mu + effect + offset + sigma_example * rng.normal(size=n_examples))
+        if state != "done":
+            rd.set_status(state, **({"error": "synthetic failure"} if state == "failed" else {}))
+            continue
+        frame = pd.DataFrame({"example": np.arange(n_examples), "nll_sum": nll, "tokens": tokens})
+        frame["nll_mean"] = frame["nll_sum"] / frame["tokens"]
+        atomic_write_parquet(rd.eval_examples, frame)
+        base = frame.assign(nll_sum=tokens * (mu + 0.3), nll_mean=mu + 0.3)
+        atomic_write_parquet(rd.base_eval_examples, base)
+        loss = float(nll.sum() / tokens.sum())
+        params = 1000 * rank
+        rd.write_json(
+            rd.eval,
+            _eval_record(strategy, s, budget, loss, float(base["nll_sum"].sum() / tokens.sum()), params),
+        )
+        rd.write_json(rd.allocation, _allocation(strategy, rank))
+        for step in range(1, curve_steps + 1):
+            rd.append_metrics(
+                {"type": "train", "step": step, "loss": float(loss + 1.0 / step + 0.01 * rng.normal())}
+            )
+        rd.set_status("done")
+    if write_plan:
+        record: dict[str, Any] = {"name": study, "baseline": next(iter(strategies)), "runs": plan}
+        atomic_write_text(root / study / "study.yaml", yaml.safe_dump(record, sort_keys=False))
+    return root / study
+
+
+def _eval_record(strategy: str, seed: int, budget: str, loss: float, base: float, params: int) -> dict:
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "budget_spec": budget,
+        "eval_loss": loss,
+        "eval_ppl": float(np.exp(loss)),
+        "base_eval_loss": base,
+        "trainable_params": params,
+        "peak_trainable_params": params,
+    }
+
+
+def _allocation(strategy: str, rank: int) -> dict:
+    modules = []
+    for layer in range(4):
+        for kind in ("attn_qkv", "attn_out", "mlp_in", "mlp_out"):
+            r = rank if strategy == "uniform" else max(0, rank + (2 - layer) * (1 if "attn" in kind else -1))
+            modules.append(
+                {"name": f"h.{layer}.{kind}", "layer": layer, "kind": kind, "rank": r, "cost": r * 10}
+            )
+    return {"strategy": strategy, "modules": modules}
