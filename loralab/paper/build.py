@@ -27,7 +27,7 @@ from loralab.errors import PaperError
 from loralab.paper.bib import check_citations, merged_bibliography
 from loralab.paper.bundle import README_NAME, bundle_members, make_bundle
 from loralab.paper.convert import cited_keys, to_latex, to_markdown
-from loralab.paper.draft import DRAFT_NAME, figure_slug, write_draft
+from loralab.paper.draft import DRAFT_NAME, draft_edited, figure_slug, write_draft
 from loralab.paper.facts import PaperFacts, collect_facts
 from loralab.paper.inputs import StudyInputs, load_inputs
 from loralab.paper.latex import build_pdf, missing_latex
@@ -136,13 +136,16 @@ def build_paper(
     progress: Progress = _quiet,
 ) -> PaperOutputs:
     """`loralab paper build`: resolve the draft into Markdown and LaTeX, build the PDF where LaTeX is
-    installed, and write the arXiv bundle. Writes a draft first if there is none."""
+    installed, and write the arXiv bundle. A missing or unedited draft is (re)generated first, so that
+    it follows a new analysis; an edited one is used as it is."""
     inputs = load_inputs(study_dir)
     facts = collect_facts(inputs)
     paper_dir = inputs.paper_dir
     draft_path = paper_dir / DRAFT_NAME
-    if not draft_path.exists():
-        write_draft(inputs, facts)
+    if draft_edited(inputs):
+        progress(f"using the edited draft {draft_path}")
+    else:
+        write_draft(inputs, facts, force=True)
         progress(f"draft written: {draft_path}")
     draft = draft_path.read_text()
 
@@ -193,12 +196,6 @@ def write_paper(
     The one call the demo needs: study directory in, paths of draft.md, paper.md, paper.tex, the PDF
     (or None with the reason) and the arXiv bundle out.
     """
-    from loralab.paper.draft import draft_edited
-
-    inputs = load_inputs(study_dir)
-    if force or not draft_edited(inputs):
-        write_draft(inputs, collect_facts(inputs), force=True)
-        progress(f"draft written: {inputs.paper_dir / DRAFT_NAME}")
-    else:
-        progress(f"keeping the edited draft {inputs.paper_dir / DRAFT_NAME}")
+    if force:
+        draft_paper(study_dir, force=True, progress=progress)
     return build_paper(study_dir, pdf=pdf, progress=progress)

@@ -266,6 +266,24 @@ def _comparisons_table(facts: PaperFacts) -> str:
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
+# Captions of the figures `loralab analyze` writes, in the order the paper shows them; a figure not
+# listed here (a newer analysis) still appears, after these, with its name as caption.
+FIGURE_CAPTIONS = {
+    "eval_loss": "Mean eval loss per strategy with its two-level bootstrap interval.",
+    "forest": (
+        "Paired eval-loss differences against the baseline with their intervals (negative: better);"
+        " filled markers are significant after correction."
+    ),
+    "curves": "Training loss over steps: mean over seeds and the min–max band.",
+    "rank_heatmaps": "Final rank per layer and module kind for each strategy.",
+    "rank_trajectory": "Adapter parameters over training for dynamic strategies.",
+    "pareto": "Trainable parameters against eval loss across budgets.",
+    "example_gain": (
+        "Per-example gain over the base model (base minus adapted NLL per token, mean over seeds)."
+    ),
+}
+
+
 def figure_slug(name: str) -> str:
     """The file stem and label of an analysis figure in the paper."""
     return slug(name)
@@ -273,11 +291,18 @@ def figure_slug(name: str) -> str:
 
 def _figures(inputs: StudyInputs) -> tuple[str, list[str]]:
     blocks, labels = [], []
-    for name, files in sorted(inputs.stats.artifacts.figures.items()):
+    order = list(FIGURE_CAPTIONS)
+    figures = sorted(
+        inputs.stats.artifacts.figures.items(),
+        key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]),
+    )
+    for name, files in figures:
         if not any(f.endswith(".pdf") for f in files):
             continue
         s = figure_slug(name)
-        caption = md_escape(name.replace("_", " ").replace("-", " ").strip().capitalize()) + "."
+        caption = FIGURE_CAPTIONS.get(name) or (
+            md_escape(name.replace("_", " ").replace("-", " ").strip().capitalize()) + "."
+        )
         blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=70%}}\n")
         labels.append(f"@fig:{s}")
     return "\n".join(blocks), labels

@@ -153,12 +153,13 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
         out.append(Number(f"{key}.p", c.p_primary, "p", src + "p_primary"))
     if c.p_adjusted is not None:
         out.append(Number(f"{key}.padj", c.p_adjusted, "p", src + "p_adjusted"))
+        out.append(Number(f"{key}.padjrel", c.p_adjusted, "prel", src + "p_adjusted"))
     if c.g_z is not None:
         out.append(Number(f"{key}.gz", c.g_z, "float", src + "g_z", decimals=2))
     return out
 
 
-def claim_sentence(c: Comparison, key: str, stats: StudyStats) -> str:
+def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: bool = True) -> str:
     """The claim about comparison `c`, as the statistics allow it (Markdown with placeholders)."""
     a, b = md_escape(c.a), md_escape(c.b)
     corr = CORRECTION_WORDS[stats.settings.correction]
@@ -170,7 +171,7 @@ def claim_sentence(c: Comparison, key: str, stats: StudyStats) -> str:
     )
     if c.g_z is not None:
         effect += f"; Hedges' $g_z$ = {{{{num:{key}.gz}}}}"
-    where = f" ({md_escape(c.context_label)})" if c.context_label else ""
+    where = f" ({md_escape(c.context_label)})" if c.context_label and with_context else ""
     if c.p_adjusted is None:
         verdict = (
             f"**{a}** cannot be compared with **{b}**{where} by its primary test ({test}), which needs more"
@@ -178,7 +179,7 @@ def claim_sentence(c: Comparison, key: str, stats: StudyStats) -> str:
             f" ({effect})."
         )
     else:
-        p = f"{corr}-adjusted $p$ = {{{{num:{key}.padj}}}} [@{cite}], {test}"
+        p = f"{corr}-adjusted $p$ {{{{num:{key}.padjrel}}}} [@{cite}], {test}"
         if c.significant and c.difference < 0:
             verdict = f"**{a}** reached a lower eval loss than **{b}**{where} ({p}; {effect})."
         elif c.significant:
@@ -213,7 +214,7 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         key = "cmp." + slugs("cmp|" + "|".join(parts))
         cmp_keys.append((c, key))
         numbers += _comparison_numbers(c, key, i)
-        facts.claims[key] = claim_sentence(c, key, stats)
+        facts.claims[key] = claim_sentence(c, key, stats, with_context=multi)
     numbers += _config_numbers(inputs)
     facts.numbers = NumberTable(numbers)
     facts.comparison_keys = cmp_keys

@@ -20,7 +20,8 @@ from typing import Literal
 
 from loralab.errors import PaperError
 
-NumberKind = Literal["float", "int", "p", "percent", "g", "text"]
+# "prel" is a p-value with its relation, for prose: "= 0.168" or "< 0.001".
+NumberKind = Literal["float", "int", "p", "prel", "percent", "g", "text"]
 PLACEHOLDER = re.compile(r"\{\{num:([^{}\s]+)\}\}")
 _DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 P_FLOOR = 0.001
@@ -47,8 +48,10 @@ class Number:
             return f"{float(v):g}"
         if self.kind == "percent":
             return f"{100 * float(v):.{self.decimals}f}".rstrip("0").rstrip(".")
-        if self.kind == "p":
-            return f"< {P_FLOOR}" if float(v) < P_FLOOR else f"{float(v):.3f}"
+        if self.kind in ("p", "prel"):
+            if float(v) < P_FLOOR:
+                return f"< {P_FLOOR}"
+            return ("= " if self.kind == "prel" else "") + f"{float(v):.3f}"
         if not math.isfinite(float(v)):
             return "n/a"
         out = f"{float(v):.{self.decimals}f}"
@@ -63,6 +66,8 @@ class Number:
             return latex_escape(t)
         if t.startswith("< "):
             return r"\ensuremath{<}\," + t[2:]
+        if t.startswith("= "):
+            return r"\ensuremath{=}\," + t[2:]
         if t.startswith("-"):
             return r"\ensuremath{-}" + t[1:]
         return t

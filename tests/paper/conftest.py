@@ -16,3 +16,21 @@ needs_latex = pytest.mark.skipif(
 def study(tmp_path):
     """A study directory with three strategies, one significant comparison and one not."""
     return make_study(tmp_path / "runs")
+
+
+@pytest.fixture
+def analysed(tmp_path):
+    """A generated store (two budgets, four strategies) analysed by the real `loralab analyze` pipeline."""
+    from loralab.analysis.pipeline import analyze
+    from loralab.analysis.schema import Settings
+    from tests.analysis.generated_store import generate_store
+
+    study_dir = generate_store(tmp_path / "runs", "gen", budgets=("r4", "r8"), n_examples=60)
+    analyze(study_dir, settings=Settings(n_resamples=500))
+    return study_dir
+
+
+@pytest.fixture(params=["fixture", "analysed"])
+def any_study(request):
+    """Both the hand-made study and one analysed by the real pipeline."""
+    return request.getfixturevalue("study" if request.param == "fixture" else "analysed")

@@ -18,7 +18,7 @@ def test_significant_and_lower():
     stats, c = _comparison(significant=True, difference=-0.01, p_adjusted=0.002)
     text = claim_sentence(c, "cmp.k", stats)
     assert "reached a lower eval loss than **uniform**" in text
-    assert "Holm-adjusted $p$ = {{num:cmp.k.padj}}" in text
+    assert "Holm-adjusted $p$ {{num:cmp.k.padjrel}}" in text
     assert "{{num:cmp.k.diff}}" in text and "{{num:cmp.k.difflo}}" in text and "{{num:cmp.k.diffhi}}" in text
     assert "no significant" not in text
 
