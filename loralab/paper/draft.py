@@ -247,16 +247,20 @@ def _cells_table(facts: PaperFacts) -> str:
 
 
 def _comparisons_table(facts: PaperFacts) -> str:
+    multi = facts.contexts > 1
     rows = [
-        "| Strategy | Reference | Difference | CI | Ratio | $p$ | adj. $p$ | Sig. |",
-        "|:--|:--|--:|:-:|--:|--:|--:|:-:|",
+        "| Strategy | Reference |"
+        + (" Context |" if multi else "")
+        + " Difference | CI | Ratio | $p$ | adj. $p$ | Sig. |",
+        "|:--|:--|" + (":--|" if multi else "") + "--:|:-:|--:|--:|--:|:-:|",
     ]
     have = {n.key for n in facts.numbers}
     for c, k in facts.comparison_keys:
         p = _n(k + ".p") if k + ".p" in have else "n/a"
         padj = _n(k + ".padj") if k + ".padj" in have else "n/a"
+        ctx = f" {md_escape(', '.join(context_parts(c.context)))} |" if multi else ""
         rows.append(
-            f"| {md_escape(c.a)} | {md_escape(c.b)} | {_n(k + '.diff')} | [{_n(k + '.difflo')},"
+            f"| {md_escape(c.a)} | {md_escape(c.b)} |{ctx} {_n(k + '.diff')} | [{_n(k + '.difflo')},"
             f" {_n(k + '.diffhi')}] | {_n(k + '.ratio')} | {p} | {padj} | {_n(k + '.sig')} |"
         )
     caption = (

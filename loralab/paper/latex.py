@@ -16,7 +16,7 @@ from loralab.errors import PaperError
 
 INSTALL_HINT = (
     "install LaTeX (Debian/Ubuntu: apt-get install latexmk texlive-latex-recommended"
-    " texlive-latex-extra texlive-fonts-recommended lmodern)"
+    " texlive-fonts-recommended lmodern)"
 )
 # TeX wraps its log at 79 columns, which would cut error messages (and file names) in half.
 LOG_ENV = {"max_print_line": "10000"}

@@ -66,8 +66,6 @@ class Number:
             return latex_escape(t)
         if t.startswith("< "):
             return r"\ensuremath{<}\," + t[2:]
-        if t.startswith("= "):
-            return r"\ensuremath{=}\," + t[2:]
         if t.startswith("-"):
             return r"\ensuremath{-}" + t[1:]
         return t

@@ -8,7 +8,7 @@ LATEX_MISSING = [t for t in ("latexmk", "pdflatex", "bibtex") if shutil.which(t)
 needs_latex = pytest.mark.skipif(
     bool(LATEX_MISSING),
     reason=f"LaTeX not installed ({', '.join(LATEX_MISSING)} missing): apt-get install latexmk"
-    " texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern",
+    " texlive-latex-recommended texlive-fonts-recommended lmodern",
 )
 
 

@@ -63,7 +63,6 @@ def _latex_to_text(body: str) -> str:
     return (
         body.replace("\\ensuremath{-}", "-")
         .replace("\\ensuremath{<}\\,", "< ")
-        .replace("\\ensuremath{=}\\,", "= ")
         .replace("\\_", "_")
         .replace("\\%", "%")
         .replace("\\&", "&")
