@@ -156,13 +156,13 @@ def check_bundle(bundle: str | Path, timeout: float = 300) -> CheckResult:
     bundle = Path(bundle)
     if not bundle.is_file():
         raise PaperError(f"bundle {bundle} does not exist")
-    why = missing_latex(("pdflatex",))
-    if why:
-        raise PaperError(f"cannot check {bundle}: {why}")
     with tempfile.TemporaryDirectory(prefix="loralab-bundle-") as tmp:
         dest = Path(tmp)
         names = safe_extract(bundle, dest)
         top = _toplevel(dest, names, bundle)
+        why = missing_latex(("pdflatex",))
+        if why:
+            raise PaperError(f"cannot compile {bundle}: {why}")
         log = ""
         for _ in range(2):
             try:

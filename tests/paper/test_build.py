@@ -242,3 +242,20 @@ def test_missing_analysis_says_what_to_run(tmp_path):
     (tmp_path / "s").mkdir()
     with pytest.raises(PaperError, match="loralab analyze"):
         build_paper(tmp_path / "s")
+
+
+def test_limitations_follow_the_study(tmp_path):
+    study = make_study(tmp_path, strategies=("uniform", "adalora"), significant={})
+    text = " ".join(draft_paper(study).read_text().split())
+    assert (
+        "AdaLoRA starts from a larger rank" in text
+        and "peak trainable parameter count is above the budget" in text
+    )
+    assert "single base model" in text and "does not cover seed-to-seed variance" in text
+    assert "(Zhang et al. 2023): prune SVD triplets" in text or "AdaLoRA (Zhang et al. 2023)" in text
+
+
+def test_a_study_with_only_the_baseline_still_builds(tmp_path):
+    study = make_study(tmp_path, strategies=("uniform",), significant={})
+    out = write_paper(study, pdf=False)
+    assert "no comparison with the baseline has finished runs" in out.markdown.read_text()

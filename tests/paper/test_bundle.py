@@ -160,8 +160,6 @@ def test_unsafe_members_are_refused_before_anything_is_written(tmp_path, add, wh
 
 
 def test_check_refuses_a_bundle_without_readme(tmp_path):
-    if needs_latex.args[0]:
-        pytest.skip(needs_latex.kwargs["reason"])
     bundle = _raw_tar(tmp_path / "noreadme.tar", lambda tar: None)
     with pytest.raises(PaperError, match=README_NAME):
         check_bundle(bundle)
