@@ -1,8 +1,24 @@
+import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.paper.study import make_study
+
+_MISSING_EXTRA = [m for m in ("pypandoc", "matplotlib") if importlib.util.find_spec(m) is None]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the [paper] extra (pandoc via pypandoc-binary, matplotlib) the paper tests skip, saying so."""
+    if not _MISSING_EXTRA:
+        return
+    skip = pytest.mark.skip(reason=f"{', '.join(_MISSING_EXTRA)} not installed: pip install 'loralab[paper]'")
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(skip)
+
 
 LATEX_MISSING = [t for t in ("latexmk", "pdflatex", "bibtex") if shutil.which(t) is None]
 needs_latex = pytest.mark.skipif(
@@ -21,6 +37,8 @@ def study(tmp_path):
 @pytest.fixture
 def analysed(tmp_path):
     """A generated store (two budgets, four strategies) analysed by the real `loralab analyze` pipeline."""
+    pytest.importorskip("scipy", reason="the analysis needs the [analysis] extra (scipy, statsmodels)")
+    pytest.importorskip("statsmodels", reason="the analysis needs the [analysis] extra (scipy, statsmodels)")
     from loralab.analysis.pipeline import analyze
     from loralab.analysis.schema import Settings
     from tests.analysis.generated_store import generate_store
