@@ -27,10 +27,11 @@ from loralab.errors import PaperError
 from loralab.paper.bib import check_citations, merged_bibliography
 from loralab.paper.bundle import README_NAME, bundle_members, make_bundle
 from loralab.paper.convert import cited_keys, to_latex, to_markdown
-from loralab.paper.draft import DRAFT_NAME, draft_edited, figure_slug, write_draft
+from loralab.paper.draft import DRAFT_NAME, draft_edited, write_draft
 from loralab.paper.facts import PaperFacts, collect_facts
 from loralab.paper.inputs import StudyInputs, load_inputs
 from loralab.paper.latex import build_pdf, missing_latex
+from loralab.paper.results import figure_slug
 from loralab.store import atomic_write_text
 
 Progress = Callable[[str], None]
