@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,ray,wandb
+EXTRAS ?= dev,ray,wandb,analysis,paper
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 

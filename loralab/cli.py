@@ -63,7 +63,7 @@ def config(
 @app.command()
 def show(run_dir: Path = typer.Argument(..., help="A run directory <root>/<study>/<run_id>.")) -> None:
     """Print a run's status, allocation summary and final metrics."""
-    from loralab.experiment import describe_run
+    from loralab.store.describe import describe_run
 
     typer.echo(describe_run(run_dir))
 

@@ -3,6 +3,22 @@
 Anything that is not a `LoralabError` is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def validation_message(err: ValidationError, *, unknown_key: str = "unknown key") -> str:
+    """A pydantic error as one line: where (`a.b.c`), what, and how many more problems there are.
+
+    `unknown_key` replaces pydantic's message for a key the model forbids (say what is allowed).
+    """
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = unknown_key if first["type"] == "extra_forbidden" else first["msg"]
+    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    return f"{loc or '(top level)'}: {msg}{more}"
+
 
 class LoralabError(Exception):
     """A problem the user can fix; the message says what to change."""

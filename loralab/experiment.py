@@ -1,8 +1,8 @@
-"""One run, end to end: data -> model -> allocation -> adapters -> train -> evaluate -> store.
+"""One run, end to end: prepare -> allocate -> attach -> train -> evaluate -> record.
 
-Each stage is a plain call on plain data; this module only wires them and records what happened.
-A run that is done is skipped, a run with a checkpoint resumes, a run that fails is marked failed
-with the reason (and its earlier files are kept).
+Each stage is a named function, a plain call on plain data; `execute_run` wires them inside the run
+directory and records what happened. A run that is done is skipped, a run with a checkpoint resumes,
+a run that fails is marked failed with the reason (and its earlier files are kept).
 """
 
 from __future__ import annotations
@@ -13,40 +13,52 @@ import socket
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
+from loralab.adapters import attach_lora, save_adapter
 from loralab.allocation import allocate, check_strategy, run_modules
 from loralab.config import RunConfig
-from loralab.errors import LoralabError, RunAbandoned, StoreError
+from loralab.data import PreparedData, collate, prepare_data
+from loralab.errors import ConfigError, LoralabError, RunAbandoned
+from loralab.evaluate import EvalResult, PeakMemory, evaluate
+from loralab.models import count_parameters, load_model
+from loralab.modules import TargetModule
+from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
+from loralab.record import RunRecord
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
+from loralab.strategies import RankAllocation
+from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
+from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
 from loralab.train.callbacks import Callback, TrainState
+from loralab.train.checkpoint import has_checkpoint
+from loralab.train.determinism import resolve_device, resolve_precision, seed_everything
+
+Heartbeat = Callable[[], None]
+DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
 class RunResult:
-    """Where a run lives, whether it was skipped as already done, and its final metrics."""
+    """Where a run lives, whether it was skipped as already done, and its record."""
 
     run_dir: RunDir
     skipped: bool
-    eval: dict[str, Any] | None
+    record: RunRecord | None
 
     def summary(self) -> str:
         """One human line (plus the path)."""
-        if self.eval is None:
+        if self.record is None:
             return f"{self.run_dir.path}: {self.run_dir.state}"
-        e = self.eval
         verb = "already done" if self.skipped else "done"
-        return (
-            f"{verb}: {self.run_dir.path}\n"
-            f"  strategy {e['strategy']}  budget {e['budget_spec']} = {e['budget_params']} params"
-            f"  trainable {e['trainable_params']}  check {e.get('budget_status', '?')}\n"
-            f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f}  (ppl {e['eval_ppl']:.3f})"
-            f"  steps {e['train_steps']}  wall {e['total_wall_s']:.1f}s"
+        return f"{verb}: {self.run_dir.path}\n" + "\n".join(
+            f"  {line}" for line in self.record.summary().splitlines()
         )
 
 
@@ -55,17 +67,19 @@ def spec_record(cfg: RunConfig) -> dict[str, Any]:
     return {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json"), "provenance": provenance()}
 
 
-def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
+def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunResult:
     """Run `cfg` to completion in its run directory (skip if done, resume if interrupted)."""
     store = Store(cfg.output.root)
     rd = store.run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
-        return RunResult(rd, skipped=True, eval=rd.read_json(rd.eval) if rd.eval.exists() else None)
+        return RunResult(rd, skipped=True, record=rd.try_record())
     check_strategy(cfg)  # a typo must not leave a failed run directory behind
     rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
+    device = resolve_device(cfg.train.device)
+    memory = PeakMemory(device).start()
     try:
-        metrics = _run_stages(cfg, rd, heartbeat)
+        record = _run_stages(cfg, rd, device, memory, heartbeat)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
@@ -77,227 +91,320 @@ def execute_run(cfg: RunConfig, *, heartbeat: Any = None) -> RunResult:
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             rd.set_status("failed", error=detail, **({} if isinstance(e, LoralabError) else {"bug": True}))
         raise
-    rd.set_status("done", eval_loss=metrics["eval_loss"], steps=metrics["train_steps"])
-    # Only now: a kill before `done` resumes from this checkpoint instead of starting over.
-    shutil.rmtree(rd.checkpoint, ignore_errors=True)
-    return RunResult(rd, skipped=False, eval=metrics)
-
-
-def _run_stages(cfg: RunConfig, rd: RunDir, heartbeat: Any) -> dict[str, Any]:
-    from loralab.evaluate import PeakMemory
-    from loralab.train.determinism import resolve_device
-
-    device = resolve_device(cfg.train.device)
-    memory = PeakMemory(device).start()
-    try:
-        return _stages(cfg, rd, heartbeat, device, memory)
     finally:
         memory.stop()
+    rd.set_status("done", eval_loss=record.eval_loss, steps=record.train_steps)
+    # Only now: a kill before `done` resumes from this checkpoint instead of starting over.
+    shutil.rmtree(rd.checkpoint, ignore_errors=True)
+    return RunResult(rd, skipped=False, record=record)
 
 
-def _stages(cfg: RunConfig, rd: RunDir, heartbeat: Any, device: torch.device, memory: Any) -> dict[str, Any]:
-    from loralab.adapters import attach_lora, save_adapter
-    from loralab.data import prepare_data
-    from loralab.evaluate import evaluate
-    from loralab.models import count_parameters, load_model
-    from loralab.strategies import RankAllocation
-    from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
-    from loralab.train.checkpoint import has_checkpoint
-    from loralab.train.determinism import resolve_precision, seed_everything
-
+def _run_stages(
+    cfg: RunConfig, rd: RunDir, device: torch.device, memory: PeakMemory, heartbeat: Heartbeat | None
+) -> RunRecord:
     started = time.perf_counter()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
-
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
         shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
-    loaded = load_model(cfg.model)
-    model, tok = loaded.model.to(device), loaded.tokenizer  # on the GPU before signals are measured
-    data = prepare_data(cfg.data, tok)
-    modules = run_modules(model, cfg)
 
-    signal_seconds = 0.0
-    if resuming:
-        record = rd.read_json(rd.allocation)
-        # a dynamic run killed after writing its final ranks resumes from its initial allocation
-        allocation = RankAllocation.from_dict(record.get("initial", record))
-        signal_seconds = record.get("signals_wall_s", 0.0)
-    else:
-        outcome = allocate(cfg, model, modules, data.train, tok.pad_token_id)
-        allocation, signal_seconds = outcome.allocation, outcome.signal_seconds
-        record = allocation.to_dict()
-        record["signals_wall_s"] = signal_seconds
-        rd.write_json(rd.allocation, record)
-        if outcome.signals.importance or outcome.signals.spectra:
-            rd.write_json(
-                rd.signals,
-                {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra},
-            )
+    prepared = prepare(cfg, device)
+    allocated = allocate_ranks(cfg, rd, prepared, resuming)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
-    max_steps = total_steps(cfg.train, len(data.train))
-    peft_model = attach_lora(model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps)
-    trainable, total = count_parameters(peft_model)
-    peft_model.to(device)
+    attached = attach(cfg, prepared, allocated.allocation)
+    precision = training_precision(cfg, rd, attached, prepared, resuming)
+    eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
+    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
+    base = base_evaluation(rd, evaluator, precision, resuming)
+    trained = train_adapters(cfg, rd, prepared, attached, allocated.allocation, evaluator, base, heartbeat)
+    save_artefacts(rd, attached, trained)
+    session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
+    record = make_record(cfg, prepared, allocated, attached, base, trained, session)
+    rd.write_record(record)
+    return record
 
-    last_eval: list[Any] = []
 
-    def run_eval() -> dict[str, Any]:
-        if heartbeat is not None:
-            heartbeat()
-        result = evaluate(
-            peft_model, data.eval, batch_size=cfg.train.eval_batch_size, pad_id=tok.pad_token_id,
-            device=device,
-        )  # fmt: skip
-        last_eval[:] = [result]
-        return result.summary()
+# --- prepare ----------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """The model on its device, its tokenizer, the tokenised data and the modules to adapt."""
 
-    if resuming and rd.base_eval.exists():
-        base = rd.read_json(rd.base_eval)
-        precision = base.get("precision", cfg.train.precision)  # what the run started with
-    else:
-        probe = _precision_probe(peft_model, data.train, cfg.train.batch_size, tok.pad_token_id, device)
-        precision = resolve_precision(cfg.train.precision, device, probe)
-        base = run_eval()  # adapters start as the identity (B = 0): this is the base model's loss
-        atomic_write_parquet(rd.base_eval_examples, last_eval[0].per_example)  # per-example gains
-        rd.write_json(rd.base_eval, {**base, "precision": precision})
-        rd.append_metrics({"type": "eval", "step": 0, "base": True, **base})
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    data: PreparedData
+    modules: list[TargetModule]
+    device: torch.device
 
-    callbacks: list[Any] = [MetricsLogger(rd, cfg.train.log_every)]
-    callbacks.append(
-        ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress)
-    )
-    if heartbeat is not None:
-        callbacks.append(_Heartbeat(heartbeat))
-    dynamic = None
-    if allocation.dynamic:
-        from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
 
-        dynamic = AdaLoraCallback(allocation, max_steps)
-        callbacks.append(dynamic)
-    if cfg.tracking.wandb:
-        callbacks.append(
-            WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, cfg.model_dump(mode="json"))
+
+def prepare(cfg: RunConfig, device: torch.device) -> Prepared:
+    """Load the model (onto `device`, before signals are measured there) and prepare the data."""
+    loaded = load_model(cfg.model)
+    model = loaded.model.to(device)
+    data = prepare_data(cfg.data, loaded.tokenizer)
+    return Prepared(model, loaded.tokenizer, data, run_modules(model, cfg), device)
+
+
+# --- allocate ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Allocated:
+    """The initial rank allocation and how long measuring its signals took (s)."""
+
+    allocation: RankAllocation
+    signals_wall_s: float
+
+
+def allocate_ranks(cfg: RunConfig, rd: RunDir, prepared: Prepared, resuming: bool) -> Allocated:
+    """Allocate ranks and save the allocation (and signals); a resumed run reads its allocation back."""
+    if resuming:
+        saved = rd.read_json(rd.allocation)
+        # a dynamic run killed after writing its final ranks resumes from its initial allocation
+        initial = RankAllocation.from_dict(saved.get("initial", saved))
+        return Allocated(initial, saved.get("signals_wall_s", 0.0))
+    outcome = allocate(cfg, prepared.model, prepared.modules, prepared.data.train, prepared.pad_id)
+    rd.write_json(rd.allocation, {**outcome.allocation.to_dict(), "signals_wall_s": outcome.signal_seconds})
+    if outcome.signals.importance or outcome.signals.spectra:
+        signals = {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra}
+        rd.write_json(rd.signals, signals)
+    return Allocated(outcome.allocation, outcome.signal_seconds)
+
+
+# --- attach -----------------------------------------------------------------------------------------
+@dataclass
+class Attached:
+    """The model with its adapters attached, its parameter counts and the run's optimizer steps."""
+
+    model: torch.nn.Module
+    trainable_params: int
+    total_params: int
+    max_steps: int
+
+
+def attach(cfg: RunConfig, prepared: Prepared, allocation: RankAllocation) -> Attached:
+    """Attach PEFT adapters shaped by `allocation` (identity at start: B = 0)."""
+    max_steps = total_steps(cfg.train, len(prepared.data.train))
+    model = attach_lora(prepared.model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps)
+    trainable, total = count_parameters(model)
+    model.to(prepared.device)
+    return Attached(model, trainable, total, max_steps)
+
+
+# --- evaluate ---------------------------------------------------------------------------------------
+class Evaluator:
+    """Evaluates the adapted model on the eval split when called; keeps the latest full result."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        prepared: Prepared,
+        batch_size: int,
+        precision: str,
+        heartbeat: Heartbeat | None,
+    ):
+        if precision == "fp16" and prepared.device.type != "cuda":
+            raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+        self.model, self.prepared, self.batch_size, self.precision = model, prepared, batch_size, precision
+        self.heartbeat = heartbeat
+        self.latest: EvalResult | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        """Evaluate now; the scalar summary (for logs), the full result kept in `latest`."""
+        if self.heartbeat is not None:
+            self.heartbeat()
+        self.latest = evaluate(
+            self.model,
+            self.prepared.data.eval,
+            batch_size=self.batch_size,
+            pad_id=self.prepared.pad_id,
+            device=self.prepared.device,
+            autocast=torch.autocast(
+                self.prepared.device.type, dtype=DTYPES[self.precision], enabled=self.precision != "fp32"
+            ),
         )
-
-    state = train(
-        peft_model,
-        data.train,
-        cfg.train,
-        pad_id=tok.pad_token_id,
-        device=device,
-        precision=precision,
-        run_dir=rd,
-        callbacks=callbacks,
-        evaluate=run_eval,  # called when due and after the last step
-        group_by_length=cfg.data.group_by_length,
-        extra_loss=adalora_orth_loss if dynamic is not None else None,
-    )
-    result = last_eval[0]
-    final = result.summary()
-
-    # Artefacts: per-example losses (paired tests), the adapter (PEFT format), then final metrics.
-    atomic_write_parquet(rd.eval_examples, result.per_example)
-    adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
-    save_adapter(peft_model, adapter_tmp)
-    replace_dir(adapter_tmp, rd.adapter)
-
-    final_allocation = allocation
-    if dynamic is not None:  # the budget holds on the final (pruned) ranks; record the trajectory too
-        final_allocation = dynamic.final_rank_allocation()
-        record = {**final_allocation.to_dict(), **dynamic.record(), "signals_wall_s": signal_seconds}
-        rd.write_json(rd.allocation, record)
-    this_session = time.perf_counter() - started
-    metrics = {
-        "strategy": cfg.lora.strategy,
-        "seed": cfg.train.seed,
-        "budget_spec": allocation.budget.spec,
-        "budget_params": allocation.budget.params,
-        "allocated_params": final_allocation.params,
-        "budget_status": final_allocation.budget_status,
-        "trainable_params": trainable if dynamic is None else final_allocation.params,
-        "peak_trainable_params": trainable if dynamic is None else dynamic.peak_params,
-        "total_params": total,
-        "base_eval_loss": base["eval_loss"],
-        "base_eval_ppl": base["eval_ppl"],
-        **final,
-        "train_steps": state.step,
-        "train_tokens": state.tokens_seen,
-        "train_examples": state.examples_seen,
-        "train_wall_s": state.wall_time,
-        "train_tokens_per_s": state.tokens_seen / state.wall_time if state.wall_time else None,
-        "final_train_loss": state.logs.get("loss"),
-        "signals_wall_s": signal_seconds,
-        # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
-        "total_wall_s": signal_seconds + base["eval_seconds"] + state.wall_time + final["eval_seconds"],
-        "session_wall_s": this_session,
-        "precision": precision,
-        "device": str(device),
-        "data": data.stats,
-        **memory.stop(),
-    }
-    rd.write_json(rd.eval, metrics)
-    return metrics
+        return self.latest.summary()
 
 
-def _precision_probe(model: Any, examples: list, batch_size: int, pad_id: int, device: torch.device) -> Any:
-    """One forward/backward of the adapted model on the longest of the first batches, for `auto`."""
-    from loralab.data import collate
-    from loralab.nll import supervised_token_nll
+@dataclass(frozen=True)
+class BaseEval:
+    """The base model's eval (adapters at identity) and the run's training precision."""
 
-    batch = {k: v.to(device) for k, v in collate(examples[:batch_size], pad_id).items()}
+    eval_loss: float
+    eval_ppl: float
+    eval_seconds: float
+    precision: str
+
+
+def training_precision(
+    cfg: RunConfig, rd: RunDir, attached: Attached, prepared: Prepared, resuming: bool
+) -> str:
+    """The training precision: `train.precision` resolved (`auto` probes); a resume keeps its own."""
+    if resuming and rd.base_eval.exists():
+        return rd.read_json(rd.base_eval).get("precision", cfg.train.precision)  # what the run began with
+    probe = _precision_probe(attached.model, prepared, cfg.train.batch_size)
+    return resolve_precision(cfg.train.precision, prepared.device, probe)
+
+
+def base_evaluation(rd: RunDir, evaluator: Evaluator, precision: str, resuming: bool) -> BaseEval:
+    """Evaluate the base model once per run (saved with the training precision); a resume reads it."""
+    if resuming and rd.base_eval.exists():
+        saved = rd.read_json(rd.base_eval)
+        return BaseEval(saved["eval_loss"], saved["eval_ppl"], saved["eval_seconds"], precision)
+    summary = evaluator()  # adapters start as the identity (B = 0): this is the base model's loss
+    assert evaluator.latest is not None
+    atomic_write_parquet(rd.base_eval_examples, evaluator.latest.per_example)  # per-example gains
+    rd.write_json(rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision})
+    rd.append_metrics({"type": "eval", "step": 0, "base": True, **summary})
+    return BaseEval(summary["eval_loss"], summary["eval_ppl"], summary["eval_seconds"], precision)
+
+
+def _precision_probe(model: torch.nn.Module, prepared: Prepared, batch_size: int) -> Callable:
+    """One forward/backward of the adapted model on the first batch, timed by `resolve_precision`."""
+    batch = collate(prepared.data.train[:batch_size], prepared.pad_id)
+    batch = {k: v.to(prepared.device) for k, v in batch.items()}
 
     def step(dtype: torch.dtype | None) -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(prepared.device.type, dtype=dtype, enabled=dtype is not None):
             supervised_token_nll(model, **batch).total.backward()
         model.zero_grad(set_to_none=True)
 
     return step
 
 
+# --- train ------------------------------------------------------------------------------------------
+@dataclass
+class Trained:
+    """What training produced: the loop state, the final eval and the final allocation."""
+
+    state: TrainState
+    final_eval: EvalResult
+    final_allocation: RankAllocation
+    peak_trainable_params: int
+    trainable_params: int
+
+
+def train_adapters(
+    cfg: RunConfig,
+    rd: RunDir,
+    prepared: Prepared,
+    attached: Attached,
+    allocation: RankAllocation,
+    evaluator: Evaluator,
+    base: BaseEval,
+    heartbeat: Heartbeat | None,
+) -> Trained:
+    """Train the adapters (evaluating when due and after the last step); a dynamic run's final ranks
+    are written to allocation.json with their trajectory."""
+    callbacks: list[Callback] = [
+        MetricsLogger(rd, cfg.train.log_every),
+        ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress),
+    ]
+    if heartbeat is not None:
+        callbacks.append(_Heartbeat(heartbeat))
+    dynamic = AdaLoraCallback(allocation, attached.max_steps) if allocation.dynamic else None
+    if dynamic is not None:
+        callbacks.append(dynamic)
+    if cfg.tracking.wandb:
+        config = cfg.model_dump(mode="json")
+        callbacks.append(WandbLogger(rd, cfg.tracking.project, cfg.tracking.group, config))
+    state = train(
+        attached.model,
+        prepared.data.train,
+        cfg.train,
+        pad_id=prepared.pad_id,
+        device=prepared.device,
+        precision=base.precision,
+        run_dir=rd,
+        callbacks=callbacks,
+        evaluate=evaluator,  # called when due and after the last step
+        group_by_length=cfg.data.group_by_length,
+        extra_loss=adalora_orth_loss if dynamic is not None else None,
+    )
+    assert evaluator.latest is not None  # `train` evaluates after its last step
+    if dynamic is None:
+        trainable = attached.trainable_params
+        return Trained(state, evaluator.latest, allocation, trainable, trainable)
+    # the budget holds on the final (pruned) ranks; record the trajectory too
+    final = dynamic.final_rank_allocation()
+    signals_wall_s = rd.read_json(rd.allocation).get("signals_wall_s", 0.0)
+    rd.write_json(rd.allocation, {**final.to_dict(), **dynamic.record(), "signals_wall_s": signals_wall_s})
+    return Trained(state, evaluator.latest, final, dynamic.peak_params, final.params)
+
+
+def save_artefacts(rd: RunDir, attached: Attached, trained: Trained) -> None:
+    """Per-example eval losses (for paired tests) and the adapter in PEFT format."""
+    atomic_write_parquet(rd.eval_examples, trained.final_eval.per_example)
+    adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
+    save_adapter(attached.model, adapter_tmp)
+    replace_dir(adapter_tmp, rd.adapter)
+
+
+# --- record -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Session:
+    """This session of the run: its wall time (s) and peak memory (`peak_rss_mb`, `peak_cuda_mb`)."""
+
+    wall_s: float
+    memory_mb: dict[str, float]
+
+
+def make_record(
+    cfg: RunConfig,
+    prepared: Prepared,
+    allocated: Allocated,
+    attached: Attached,
+    base: BaseEval,
+    trained: Trained,
+    session: Session,
+) -> RunRecord:
+    """The run's record (eval.json) from what each stage produced."""
+    state, final = trained.state, trained.final_eval
+    return RunRecord(
+        strategy=cfg.lora.strategy,
+        seed=cfg.train.seed,
+        budget_spec=allocated.allocation.budget.spec,
+        budget_params=allocated.allocation.budget.params,
+        allocated_params=trained.final_allocation.params,
+        budget_status=trained.final_allocation.budget_status,
+        trainable_params=trained.trainable_params,
+        peak_trainable_params=trained.peak_trainable_params,
+        total_params=attached.total_params,
+        base_eval_loss=base.eval_loss,
+        base_eval_ppl=base.eval_ppl,
+        eval_loss=final.loss,
+        eval_ppl=final.perplexity,
+        eval_tokens=final.tokens,
+        eval_examples=final.examples,
+        eval_seconds=final.seconds,
+        eval_tokens_per_s=final.tokens_per_second,
+        train_steps=state.step,
+        train_supervised_tokens=state.tokens_seen,
+        train_examples=state.examples_seen,
+        train_wall_s=state.wall_time,
+        train_supervised_tokens_per_s=state.tokens_seen / state.wall_time if state.wall_time else None,
+        final_train_loss=state.logs.get("loss"),
+        signals_wall_s=allocated.signals_wall_s,
+        # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
+        total_wall_s=allocated.signals_wall_s + base.eval_seconds + state.wall_time + final.seconds,
+        precision=base.precision,
+        eval_precision=cfg.train.eval_precision if cfg.train.eval_precision != "train" else base.precision,
+        device=str(prepared.device),
+        session_wall_s=session.wall_s,
+        data=prepared.data.stats,
+        **session.memory_mb,
+    )
+
+
 class _Heartbeat(Callback):
     """Calls the executor's heartbeat after every step so that a lost claim stops the run promptly."""
 
-    def __init__(self, beat: Any):
+    def __init__(self, beat: Heartbeat):
         self.beat = beat
 
     def on_step_end(self, state: TrainState) -> None:
         self.beat()
-
-
-def describe_run(path: Path) -> str:
-    """A short human description of a run directory."""
-    rd = RunDir(Path(path))
-    if not rd.spec.exists():
-        raise StoreError(f"{path} is not a run directory (no spec.yaml)")
-    status = rd.read_status()
-    lines = [f"run {rd.run_id} (study {rd.study}): {status.get('state')}"]
-    if status.get("error"):
-        lines.append(f"  error: {status['error']}")
-    cfg = rd.read_spec()["config"]
-    lines.append(
-        f"  model {cfg['model']['name']}  data {cfg['data']['source']}  strategy {cfg['lora']['strategy']}"
-        f"  budget {cfg['lora']['budget']}  seed {cfg['train']['seed']}"
-    )
-    if rd.allocation.exists():
-        a = rd.read_json(rd.allocation)
-        ranks = [m["rank"] for m in a["modules"]]
-        lines.append(
-            f"  allocation: {len(ranks)} modules, rank {min(ranks)}..{max(ranks)}"
-            f" (mean {sum(ranks) / len(ranks):.2f}); {a['achieved_params']} of {a['budget']['params']}"
-            f" params ({a.get('budget_status', '?')})"
-        )
-    metrics = rd.read_metrics()
-    steps = [m for m in metrics if m.get("type") == "train"]
-    if steps:
-        lines.append(f"  steps logged {steps[-1]['step']}  last train loss {steps[-1]['loss']:.4f}")
-    if rd.eval.exists():
-        e = rd.read_json(rd.eval)
-        lines.append(
-            f"  eval loss {e['base_eval_loss']:.4f} -> {e['eval_loss']:.4f} (ppl {e['eval_ppl']:.3f});"
-            f" trainable {e['trainable_params']} of budget {e['budget_params']};"
-            f" wall {e['total_wall_s']:.1f}s"
-        )
-    return "\n".join(lines)

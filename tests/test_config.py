@@ -96,3 +96,10 @@ def test_config_command_prints_the_resolved_config_and_id(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(body)
     assert load_config(path) == cfg
+
+
+def test_an_added_field_at_its_default_keeps_earlier_run_ids():
+    # ids computed before train.eval_precision existed: earlier run directories must still be found
+    assert load_config(None, []).run_id() == "de133c9e74d8"
+    assert load_config(None, ["train.precision=bf16", "lora.budget=r4"]).run_id() == "d7500a3b61f1"
+    assert load_config(None, ["train.eval_precision=bf16"]).run_id() != "de133c9e74d8"

@@ -128,7 +128,7 @@ def test_same_seed_same_metrics_and_sigkill_resume_is_bit_exact(tmp_path):
     assert rd.read_status()["attempts"] == 2
     assert _train_losses(rd) == _train_losses(ref)
     a, b = json.loads(rd.eval.read_text()), json.loads(ref.eval.read_text())
-    assert a["eval_loss"] == b["eval_loss"] and a["train_tokens"] == b["train_tokens"]
+    assert a["eval_loss"] == b["eval_loss"] and a["train_supervised_tokens"] == b["train_supervised_tokens"]
     pd.testing.assert_frame_equal(pd.read_parquet(rd.eval_examples), pd.read_parquet(ref.eval_examples))
 
 

@@ -39,8 +39,8 @@ def test_dynamic_run_killed_after_its_final_allocation_resumes_exactly(tmp_path,
 
     again = execute_run(cfg)
     assert again.run_dir.state == "done"
-    assert again.eval["eval_loss"] == ref.eval["eval_loss"]
-    assert again.eval["allocated_params"] == ref.eval["allocated_params"]
+    assert again.record.eval_loss == ref.record.eval_loss
+    assert again.record.allocated_params == ref.record.allocated_params
     pd.testing.assert_frame_equal(
         pd.read_parquet(rd.eval_examples), pd.read_parquet(ref.run_dir.eval_examples)
     )
@@ -51,5 +51,16 @@ def test_runs_with_different_precisions_in_one_process(tmp_path, tiny_overrides)
     # a study worker runs many runs in one process; Accelerate's state must not leak between them
     fp32 = execute_run(load_config(None, [*tiny_overrides, "train.precision=fp32"]))
     bf16 = execute_run(load_config(None, [*tiny_overrides, "train.precision=bf16"]))
-    assert fp32.eval["precision"] == "fp32" and bf16.eval["precision"] == "bf16"
+    assert fp32.record.precision == "fp32" and bf16.record.precision == "bf16"
     assert fp32.run_dir.state == bf16.run_dir.state == "done"
+
+
+@pytest.mark.slow
+def test_eval_precision_is_a_stated_choice(tmp_path, tiny_overrides):
+    fp32 = execute_run(load_config(None, [*tiny_overrides, "train.precision=bf16"]))
+    bf16 = execute_run(
+        load_config(None, [*tiny_overrides, "train.precision=bf16", "train.eval_precision=train"])
+    )
+    assert fp32.record.eval_precision == "fp32" and bf16.record.eval_precision == "bf16"
+    assert fp32.record.base_eval_loss != bf16.record.base_eval_loss  # the same base model, evaluated two ways
+    assert fp32.record.base_eval_loss == pytest.approx(bf16.record.base_eval_loss, abs=0.05)

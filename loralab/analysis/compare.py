@@ -104,7 +104,7 @@ def compare_arms(
             a.nll, a.tokens, b.nll, b.tokens, settings.n_resamples, seed
         )
     else:
-        ex_exact = 2.0 ** a.nll.shape[1] <= settings.n_resamples
+        ex_exact = (1 << a.nll.shape[1]) <= settings.n_resamples
     tests = {
         "seed_t": None
         if n < 2

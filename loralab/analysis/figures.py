@@ -15,11 +15,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
 from loralab.analysis.schema import StudyStats
-from loralab.analysis.study_stats import label_of, natural_key, strategy_order
+from loralab.analysis.study_stats import fmt_value, label_of, natural_key, strategy_order
 
 WIDTH = 3.4  # inches: one column of a two-column paper
 STYLE = {
@@ -40,6 +41,8 @@ STYLE = {
     "path.simplify": False,
 }
 MAX_PANELS = 6
+MAX_CONTEXTS = 12  # eval-loss figure: contexts side by side
+MAX_FOREST = 40  # forest plot rows
 
 
 def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
@@ -62,12 +65,14 @@ def _legend(ax: plt.Axes, strategies: list[str], **kw) -> None:
 
 def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
     """Mean eval loss per strategy (and context) with its two-level bootstrap interval."""
-    contexts = list(dict.fromkeys(label_of(_context(s.cell)) for s in stats.summaries))
-    strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
+    all_contexts = list(dict.fromkeys(label_of(_context(s.cell)) for s in stats.summaries))
+    contexts = all_contexts[:MAX_CONTEXTS]
+    summaries = [s for s in stats.summaries if label_of(_context(s.cell)) in contexts]
+    strategies = strategy_order([s.strategy for s in summaries], stats.baseline)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.3 if len(contexts) < 4 else 2.8))
         width = 0.8 / len(strategies)
-        for s in stats.summaries:
+        for s in summaries:
             x = contexts.index(label_of(_context(s.cell)))
             x += (strategies.index(s.strategy) - (len(strategies) - 1) / 2) * width
             ci = s.bootstrap_ci
@@ -81,29 +86,24 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
                 capsize=2,
                 elinewidth=1,
             )
-        shown = list(dict.fromkeys(_values(_context(s.cell)) for s in stats.summaries))
+        shown = list(dict.fromkeys(_values(_context(s.cell)) for s in summaries))
         ax.set_xticks(range(len(contexts)), shown, rotation=30 if len(contexts) > 4 else 0)
         ax.set_xlabel(", ".join(f.split(".")[-1] for f in stats.cell_fields if f != "strategy"))
         if contexts == ["all"]:
             ax.set_xticks([])
         ax.set_ylabel("eval loss (nats/token)")
-        ax.set_title(f"Eval loss: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI", pad=16)
-        _legend(
-            ax,
-            strategies,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 1.0),
-            ncol=min(4, len(strategies)),
-            handletextpad=0.1,
-            columnspacing=0.8,
-        )
+        title = f"Eval loss: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI"
+        if len(all_contexts) > len(contexts):
+            title += f"\n(first {len(contexts)} of {len(all_contexts)} contexts; all in the tables)"
+        _top_legend(ax, strategies, title)
         fig.tight_layout()
         return save(fig, out, "eval_loss")
 
 
 def forest(stats: StudyStats, out: Path) -> list[Path]:
     """Paired differences vs the baseline with CIs; filled markers are significant after correction."""
-    comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    every = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    comps = every[:MAX_FOREST]
     if not comps:
         return []
     with plt.rc_context(STYLE):
@@ -121,12 +121,17 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
                 markerfacecolor=colour if c.significant else "white",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # tick labels must not collide at column width
+        ax.set_ylim(-0.6, len(comps) - 0.4)
         labels = [c.a if not c.context else f"{c.a} · {_values(c.context)}" for c in comps]
         labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]
         ax.set_yticks(range(len(comps))[::-1], labels)
         ax.set_xlabel(f"Δ eval loss vs {stats.baseline} (nats/token)\n< 0: better than {stats.baseline}")
         corr = "Holm" if stats.settings.correction == "holm" else "BH"
-        ax.set_title(f"Paired Δ; filled: significant ({corr}, α={stats.settings.alpha})")
+        title = f"Paired Δ; filled: significant ({corr})"
+        if len(every) > len(comps):
+            title += f"\nfirst {len(comps)} of {len(every)} (all in the tables)"
+        ax.set_title(title)
         if any(c.caveat for c in comps):
             fig.text(0.01, 0.005, "‡ " + _caveats(comps), fontsize=6, color="0.3", va="bottom")
         ax.grid(axis="y", visible=False)
@@ -194,24 +199,35 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             ax.tick_params(length=2)
         for ax in axes[:, 0]:
             ax.set_ylabel("layer")
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
+        bar = fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
         fig.suptitle("Final rank per layer and module kind", fontsize=8)
         return save(fig, out, "rank_heatmaps")
 
 
 def rank_trajectory(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Adapter parameters over training for dynamic strategies (AdaLoRA), one line per run."""
-    traj = data.trajectories.merge(data.done[["run_id", "strategy", "seed"]], on="run_id")
+    """Adapter parameters over training for dynamic strategies (AdaLoRA): one line per run, labelled
+    at its end with its context (runs of one context overlap when their schedules agree)."""
+    ctx = data.context_fields
+    traj = data.trajectories.merge(data.done[["run_id", "strategy", "seed", *ctx]], on="run_id")
     if traj.empty:
         return []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.0))
+        labelled = set()
         for (s, _), g in traj.groupby(["strategy", "run_id"], sort=True):
             ax.plot(g["step"], g["params"] / 1e3, color=strategy_colour(s), alpha=0.8)
+            label = f"{s}, {_values({f: g[f].iloc[0] for f in ctx})}" if ctx else s
+            if label not in labelled:
+                labelled.add(label)
+                x, y = g["step"].iloc[-1], g["params"].iloc[-1] / 1e3
+                ax.annotate(label, (x, y), xytext=(3, 0), textcoords="offset points", fontsize=6, va="center")
+        lo, hi = float(traj["step"].min()), float(traj["step"].max())
+        ax.set_xlim(lo, hi + 0.3 * max(hi - lo, 1))  # room for the labels
         ax.set_xlabel("step")
-        ax.set_ylabel("adapter params (k)")
-        ax.set_title("Rank budget during training (dynamic strategies)")
-        _legend(ax, sorted(traj["strategy"].unique()), loc="upper right")
+        ax.set_ylabel("adapter params (thousands)")
+        ax.set_title("Adapter size during training (dynamic strategies)")
         fig.tight_layout()
         return save(fig, out, "rank_trajectory")
 
@@ -222,36 +238,46 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
         return []
     strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
-        for s in strategies:
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
+        ticks: set[float] = set()
+        # other varied fields (e.g. the learning rate) are held at their first value
+        others = [f for f in stats.cell_fields if f not in ("strategy", "budget")]
+        first = {f: stats.summaries[0].cell.get(f) for f in others}
+        cells = [x for x in stats.summaries if all(x.cell.get(f) == v for f, v in first.items())]
+        for i, s in enumerate(strategies):
             rows = sorted(
-                (x.trainable_params, x) for x in stats.summaries if x.strategy == s and x.trainable_params
+                ((x.trainable_params, x) for x in cells if x.strategy == s and x.trainable_params),
+                key=lambda row: row[0],
             )
             if not rows:
                 continue
             xs = np.array([p for p, _ in rows])
+            ticks.update(xs.tolist())
             ys = np.array([x.mean_loss for _, x in rows])
-            err = np.array(
-                [
-                    [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y]
-                    for (_, x), y in zip(rows, ys, strict=True)
-                ]
-            ).T
+            err = [
+                [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y] for (_, x), y in zip(rows, ys, strict=True)
+            ]
+            dodge = 1 + 0.025 * (i - (len(strategies) - 1) / 2)  # side by side, on a log axis
             ax.errorbar(
-                xs,
+                xs * dodge,
                 ys,
-                yerr=err,
+                yerr=np.array(err).T,
                 color=strategy_colour(s),
                 marker=strategy_marker(s),
                 markersize=4,
-                capsize=2,
+                capsize=1.5,
+                elinewidth=0.8,
                 label=s,
             )
         ax.set_xscale("log")
-        ax.set_xlabel("trainable parameters")
+        fmt = FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k")
+        ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel("eval loss (nats/token)")
-        ax.set_title("Loss against budget (lower left is better)")
-        _legend(ax, strategies, loc="best")
+        title = "Loss against budget (lower is better)" + (f"\n{label_of(first)}" if first else "")
+        _top_legend(ax, strategies, title)
         fig.tight_layout()
         return save(fig, out, "pareto")
 
@@ -274,18 +300,20 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.7 + 0.32 * len(strategies)))
         pos = list(range(len(strategies)))[::-1]
-        box = ax.boxplot(
+        box = ax.boxplot(  # quartile boxes, whiskers to 1.5 IQR, a diamond at the mean
             gains, positions=pos, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True
         )
         for patch, s in zip(box["boxes"], strategies, strict=True):
             patch.set(facecolor=strategy_colour(s), alpha=0.5)
+        for median in box["medians"]:
+            median.set(color="0.2", lw=1)
         for p, g in zip(pos, gains, strict=True):
-            ax.plot(g.mean(), p, "|", color="black", markersize=8)
+            ax.plot(g.mean(), p, "D", color="white", markeredgecolor="black", markersize=3.5, zorder=3)
         ax.set_yticks(pos, strategies)
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ax.set_xlabel("gain over base model (nats/token; > 0 better)")
-        title = "Per-example gain (box: quartiles, | mean)"
-        ax.set_title(title if first_ctx_label == "all" else f"{title}, {first_ctx_label}")
+        ax.set_xlabel("base − adapted NLL (nats/token; > 0: better)\nbox: quartiles and median; ◆: mean")
+        title = "Per-example gain over the base model"
+        ax.set_title(title if first_ctx_label == "all" else f"{title}\n({first_ctx_label})")
         ax.grid(axis="y", visible=False)
         fig.tight_layout()
         return save(fig, out, "example_gain")
@@ -309,7 +337,24 @@ def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, li
 
 
 def _values(context: dict) -> str:
-    return ", ".join(str(v) for v in context.values())
+    return ", ".join(fmt_value(v) for v in context.values())
+
+
+def _top_legend(ax: plt.Axes, strategies: list[str], title: str) -> None:
+    """Title with the strategy legend in rows between it and the axes."""
+    ncol = len(strategies) if len(strategies) <= 4 else 3
+    rows = -(-len(strategies) // ncol)
+    ax.set_title(title, pad=4 + 10 * rows)
+    _legend(
+        ax,
+        strategies,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=ncol,
+        handletextpad=0.1,
+        columnspacing=0.8,
+        borderaxespad=0.2,
+    )
 
 
 def _context(cell: dict) -> dict:

@@ -18,7 +18,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from loralab.errors import AnalysisError
+from loralab.errors import AnalysisError, StoreError
+from loralab.record import RunRecord
 from loralab.store import RunDir, Store
 
 STUDY_RECORD = "study.yaml"
@@ -44,6 +45,7 @@ class StudyData:
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, loss
     allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
 
     @property
     def cell_fields(self) -> list[str]:
@@ -79,10 +81,11 @@ def load_study_dir(
     run_dirs = list(Store(directory.parent).runs(directory.name))
     if not run_dirs and not plan.get("runs"):
         raise AnalysisError(f"no runs in {directory}; run the study first (`loralab study FILE`)")
-    records, nll, base_nll = [], {}, {}
+    records, nll, base_nll, configs = [], {}, {}, {}
     curves, allocs, trajs = [], [], []
     for i, rd in enumerate(run_dirs):
         record = _run_record(rd)
+        configs[rd.run_id] = record.pop("_config")
         records.append(record)
         if record["analysable"]:
             nll[rd.run_id] = _read_examples(rd.eval_examples)
@@ -116,6 +119,7 @@ def load_study_dir(
         curves=_concat(curves, ["run_id", "step", "loss"]),
         allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
+        configs=configs,
     )
 
 
@@ -125,7 +129,7 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     try:
         spec = rd.read_spec()
         config = spec.get("config", spec) if isinstance(spec, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, StoreError):  # a damaged spec: the run still shows, with its state
         config = {}
     flat = _flatten(config)
     record: dict[str, Any] = {
@@ -134,22 +138,22 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
         "error": str(status.get("error", "") or ""),
     }
     record.update({SHORT.get(k, k): v for k, v in flat.items() if not k.startswith(IGNORED_PREFIXES)})
-    evaluation = _read_eval(rd) if state == "done" else {}
-    record.update({k: evaluation.get(k) for k in EVAL_FIELDS})
-    analysable = state == "done" and bool(evaluation) and rd.eval_examples.exists()
+    evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
+    record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
+    analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
-        record["error"] = "done but eval.json or eval_examples.parquet is missing"
+        record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
     record["analysable"] = analysable
+    record["_config"] = config
     return record
 
 
-def _read_eval(rd: RunDir) -> dict[str, Any]:
-    """Final metrics of a run (eval.json)."""
+def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
+    """The run's final record (eval.json, through its type), or None and why not."""
     try:
-        data = json.loads(rd.eval.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return rd.read_record(), ""
+    except StoreError as e:
+        return None, str(e)
 
 
 def _read_examples(path: Path) -> pd.DataFrame:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import zlib
 
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-TOL_MUTED = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255")
+# Okabe–Ito without its yellow (#F0E442), which is hard to see on white at line widths.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
+TOL_MUTED = ("#882255", "#332288", "#999933", "#117733", "#CC6677", "#44AA99", "#88CCEE", "#DDCC77")
 COLOURS = OKABE_ITO + TOL_MUTED
 # Sorted names of the built-in strategies (loralab/strategies/); uniform first as the usual baseline.
 BUILTIN = (

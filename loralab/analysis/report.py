@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.schema import StudyStats
@@ -127,6 +128,10 @@ def _runs(data: StudyData) -> str:
         )
         fields = {k: _plain(r[k]) for k in r.index if k != "analysable"}
         body = f"<pre>{_e(json.dumps(fields, indent=1, sort_keys=True, default=str))}</pre>"
+        config = data.configs.get(r["run_id"])
+        if config:
+            text = yaml.safe_dump(config, sort_keys=False)
+            body += f"<details><summary>resolved config</summary><pre>{_e(text)}</pre></details>"
         if r["run_id"] in allocs:
             body += _heatmap(allocs[r["run_id"]])
         if r["run_id"] in curves:

@@ -141,7 +141,7 @@ class Comparison(_Frozen):
     caveat: str | None = Field(
         description="Printed wherever the claim appears, e.g. 'seed variance not covered'."
     )
-    g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 2.")
+    g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 3.")
     p_improve_seeds: float = Field(description="Share of seeds with a better than b (ties count half).")
     p_improve_bootstrap: float = Field(description="Share of bootstrap replicates with difference < 0.")
     win_rate: float = Field(description="Share of eval examples where a's mean NLL over seeds is lower.")

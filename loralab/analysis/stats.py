@@ -99,14 +99,17 @@ def sign_flip_test(d: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> t
 
 def min_sign_flip_p(n: int) -> float:
     """Smallest two-sided p the exact sign-flip test can attain with n pairs: 2 / 2^n (capped at 1)."""
-    return min(1.0, 2.0 / 2.0**n)
+    return min(1.0, 0.5 ** (n - 1))
 
 
 def hedges_gz(d: np.ndarray) -> np.ndarray:
-    """Hedges' g_z = J · mean(d) / sd(d) over the last axis, J = 1 − 3 / (4(n−1) − 1); NaN for n < 2."""
+    """Hedges' g_z = J · mean(d) / sd(d) over the last axis, J = 1 − 3 / (4(n−1) − 1); NaN for n < 3.
+
+    With two pairs J is 0 (one degree of freedom): no small-sample-corrected effect size exists.
+    """
     d = np.asarray(d, float)
     n = d.shape[-1]
-    if n < 2:
+    if n < 3:
         return np.full(d.shape[:-1], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         dz = d.mean(-1) / d.std(-1, ddof=1)
@@ -141,7 +144,7 @@ def example_permutation_test(
     sums = [x.sum(-1) for x in (nll_a, tok_a, nll_b, tok_b)]  # (seeds,)
     dn, dt = (nll_b - nll_a).T, (tok_b - tok_a).T  # (examples, seeds): what a swap moves from b to a
     obs = float(np.mean(sums[0] / sums[1] - sums[2] / sums[3]))
-    exact = 2.0**n_ex <= n_resamples
+    exact = (1 << n_ex) <= n_resamples
     hits, total = 0, 0
     for swaps in _swap_chunks(n_ex, n_resamples, seed, exact):
         moved_n, moved_t = swaps @ dn, swaps @ dt  # (chunk, seeds)
@@ -175,7 +178,7 @@ def example_sign_flip_batch(x: np.ndarray, n_resamples: int = 10_000, seed: int 
     x = np.atleast_2d(np.asarray(x, float))
     n_ex = x.shape[-1]
     obs = np.abs(x.sum(-1))
-    exact = 2.0**n_ex <= n_resamples
+    exact = (1 << n_ex) <= n_resamples
     hits = np.zeros(len(x))
     total = 0
     for swaps in _swap_chunks(n_ex, n_resamples, seed, exact):

@@ -100,7 +100,12 @@ def natural_key(values: tuple | list) -> tuple:
 
 def label_of(values: dict[str, Any]) -> str:
     """'budget=r8, lr=0.001' (or 'all' for an empty context)."""
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in values.items()) or "all"
+    return ", ".join(f"{k.split('.')[-1]}={fmt_value(v)}" for k, v in values.items()) or "all"
+
+
+def fmt_value(v: Any) -> str:
+    """A field value for labels: floats in their shortest form (3e-04, not 0.00030000000000000003)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def strategy_order(strategies: list[str], baseline: str) -> list[str]:
@@ -175,6 +180,7 @@ def pair_comparisons(
                     )
                 continue
             a, b = arm(data, res, by_strategy[a_name], a_name), arm(data, res, by_strategy[b_name], b_name)
+            example_matrix([data.nll[a.run_ids[0]], data.nll[b.run_ids[0]]])  # same eval examples, or raise
             seeds = sorted(set(a.seeds) & set(b.seeds))
             if not seeds:
                 continue  # no pair: shown as a gap in the coverage table

@@ -39,7 +39,9 @@ def print_summary(stats: StudyStats, out: Path) -> None:
         "p adj",
         "",
     ):
-        table.add_column(col, justify="left" if col in ("context", "strategy", "test", "") else "right")
+        table.add_column(
+            col, justify="left" if col in ("context", "strategy", "test", "") else "right", no_wrap=col != ""
+        )
     for s in stats.summaries:
         ctx = label_of({k: v for k, v in s.cell.items() if k != "strategy"})
         c = by_cell.get((ctx, s.strategy))
@@ -81,7 +83,11 @@ def print_comparisons(stats: StudyStats) -> None:
         "P(impr.)",
         "win",
     ):
-        table.add_column(col, justify="left" if col in ("comparison", "context", "test", "") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("comparison", "context", "test", "") else "right",
+            no_wrap=col != "",
+        )
     for c in stats.comparisons:
         cells = _comparison_cells(c)
         table.add_row(

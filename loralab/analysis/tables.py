@@ -43,7 +43,8 @@ class Table:
         lines += [
             "| " + " | ".join(cell(i, j, v) for j, v in enumerate(r)) + " |" for i, r in enumerate(self.rows)
         ]
-        lines += ["", *[f"{n}  " for n in self.notes]]
+        # a note starting with '*' would render as a list item: escape it
+        lines += ["", *[("\\" + n if n.startswith("*") else n) + "  " for n in self.notes]]
         return "\n".join(lines).rstrip() + "\n"
 
     def latex(self) -> str:

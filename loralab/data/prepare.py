@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loralab.config import DataConfig
@@ -11,6 +11,7 @@ from loralab.data.records import AlpacaRecord, load_records
 from loralab.data.split import subsample, train_eval_split
 from loralab.data.tokenize import TokenizedExample, tokenize_records
 from loralab.errors import DataError
+from loralab.record import DataStats
 
 STATS_BATCH_SIZE = 8  # the batch size at which `stats` reports padding fractions
 
@@ -21,7 +22,7 @@ class PreparedData:
 
     train: list[TokenizedExample]
     eval: list[TokenizedExample]
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: DataStats
 
 
 def prepare_data(cfg: DataConfig, tokenizer: Any) -> PreparedData:
@@ -76,22 +77,22 @@ def _stats(
     eval_: list[TokenizedExample],
     dropped_train: int,
     dropped_eval: int,
-) -> dict[str, Any]:
+) -> DataStats:
     lengths = [len(ex) for ex in train]
     all_lengths = lengths + [len(ex) for ex in eval_]
     bs = STATS_BATCH_SIZE
-    return {
-        "n_records": n_records,
-        "n_train": len(train),
-        "n_eval": len(eval_),
-        "dropped_no_supervised": dropped_train + dropped_eval,
-        "dropped_no_supervised_train": dropped_train,
-        "dropped_no_supervised_eval": dropped_eval,
-        "mean_length": sum(all_lengths) / len(all_lengths),
-        "max_length": max(all_lengths),
-        "train_tokens": sum(lengths),
-        "train_supervised_tokens": sum(ex.n_supervised for ex in train),
-        "padding_batch_size": bs,
-        "padding_fraction_grouped": padding_fraction(length_grouped_batches(lengths, bs, 0, 0), lengths),
-        "padding_fraction_random": padding_fraction(random_batches(lengths, bs, 0, 0), lengths),
-    }
+    return DataStats(
+        n_records=n_records,
+        n_train=len(train),
+        n_eval=len(eval_),
+        dropped_no_supervised=dropped_train + dropped_eval,
+        dropped_no_supervised_train=dropped_train,
+        dropped_no_supervised_eval=dropped_eval,
+        mean_length=sum(all_lengths) / len(all_lengths),
+        max_length=max(all_lengths),
+        train_set_tokens=sum(lengths),
+        train_set_supervised_tokens=sum(ex.n_supervised for ex in train),
+        padding_batch_size=bs,
+        padding_fraction_grouped=padding_fraction(length_grouped_batches(lengths, bs, 0, 0), lengths),
+        padding_fraction_random=padding_fraction(random_batches(lengths, bs, 0, 0), lengths),
+    )

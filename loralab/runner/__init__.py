@@ -5,11 +5,10 @@
 
 from loralab.runner.claims import Claim, ClaimInfo, ClaimLost, read_claim
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
-from loralab.runner.index import RunRow, rebuild_index, run_row, study_rows
 from loralab.runner.progress import StudyView
 from loralab.runner.scheduler import StudyReport, plan_runs, run_study
 from loralab.runner.study import Grid, StudyConfig, expand, load_study, parse_study
-from loralab.runner.worker import Outcome, RunJob, Task, read_executions
+from loralab.runner.worker import Outcome, RunJob, Task
 
 __all__ = [
     "Claim",
@@ -21,7 +20,6 @@ __all__ = [
     "Outcome",
     "RayExecutor",
     "RunJob",
-    "RunRow",
     "StudyConfig",
     "StudyReport",
     "StudyView",
@@ -31,9 +29,5 @@ __all__ = [
     "parse_study",
     "plan_runs",
     "read_claim",
-    "read_executions",
-    "rebuild_index",
-    "run_row",
     "run_study",
-    "study_rows",
 ]

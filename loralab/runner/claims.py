@@ -25,12 +25,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from loralab.errors import RunAbandoned
+from loralab.store import CLAIM_FILE, RunDir
 
-CLAIM_FILE = "claim.json"
 DEFAULT_TIMEOUT = 120.0
 HOST = socket.gethostname()
 
@@ -70,6 +71,16 @@ def stale_reason(info: ClaimInfo, timeout: float = DEFAULT_TIMEOUT, token: str |
     if info.age > timeout:
         return f"its owner {info.owner} sent no heartbeat for {info.age:.0f}s"
     return None
+
+
+def live_owner(timeout: float = DEFAULT_TIMEOUT) -> Callable[[RunDir], str | None]:
+    """For the store's rows: the owner holding a fresh claim on a run directory, or None."""
+
+    def owner(rd: RunDir) -> str | None:
+        info = read_claim(rd.path)
+        return info.owner if info is not None and stale_reason(info, timeout) is None else None
+
+    return owner
 
 
 class Claim:

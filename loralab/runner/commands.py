@@ -12,13 +12,13 @@ from rich.text import Text
 
 from loralab.config import RunConfig
 from loralab.errors import ConfigError, LoralabError, StoreError
-from loralab.runner.claims import DEFAULT_TIMEOUT, Claim
+from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
-from loralab.runner.index import RunRow, rebuild_index, run_row, study_rows
 from loralab.runner.progress import STATE_STYLE, format_seconds
 from loralab.runner.scheduler import plan_runs, run_study
 from loralab.runner.study import load_study
 from loralab.store import Store
+from loralab.store.index import RunRow, rebuild_index, run_row, study_rows
 
 
 def make_executor(
@@ -109,7 +109,7 @@ def status_command(
     counts = Counter(r.display_state for r in rows)
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs", highlight=False)
     if (store.root / study).is_dir():
-        console.print(f"index: {rebuild_index(store, study)}", highlight=False)
+        console.print(f"index: {rebuild_index(store, study, live_owner())}", highlight=False)
     return 0
 
 
@@ -119,16 +119,16 @@ def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[
         study = load_study(path, overrides)
         runs = plan_runs(study)
         store = Store(runs[0].output.root)
-        rows = [run_row(store.run_dir(study.name, c.run_id()), c) for c in runs]
+        rows = [run_row(store.run_dir(study.name, c.run_id()), c, live_owner()) for c in runs]
         planned = {r.run_id for r in rows}
         # Runs of earlier versions of the grid stay in the store; show them after the planned ones.
-        rows += [r for r in study_rows(store, study.name) if r.run_id not in planned]
+        rows += [r for r in study_rows(store, study.name, live_owner()) if r.run_id not in planned]
         return rows, study.name, store
     store = Store(root or "runs")
     if target not in store.studies():
         known = ", ".join(store.studies()) or "none"
         raise ConfigError(f"no study {target!r} in store {store.root} (studies there: {known})")
-    return study_rows(store, target, DEFAULT_TIMEOUT), target, store
+    return study_rows(store, target, live_owner()), target, store
 
 
 def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:

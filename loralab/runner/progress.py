@@ -17,9 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from loralab.config import RunConfig
-from loralab.runner.claims import DEFAULT_TIMEOUT
-from loralab.runner.index import RunRow, run_row
+from loralab.runner.claims import DEFAULT_TIMEOUT, live_owner
 from loralab.store import Store
+from loralab.store.index import RunRow, run_row
 
 STATE_STYLE = {
     "done": "green",
@@ -58,7 +58,8 @@ class StudyView:
 
     def rows(self) -> list[RunRow]:
         """Current rows of the study's runs, in study order."""
-        return [run_row(self.store.run_dir(self.study, c.run_id()), c, self.claim_timeout) for c in self.runs]
+        live = live_owner(self.claim_timeout)
+        return [run_row(self.store.run_dir(self.study, c.run_id()), c, live) for c in self.runs]
 
     def eta(self, rows: list[RunRow]) -> float | None:
         """Seconds left: from the step rate since the view started when every run knows its step

@@ -19,14 +19,14 @@ from rich.console import Console
 from rich.live import Live
 
 from loralab.config import OutputConfig, RunConfig
-from loralab.runner.claims import DEFAULT_TIMEOUT, read_claim, stale_reason
+from loralab.runner.claims import DEFAULT_TIMEOUT, live_owner, read_claim, stale_reason
 from loralab.runner.executors import Executor
-from loralab.runner.index import RunRow, rebuild_index, run_row
 from loralab.runner.progress import StudyView, format_seconds
 from loralab.runner.study import StudyConfig, expand
 from loralab.runner.study_record import save_study_record
 from loralab.runner.worker import Outcome, RunFn, RunJob, Task
 from loralab.store import Store
+from loralab.store.index import RunRow, rebuild_index, run_row
 
 
 @dataclass
@@ -150,11 +150,15 @@ def run_study(
                     continue
                 report.outcomes[outcome.run_id] = outcome
                 if not use_live:
-                    row = run_row(store.run_dir(study.name, outcome.run_id), by_id[outcome.run_id])
+                    row = run_row(
+                        store.run_dir(study.name, outcome.run_id),
+                        by_id[outcome.run_id],
+                        live_owner(claim_timeout),
+                    )
                     line = _outcome_line(outcome, row, len(report.outcomes), n_todo)
                     console.print(line, soft_wrap=True, highlight=False)
             todo, waiting = _wait_for_claims(store, study.name, waiting, claim_timeout, wait_poll)
-    report.index = rebuild_index(store, study.name)
+    report.index = rebuild_index(store, study.name, live_owner(claim_timeout))
     report.wall_time = time.monotonic() - t0
     return report
 

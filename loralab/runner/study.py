@@ -29,7 +29,11 @@ from typing import Any, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loralab.config import RunConfig, apply_overrides, build_config, load_yaml, set_dotted
-from loralab.errors import ConfigError
+from loralab.errors import ConfigError, validation_message
+
+STUDY_KEYS = (
+    "unknown key (a study has name, base, grid and baseline; grid has strategies, budgets, seeds and fields)"
+)
 
 # Fields that grid axes own; giving them under `fields` would silently fight the axis.
 _AXIS_FIELDS = {"lora.strategy": "strategies", "lora.budget": "budgets", "train.seed": "seeds"}
@@ -212,14 +216,7 @@ def parse_study(tree: dict[str, Any], base_dir: Path | None = None) -> StudyConf
     try:
         return StudyConfig.model_validate(tree)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "study"
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (a study has name, base, grid and baseline; grid has strategies, budgets,"
-            msg += " seeds and fields)"
-        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
-        raise ConfigError(f"study {loc}: {msg}{more}") from None
+        raise ConfigError(f"study {validation_message(e, unknown_key=STUDY_KEYS)}") from None
 
 
 def _resolve_base(tree: dict[str, Any], base_dir: Path) -> dict[str, Any]:

@@ -6,7 +6,6 @@ task), so it takes and returns plain picklable data. Importing this module does 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -20,7 +19,6 @@ from loralab.config import RunConfig
 from loralab.runner.claims import DEFAULT_TIMEOUT, HOST, Claim, ClaimLost
 from loralab.store import RunDir, Store
 
-EXECUTIONS_FILE = "executions.jsonl"
 OutcomeState = Literal["done", "skipped", "failed", "busy"]
 
 
@@ -118,20 +116,6 @@ def pin_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def read_executions(rd: RunDir) -> list[dict[str, Any]]:
-    """The run's execution log: one record per start/finish/failure of an attempt, oldest first."""
-    path = rd.path / EXECUTIONS_FILE
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
 @contextmanager
 def _output_to(path: Path, header: str) -> Iterator[None]:
     """Send this process's stdout and stderr (file descriptors, so C output too) to `path`.
@@ -164,10 +148,9 @@ def _default_run_fn() -> RunFn:
 
 
 def _log(rd: RunDir, event: str, claim: Claim, **fields: Any) -> None:
-    record = {"event": event, "time": time.time(), "owner": claim.owner, "token": claim.token, **fields}
-    # One short line per O_APPEND write: lines from different hosts never interleave mid-line.
-    with open(rd.path / EXECUTIONS_FILE, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+    rd.append_execution(
+        {"event": event, "time": time.time(), "owner": claim.owner, "token": claim.token, **fields}
+    )
 
 
 def _outcome(task: Task, state: OutcomeState, detail: str, t0: float) -> Outcome:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from loralab.errors import StrategyError
+from loralab.errors import StrategyError, validation_message
 from loralab.strategies.base import KNOWN_SIGNALS, Strategy, StrategyOptions
 
 _REGISTRY: dict[str, type[Strategy]] = {}
@@ -122,8 +122,6 @@ def parse_options(strategy: Strategy, options: dict[str, Any]) -> StrategyOption
     try:
         return strategy.Options.model_validate(options)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "options"
-        msg = "unknown option" if first["type"] == "extra_forbidden" else first["msg"]
         fields = ", ".join(strategy.Options.model_fields) or "none"
-        raise StrategyError(f"strategy {strategy.name!r} option {loc}: {msg} (options: {fields})") from None
+        problem = validation_message(e, unknown_key="unknown option")
+        raise StrategyError(f"strategy {strategy.name!r} option {problem} (options: {fields})") from None

@@ -20,6 +20,8 @@ import yaml
 from loralab.config import RunConfig
 from loralab.store import Store, atomic_write_parquet, atomic_write_text
 
+from ..runner.fakes import fake_record
+
 EFFECTS = {"uniform": 0.0, "linear-decay": -0.03, "attention-heavy": 0.01, "spectrum": -0.005}
 
 
@@ -77,10 +79,14 @@ def generate_store(
         atomic_write_parquet(rd.base_eval_examples, base)
         loss = float(nll.sum() / tokens.sum())
         params = 1000 * rank
-        rd.write_json(
-            rd.eval,
-            _eval_record(strategy, s, budget, loss, float(base["nll_sum"].sum() / tokens.sum()), params),
-        )
+        base_loss = float(base["nll_sum"].sum() / tokens.sum())
+        record = fake_record(
+            strategy=strategy, seed=s, budget_spec=budget, eval_loss=loss, eval_ppl=float(np.exp(loss)),
+            base_eval_loss=base_loss, base_eval_ppl=float(np.exp(base_loss)), trainable_params=params,
+            peak_trainable_params=params, budget_params=params, allocated_params=params,
+            eval_examples=n_examples, eval_tokens=int(tokens.sum()),
+        )  # fmt: skip
+        rd.write_record(record)
         rd.write_json(rd.allocation, _allocation(strategy, rank))
         for step in range(1, curve_steps + 1):
             rd.append_metrics(
@@ -93,19 +99,6 @@ def generate_store(
     return root / study
 
 
-def _eval_record(strategy: str, seed: int, budget: str, loss: float, base: float, params: int) -> dict:
-    return {
-        "strategy": strategy,
-        "seed": seed,
-        "budget_spec": budget,
-        "eval_loss": loss,
-        "eval_ppl": float(np.exp(loss)),
-        "base_eval_loss": base,
-        "trainable_params": params,
-        "peak_trainable_params": params,
-    }
-
-
 def _allocation(strategy: str, rank: int) -> dict:
     modules = []
     for layer in range(4):
@@ -114,4 +107,10 @@ def _allocation(strategy: str, rank: int) -> dict:
             modules.append(
                 {"name": f"h.{layer}.{kind}", "layer": layer, "kind": kind, "rank": r, "cost": r * 10}
             )
-    return {"strategy": strategy, "modules": modules}
+    record: dict[str, Any] = {"strategy": strategy, "modules": modules}
+    if strategy == "adalora":  # a dynamic strategy: initial/final allocations and a shrinking budget
+        trajectory = [
+            {"step": s, "params": 1500.0 * rank * (1 - s / 24), "ranks": {}} for s in range(0, 12, 2)
+        ]
+        record = {"initial": record, "final": record, "peak_params": 1500 * rank, "trajectory": trajectory}
+    return record

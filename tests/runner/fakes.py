@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loralab.config import RunConfig
+from loralab.record import DataStats, RunRecord
 from loralab.store import RunDir, Store, atomic_write_json
 
 
@@ -23,10 +24,29 @@ from loralab.store import RunDir, Store, atomic_write_json
 class FakeResult:
     run_dir: RunDir
     skipped: bool
-    eval: dict[str, Any] | None
+    record: RunRecord | None
 
     def summary(self) -> str:
         return f"{'already done' if self.skipped else 'done'}: {self.run_dir.path}"
+
+
+def fake_record(**fields: Any) -> RunRecord:
+    """A complete, valid run record with made-up values; `fields` override them."""
+    data = DataStats(
+        n_records=10, n_train=8, n_eval=2, dropped_no_supervised=0, dropped_no_supervised_train=0,
+        dropped_no_supervised_eval=0, mean_length=12.0, max_length=20, train_set_tokens=96,
+        train_set_supervised_tokens=40, padding_batch_size=8, padding_fraction_grouped=0.1,
+        padding_fraction_random=0.2,
+    )  # fmt: skip
+    values: dict[str, Any] = dict(
+        strategy="uniform", seed=0, budget_spec="uniform_r8", budget_params=1000, allocated_params=1000,
+        budget_status="PASS", trainable_params=1000, peak_trainable_params=1000, total_params=10_000,
+        base_eval_loss=3.0, base_eval_ppl=20.0, eval_loss=2.0, eval_ppl=7.4, eval_tokens=40,
+        eval_examples=2, eval_seconds=0.1, train_steps=5, train_supervised_tokens=200,
+        train_examples=40, train_wall_s=0.3, final_train_loss=2.1, signals_wall_s=0.0,
+        total_wall_s=0.5, precision="fp32", device="cpu", peak_rss_mb=100.0, data=data,
+    )  # fmt: skip
+    return RunRecord(**(values | fields))
 
 
 def fake_loss(seed: int, step: int) -> float:
@@ -39,7 +59,7 @@ def fake_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
     store = Store(cfg.output.root)
     rd = store.run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
-        return FakeResult(rd, True, rd.read_json(rd.eval))
+        return FakeResult(rd, True, rd.read_record())
     rd = store.create(
         cfg.output.study, cfg.run_id(), {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json")}
     )
@@ -71,14 +91,16 @@ def fake_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
             if opts.get("die_once") == step and not marker.exists():
                 marker.write_text(str(os.getpid()))
                 os._exit(3)
-        result = {
-            "eval_loss": fake_loss(cfg.train.seed, max_steps),
-            "total_wall_s": 0.5,
-            "train_steps": max_steps,
-        }
-        rd.write_json(rd.eval, result)
+        result = fake_record(
+            strategy=cfg.lora.strategy,
+            seed=cfg.train.seed,
+            eval_loss=fake_loss(cfg.train.seed, max_steps),
+            total_wall_s=0.5,
+            train_steps=max_steps,
+        )
+        rd.write_record(result)
     except BaseException as e:
         rd.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
-    rd.set_status("done", eval_loss=result["eval_loss"], steps=max_steps)
+    rd.set_status("done", eval_loss=result.eval_loss, steps=max_steps)
     return FakeResult(rd, False, result)

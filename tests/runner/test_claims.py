@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loralab.runner.claims import CLAIM_FILE, Claim, ClaimLost, read_claim
+from loralab.runner.claims import Claim, ClaimLost, read_claim
+from loralab.store import CLAIM_FILE
 
 
 def _foreign_claim(run: Path, *, age: float, host: str = "elsewhere", token: str = "t0") -> None:

@@ -15,7 +15,6 @@ import pytest
 from loralab.runner.claims import _pid_alive, read_claim
 from loralab.runner.scheduler import plan_runs
 from loralab.runner.study import load_study
-from loralab.runner.worker import read_executions
 from loralab.store import RunDir, Store
 
 from .conftest import PLUGIN, TINY_BASE, write_study
@@ -38,7 +37,14 @@ def run_dirs(path: Path) -> list[RunDir]:
     return [Store(c.output.root).run_dir(c.output.study, c.run_id()) for c in plan_runs(load_study(path))]
 
 
-FINAL_KEYS = ("eval_loss", "eval_ppl", "final_train_loss", "train_steps", "train_tokens", "trainable_params")
+FINAL_KEYS = (
+    "eval_loss",
+    "eval_ppl",
+    "final_train_loss",
+    "train_steps",
+    "train_supervised_tokens",
+    "trainable_params",
+)
 
 
 def final_metrics(rd: RunDir) -> tuple[dict, list]:
@@ -67,7 +73,7 @@ def test_a_study_completes_with_two_workers_and_a_rerun_does_nothing(reference: 
     assert proc.returncode == 0, proc.stderr
     assert "4 runs, 4 done, 0 to run" in proc.stderr and "0 ran, 4 already done" in proc.stderr
     for rd in rds:
-        assert [e["event"] for e in read_executions(rd)] == ["start", "finish"]
+        assert [e["event"] for e in rd.read_executions()] == ["start", "finish"]
         assert rd.read_status()["attempts"] == 1
 
 
@@ -116,8 +122,8 @@ def test_a_killed_study_resumes_to_the_same_metrics_as_an_uninterrupted_one(refe
 
     again = loralab(*study_args(path, "--workers", "2"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    resumed = [rd for rd in rds if len([e for e in read_executions(rd) if e["event"] == "start"]) == 2]
-    assert resumed and all("is gone" in read_executions(rd)[-2]["takeover"] for rd in resumed)
+    resumed = [rd for rd in rds if len([e for e in rd.read_executions() if e["event"] == "start"]) == 2]
+    assert resumed and all("is gone" in rd.read_executions()[-2]["takeover"] for rd in resumed)
     for rd, ref in zip(rds, run_dirs(reference), strict=True):
         assert rd.state == "done"
         assert final_metrics(rd) == final_metrics(ref)  # bit-identical, resumed or not
@@ -131,7 +137,7 @@ def test_two_concurrent_studies_on_one_store_execute_each_run_once(tmp_path: Pat
     outs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     for rd in run_dirs(path):
-        events = read_executions(rd)
+        events = rd.read_executions()
         assert [e["event"] for e in events] == ["start", "finish"], events
         assert rd.state == "done" and rd.read_status()["attempts"] == 1
     ran = [int(o.split(" ran,")[0].rsplit(" ", 1)[1]) for o in outs]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from loralab.config import build_config
 from loralab.runner.executors import LocalExecutor, available_cpus
-from loralab.runner.worker import RunJob, Task, read_executions
+from loralab.runner.worker import RunJob, Task
 from loralab.store import Store
 
 from .fakes import fake_loss, fake_run
@@ -37,7 +37,7 @@ def test_local_executor_runs_every_task_once_over_its_workers(tmp_path: Path):
     for seed, t in enumerate(ts):
         rd = store.run_dir("ex", t.run_id)
         assert rd.state == "done" and rd.read_json(rd.eval)["eval_loss"] == fake_loss(seed, 3)
-        assert [e["event"] for e in read_executions(rd)] == ["start", "finish"]
+        assert [e["event"] for e in rd.read_executions()] == ["start", "finish"]
         assert not (rd.path / "claim.json").exists()
 
 
@@ -81,4 +81,4 @@ def test_run_errors_are_outcomes_with_the_error_line(tmp_path: Path):
     assert o.state == "failed" and o.detail == "RuntimeError: fake failure at step 2"
     rd = Store(tmp_path).run_dir("ex", t.run_id)
     assert rd.state == "failed"
-    assert [e["event"] for e in read_executions(rd)] == ["start", "failed"]
+    assert [e["event"] for e in rd.read_executions()] == ["start", "failed"]

@@ -11,6 +11,7 @@ from loralab.runner.claims import Claim
 from loralab.runner.progress import StudyView, format_seconds
 from loralab.runner.study import expand, parse_study
 from loralab.store import Store
+from tests.runner.fakes import fake_record
 
 
 def make_view(tmp_path: Path) -> tuple[StudyView, list]:
@@ -30,7 +31,7 @@ def make_view(tmp_path: Path) -> tuple[StudyView, list]:
 def test_the_view_counts_states_and_shows_step_progress(tmp_path: Path):
     view, rds = make_view(tmp_path)
     rds[0].set_status("done")
-    rds[0].write_json(rds[0].eval, {"eval_loss": 1.5, "total_wall_s": 12.0})
+    rds[0].write_record(fake_record(eval_loss=1.5, total_wall_s=12.0))
     rds[1].set_status("running")
     for step in range(1, 5):
         rds[1].append_metrics({"type": "train", "step": step, "loss": 2.0})
@@ -55,7 +56,7 @@ def test_the_eta_follows_the_step_rate(tmp_path: Path):
     view.started -= 10  # as if the view had been watching for 10 s while 10 steps were done
     view._steps0 = 0
     rds[0].set_status("done", steps=10)
-    rds[0].write_json(rds[0].eval, {"eval_loss": 1.0})
+    rds[0].write_record(fake_record(eval_loss=1.0))
     (rds[0].metrics).write_text(json.dumps({"type": "train", "step": 10}) + "\n")
     eta = view.eta(view.rows())
     assert eta is not None and 25 <= eta <= 31  # 30 steps left at ~1 step/s

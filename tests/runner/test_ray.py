@@ -14,7 +14,6 @@ from rich.console import Console
 from loralab.runner.executors import RayExecutor
 from loralab.runner.scheduler import plan_runs, run_study
 from loralab.runner.study import load_study
-from loralab.runner.worker import read_executions
 from loralab.store import Store
 
 from . import fakes
@@ -59,7 +58,7 @@ def test_a_task_lost_with_its_worker_is_retried_and_resumes(study_file):
     assert report.exit_code == 0 and len(report.executed) == 1
     [cfg] = plan_runs(load_study(path))
     rd = Store(cfg.output.root).run_dir("s", cfg.run_id())
-    starts = [e for e in read_executions(rd) if e["event"] == "start"]
+    starts = [e for e in rd.read_executions() if e["event"] == "start"]
     assert len(starts) == 2 and starts[0]["token"] == starts[1]["token"]
     assert starts[1]["takeover"] == "it is an earlier attempt of the same task"
     assert [m["step"] for m in rd.read_metrics()] == [1, 2, 3, 4, 5]
@@ -104,7 +103,7 @@ def test_a_study_runs_on_a_two_node_ray_cluster(ray_cluster: str, tmp_path: Path
     owners = set()
     for cfg in plan_runs(load_study(path)):
         rd = Store(cfg.output.root).run_dir("ray", cfg.run_id())
-        events = read_executions(rd)
+        events = rd.read_executions()
         assert rd.state == "done" and [e["event"] for e in events] == ["start", "finish"]
         owners.add(events[0]["owner"].split(":")[1])
     assert len(owners) >= 2  # the runs spread over more than one worker process

@@ -14,7 +14,6 @@ from loralab.runner.claims import Claim
 from loralab.runner.executors import LocalExecutor
 from loralab.runner.scheduler import plan_runs, run_study
 from loralab.runner.study import load_study
-from loralab.runner.worker import read_executions
 from loralab.store import Store
 
 from .fakes import fake_run
@@ -38,7 +37,7 @@ def test_a_study_runs_everything_then_nothing(study_file):
     assert again.outcomes == {} and again.already_done == 4 and again.exit_code == 0
     for cfg in plan_runs(load_study(path)):
         rd = Store(cfg.output.root).run_dir("s", cfg.run_id())
-        assert [e["event"] for e in read_executions(rd)] == ["start", "finish"]
+        assert [e["event"] for e in rd.read_executions()] == ["start", "finish"]
         assert rd.read_status()["attempts"] == 1
     index = pd.read_parquet(report.index)
     assert len(index) == 4 and set(index.state) == {"done"}
@@ -69,7 +68,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(study_file):
     assert second.exit_code == 0 and len(second.executed) == 1
     [cfg] = plan_runs(load_study(path))
     rd = Store(cfg.output.root).run_dir("s", cfg.run_id())
-    starts = [e for e in read_executions(rd) if e["event"] == "start"]
+    starts = [e for e in rd.read_executions() if e["event"] == "start"]
     assert [s["state_before"] for s in starts] == ["pending", "running"]
     assert "is gone" in starts[1]["takeover"]
     assert [m["step"] for m in rd.read_metrics()] == [1, 2, 3, 4, 5]

@@ -1,12 +1,15 @@
-"""The results store: one directory per run, written atomically; the directories are the truth.
+"""A run directory and the store of them: every file of a run is named here, read and written here.
 
 ```
+<root>/<study>/index.parquet          (rebuilt from the run directories; see `loralab.store.index`)
 <root>/<study>/<run_id>/
   spec.yaml  status.json  metrics.jsonl  allocation.json  signals.json  base_eval.json  eval.json
-  base_eval_examples.parquet  eval_examples.parquet  adapter/  checkpoint/
+  base_eval_examples.parquet  eval_examples.parquet  adapter/  checkpoint/  run.log
+  claim.json  executions.jsonl        (written by the runner: who executes the run, every attempt)
 ```
 Every file is written to a temporary name in the same directory and renamed into place, so a reader
-never sees half a file and a killed writer leaves the previous version intact.
+never sees half a file and a killed writer leaves the previous version intact; the two append-only
+logs (`metrics.jsonl`, `executions.jsonl`) are read tolerantly, skipping a torn last line.
 """
 
 from __future__ import annotations
@@ -22,11 +25,62 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
 
-from loralab.errors import StoreError
+from loralab.config import RunConfig
+from loralab.errors import StoreError, validation_message
+from loralab.record import RunRecord
 
 RunState = Literal["pending", "running", "done", "failed"]
 STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
+INDEX_FILE = "index.parquet"  # per study, beside its run directories
+SPEC_FILE = "spec.yaml"
+CLAIM_FILE = "claim.json"
+EXECUTIONS_FILE = "executions.jsonl"
+TAIL_BYTES = 16384  # how much of a log's end `last_jsonl` reads
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON object line of an append-only log, oldest first; [] if there is none.
+
+    A torn last line (a writer killed mid-line) and anything that is not an object are skipped.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [row for row in map(_json_or_none, text.splitlines()) if isinstance(row, dict)]
+
+
+def last_jsonl(path: Path) -> dict[str, Any]:
+    """The last complete JSON object line of a log (reading only its tail), or {}."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - TAIL_BYTES))
+            tail = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return {}
+    for row in map(_json_or_none, reversed(tail.splitlines())):  # the first line may be cut: skipped
+        if isinstance(row, dict):
+            return row
+    return {}
+
+
+def append_jsonl(path: Path, row: dict[str, Any], *, sync: bool = False) -> None:
+    """Append one JSON line with one write (O_APPEND: lines of concurrent writers never interleave)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -96,7 +150,7 @@ class RunDir:
     def study(self) -> str:
         return self.path.parent.name
 
-    spec = property(lambda self: self.path / "spec.yaml")
+    spec = property(lambda self: self.path / SPEC_FILE)
     status_file = property(lambda self: self.path / "status.json")
     metrics = property(lambda self: self.path / "metrics.jsonl")
     allocation = property(lambda self: self.path / "allocation.json")
@@ -108,6 +162,8 @@ class RunDir:
     adapter = property(lambda self: self.path / "adapter")
     checkpoint = property(lambda self: self.path / "checkpoint")
     log = property(lambda self: self.path / "run.log")
+    claim = property(lambda self: self.path / CLAIM_FILE)  # the runner's exactly-once claim
+    executions = property(lambda self: self.path / EXECUTIONS_FILE)  # one line per attempt's event
 
     # --- status -------------------------------------------------------------------------------------
     def read_status(self) -> dict[str, Any]:
@@ -145,23 +201,24 @@ class RunDir:
 
     # --- metrics ------------------------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append one JSON line to metrics.jsonl (flushed, so a killed run keeps what it logged)."""
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one JSON line to metrics.jsonl (fsynced, so a killed run keeps what it logged)."""
+        append_jsonl(self.metrics, row, sync=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All complete metrics lines (a torn last line from a kill is ignored)."""
-        if not self.metrics.exists():
-            return []
-        rows = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        return read_jsonl(self.metrics)
+
+    def last_metrics(self) -> dict[str, Any]:
+        """The last complete metrics line (read from the file's tail), or {}."""
+        return last_jsonl(self.metrics)
+
+    def append_execution(self, row: dict[str, Any]) -> None:
+        """Append one event (start, finish, failed, lost) to the run's execution log."""
+        append_jsonl(self.executions, row)
+
+    def read_executions(self) -> list[dict[str, Any]]:
+        """The execution log: one record per start/finish/failure of an attempt, oldest first."""
+        return read_jsonl(self.executions)
 
     def truncate_metrics(self, max_step: int) -> None:
         """Drop metric lines logged after `max_step` (used on resume from a checkpoint at that step)."""
@@ -176,8 +233,50 @@ class RunDir:
         return json.loads(path.read_text())
 
     def read_spec(self) -> dict[str, Any]:
-        """spec.yaml as a dict (with `config` and `provenance`)."""
-        return yaml.safe_load(self.spec.read_text())
+        """spec.yaml as a dict (with `run_id`, `config` and `provenance`)."""
+        try:
+            spec = yaml.safe_load(self.spec.read_text())
+        except FileNotFoundError:
+            raise StoreError(f"{self.path} is not a run directory (no {SPEC_FILE})") from None
+        except yaml.YAMLError as e:
+            raise StoreError(f"{self.spec} is damaged ({type(e).__name__}); rerun the run") from None
+        if not isinstance(spec, dict):
+            raise StoreError(f"{self.spec} holds no mapping; rerun the run")
+        return spec
+
+    def read_config(self) -> RunConfig:
+        """The run's resolved config, validated (a spec of an older, incompatible schema raises)."""
+        spec = self.read_spec()
+        try:
+            return RunConfig.model_validate(spec.get("config", spec))
+        except ValidationError as e:
+            raise StoreError(f"{self.spec}: {validation_message(e)}") from None
+
+    def write_record(self, record: RunRecord) -> None:
+        """Write the run's final record (eval.json)."""
+        atomic_write_json(self.eval, record.model_dump(mode="json"))
+
+    def read_record(self) -> RunRecord:
+        """The run's final record (eval.json); StoreError if it is missing or damaged."""
+        try:
+            raw = json.loads(self.eval.read_text())
+        except FileNotFoundError:
+            raise StoreError(f"{self.path} has no {self.eval.name}: the run has not finished") from None
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{self.eval} is damaged ({type(e).__name__}); rerun the run") from None
+        try:
+            return RunRecord.model_validate(raw)
+        except ValidationError as e:
+            raise StoreError(
+                f"{self.eval} does not match the run record schema: {validation_message(e)}"
+            ) from None
+
+    def try_record(self) -> RunRecord | None:
+        """The run's record, or None where it is missing or damaged (for live, tolerant views)."""
+        try:
+            return self.read_record()
+        except StoreError:
+            return None
 
 
 class Store:
@@ -188,6 +287,10 @@ class Store:
 
     def run_dir(self, study: str, run_id: str) -> RunDir:
         return RunDir(self.root / study / run_id)
+
+    def index_path(self, study: str) -> Path:
+        """Where the study's index (a cache rebuilt from its run directories) lives."""
+        return self.root / study / INDEX_FILE
 
     def create(self, study: str, run_id: str, spec: dict[str, Any]) -> RunDir:
         """Create (or reopen) a run directory; refuse to touch one that is already done."""
@@ -222,5 +325,5 @@ class Store:
             if not sdir.is_dir():
                 continue
             for p in sorted(sdir.iterdir()):
-                if p.is_dir() and (p / "spec.yaml").exists():
+                if p.is_dir() and (p / SPEC_FILE).exists():
                     yield RunDir(p)

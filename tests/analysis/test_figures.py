@@ -1,0 +1,46 @@
+"""Figures: every applicable one is written as PDF + PNG at column width, with identical bytes on rerun."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from loralab.analysis.figures import WIDTH, write_figures
+from loralab.analysis.load import load_study_dir
+from loralab.analysis.schema import Settings
+from loralab.analysis.study_stats import study_stats
+
+from .generated_store import generate_store
+
+STRATEGIES = {"uniform": 0.0, "linear-decay": -0.03, "adalora": -0.01}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("figures")
+    directory = generate_store(root, strategies=STRATEGIES, budgets=("r4", "r8"), seeds=(0, 1, 2))
+    data = load_study_dir(directory)
+    return data, study_stats(data, Settings(n_resamples=500))
+
+
+def test_every_figure_is_written_at_column_width_and_reproducible(study, tmp_path: Path):
+    data, stats = study
+    first = write_figures(stats, data, tmp_path / "a")
+    second = write_figures(stats, data, tmp_path / "b")
+    expected = {"eval_loss", "forest", "curves", "rank_heatmaps", "rank_trajectory", "pareto", "example_gain"}
+    assert set(first) == expected  # several budgets: the Pareto view; AdaLoRA: its trajectory
+    for name, files in first.items():
+        assert [f.suffix for f in files] == [".pdf", ".png"]
+        for a, b in zip(files, second[name], strict=True):
+            assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), a.name
+        png = imread(files[1])
+        assert png.shape[1] == pytest.approx(WIDTH * 220, abs=2)  # one paper column at 220 dpi
+
+
+def test_colours_are_fixed_per_strategy_across_studies():
+    from loralab.analysis.palette import strategy_colour
+
+    assert strategy_colour("adalora") != strategy_colour("uniform") != strategy_colour("linear-decay")

@@ -1,0 +1,68 @@
+"""A study's statistics from a generated store: the fast shared-resample path equals the reference path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loralab.analysis import stats as S
+from loralab.analysis.load import load_study_dir
+from loralab.analysis.schema import Settings
+from loralab.analysis.study_stats import study_stats
+from loralab.errors import AnalysisError
+from loralab.store import atomic_write_parquet
+
+from .generated_store import generate_store
+
+SETTINGS = Settings(n_resamples=1000, seed=3)
+
+
+@pytest.fixture
+def directory(tmp_path):
+    return generate_store(tmp_path, seeds=(0, 1, 2, 3, 4, 5))
+
+
+def arm_arrays(data, strategy):
+    runs = data.done[data.done["strategy"] == strategy].sort_values("seed")
+    frames = [data.nll[r] for r in runs["run_id"]]
+    return np.stack([f["nll_sum"] for f in frames]), np.stack([f["tokens"] for f in frames])
+
+
+def test_comparisons_match_a_direct_computation(directory):
+    data = load_study_dir(directory)
+    stats = study_stats(data, SETTINGS)
+    comp = next(c for c in stats.comparisons if c.a == "linear-decay")
+    nll_a, tok_a = arm_arrays(data, "linear-decay")
+    nll_b, tok_b = arm_arrays(data, "uniform")
+    d = S.token_loss(nll_a, tok_a) - S.token_loss(nll_b, tok_b)
+    assert comp.difference == pytest.approx(d.mean(), rel=1e-12)
+    assert comp.primary_test == "seed_t" and comp.caveat is None
+    assert comp.p_primary == pytest.approx(S.paired_t(d)[1], rel=1e-10)
+    # the shared-resample fast path gives the reference two-level bootstrap's interval
+    reps = S.two_level_bootstrap(nll_a, tok_a, nll_b, tok_b, n_resamples=1000, seed=3)
+    lo, hi = S.percentile_interval(reps, 0.95)
+    assert (comp.difference_ci.low, comp.difference_ci.high) == pytest.approx((lo, hi), rel=1e-9)
+    _, p_ex, _ = S.example_permutation_test(nll_a, tok_a, nll_b, tok_b, 1000, 3)
+    assert comp.example_permutation.p_value == pytest.approx(p_ex, abs=1e-12)
+    assert comp.difference_ci.low < -0.03 < comp.difference_ci.high  # the generated effect
+    assert comp.p_primary < 0.05 and comp.p_adjusted >= comp.p_primary  # Holm over 3 comparisons
+    assert stats.family_size == 3 and stats.complete
+
+
+def test_runs_on_different_eval_examples_are_refused(directory):
+    data = load_study_dir(directory)
+    rid = data.done[data.done["strategy"] == "spectrum"]["run_id"].iloc[0]
+    path = directory / rid / "eval_examples.parquet"
+    frame = pd.read_parquet(path)
+    atomic_write_parquet(path, frame.assign(example=frame["example"] + 1000))
+    with pytest.raises(AnalysisError, match="different eval examples"):
+        study_stats(load_study_dir(directory), SETTINGS)
+
+
+def test_no_finished_runs_is_an_error(tmp_path):
+    directory = generate_store(
+        tmp_path, strategies={"uniform": 0.0}, seeds=(0,), states={("uniform", "r8", 0): "failed"}
+    )
+    with pytest.raises(AnalysisError, match="no finished runs"):
+        study_stats(load_study_dir(directory), SETTINGS)

@@ -1,0 +1,51 @@
+"""The run record: its schema, the version-0 upgrade, and the store's reader and writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loralab.errors import StoreError
+from loralab.record import SCHEMA_VERSION, RunRecord
+from loralab.store import Store
+from tests.runner.fakes import fake_record
+
+
+def test_a_record_round_trips_through_the_store(tmp_path: Path):
+    rd = Store(tmp_path).create("s", "r1", {"run_id": "r1"})
+    record = fake_record(eval_loss=1.25, eval_precision="bf16")
+    rd.write_record(record)
+    back = rd.read_record()
+    assert back == record and back.schema_version == SCHEMA_VERSION
+    assert json.loads(rd.eval.read_text())["train_supervised_tokens"] == record.train_supervised_tokens
+
+
+def test_a_version_0_record_is_read_with_unambiguous_token_names():
+    v0 = fake_record().model_dump(mode="json")
+    del v0["schema_version"], v0["eval_precision"]
+    v0["train_tokens"] = v0.pop("train_supervised_tokens")  # supervised, at the top level
+    v0["data"]["train_tokens"] = v0["data"].pop("train_set_tokens")  # all tokens, under data
+    v0["data"]["train_supervised_tokens"] = v0["data"].pop("train_set_supervised_tokens")
+    record = RunRecord.model_validate(v0)
+    assert record.train_supervised_tokens == 200 and record.data.train_set_tokens == 96
+    assert record.data.train_set_supervised_tokens == 40 and record.eval_precision == "fp32"
+
+
+def test_missing_damaged_and_foreign_records_raise_store_errors(tmp_path: Path):
+    rd = Store(tmp_path).create("s", "r1", {"run_id": "r1"})
+    with pytest.raises(StoreError, match=r"has no eval\.json: the run has not finished"):
+        rd.read_record()
+    rd.eval.write_text("{ torn")
+    with pytest.raises(StoreError, match="damaged"):
+        rd.read_record()
+    rd.eval.write_text(json.dumps({"schema_version": 1, "eval_loss": 1.0}))
+    with pytest.raises(StoreError, match="does not match the run record schema: strategy: Field required"):
+        rd.read_record()
+    assert rd.try_record() is None
+
+
+def test_every_field_is_described():
+    for model in (RunRecord, RunRecord.model_fields["data"].annotation):
+        assert all(f.description for f in model.model_fields.values()), model
