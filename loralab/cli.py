@@ -291,6 +291,47 @@ def allocate(
         atomic_write_json(json_out, outcome.allocation.to_dict())
 
 
+paper_app = typer.Typer(
+    no_args_is_help=True, help="The paper: Markdown draft, LaTeX/PDF and the arXiv bundle of a study."
+)
+app.add_typer(paper_app, name="paper")
+
+
+@paper_app.command("draft")
+def paper_draft(
+    study_dir: Path = typer.Argument(
+        ..., help="Study directory <root>/<study> (analysed by `loralab analyze`)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an edited paper/draft.md."),
+) -> None:
+    """Write paper/draft.md from the study's analysis (an edited draft is kept unless --force)."""
+    from loralab.paper.commands import draft_command
+
+    typer.echo(draft_command(study_dir, force=force))
+
+
+@paper_app.command("build")
+def paper_build(
+    study_dir: Path = typer.Argument(..., help="Study directory <root>/<study>."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Compile the PDF (needs LaTeX)."),
+) -> None:
+    """Resolve the draft into paper.md and paper.tex, compile paper.pdf, write arxiv.tar.gz.
+
+    Any other *.bib in paper/ is merged with loralab's references.bib.
+    """
+    from loralab.paper.commands import build_command
+
+    typer.echo(build_command(study_dir, pdf=pdf))
+
+
+@paper_app.command("check")
+def paper_check(bundle: Path = typer.Argument(..., help="An arXiv bundle (.tar.gz).")) -> None:
+    """Compile an arXiv bundle with pdflatex alone in a clean directory; fail on any error."""
+    from loralab.paper.commands import check_command
+
+    typer.echo(check_command(bundle))
+
+
 def main() -> None:
     """Console-script entry point."""
     # Library deprecation chatter that says nothing about the user's run (transformers 5.x via PEFT).

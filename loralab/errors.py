@@ -59,3 +59,7 @@ class TrainingError(LoralabError):
 
 class AnalysisError(LoralabError):
     """A study cannot be analysed as asked (no finished runs, unknown strategy, missing baseline)."""
+
+
+class PaperError(LoralabError):
+    """The paper cannot be drafted, built or checked (missing analysis, unknown citation, LaTeX error)."""

@@ -1,0 +1,341 @@
+"""The editable Markdown draft (`<study>/paper/draft.md`), written from the study's facts.
+
+The draft is prose around placeholders: `{{num:KEY}}` (a number from stats.json or the run specs),
+`{{claim:KEY}}` (a sentence whose verdict follows the comparison's primary test), `@fig:`/`@tbl:`/
+`@sec:` cross-references and `[@key]` citations. `loralab paper build` resolves them; the draft never
+holds a typed number, so editing prose cannot desynchronise one. User text (strategy, study and
+model names) is Markdown-escaped here, so any character survives into LaTeX and Markdown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from loralab.errors import PaperError
+from loralab.paper.escape import md_code, md_escape
+from loralab.paper.facts import TEST_WORDS, PaperFacts, shared_config
+from loralab.paper.inputs import StudyInputs
+from loralab.paper.results import results_section
+from loralab.store import atomic_write_text
+
+DRAFT_NAME = "draft.md"
+STAMP_NAME = ".draft.sha256"  # hash of the draft as generated: a different file was edited
+
+# Strategy names whose paper the related work already cites, to cite them again in the method.
+STRATEGY_CITES = {"uniform": "hu2022lora", "adalora": "zhang2023adalora"}
+MODEL_CITES = {"dialogpt": "zhang2020dialogpt", "smollm2": "benallal2025smollm2"}
+
+
+def _n(key: str) -> str:
+    return f"{{{{num:{key}}}}}"
+
+
+def _md_code_aware(text: str) -> str:
+    """Escape registry text but keep its `code` spans (descriptions use them for option names)."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # unbalanced backticks: escape everything
+        return md_escape(text)
+    return "".join(md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
+
+
+def _yaml_str(text: str) -> str:
+    """A YAML single-quoted scalar (backslashes are literal there; quotes are doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _model_cite(name: str) -> str:
+    low = name.lower()
+    keys = [v for k, v in MODEL_CITES.items() if k in low]
+    return f" [@{keys[0]}]" if keys else ""
+
+
+def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
+    stats = inputs.stats
+    title = md_escape(
+        f"Where should the rank go? An equal-budget study of LoRA rank allocation ({stats.study})"
+    )
+    base = md_escape(stats.baseline)
+    model = _shared_text(inputs, "model.name")
+    on_model = f" on {md_escape(model)}" if model else ""
+    abstract = (
+        f"We compare {_n('study.strategies')} strategies for distributing a fixed LoRA parameter budget"
+        f" across the layers and modules of a language model{on_model}, each trained with"
+        f" {_n('study.seeds')} seeds at exactly the same trainable-parameter budget. Every strategy is"
+        f" compared with the {base} baseline by a paired test chosen before looking at the results,"
+        f" corrected for {_n('study.family')} comparisons; {_n('study.significant')} of them show a"
+        " significant difference in eval loss. All numbers, tables and figures are generated from the"
+        " results store."
+    )
+    return (
+        "---\n"
+        f"title: {_yaml_str(title)}\n"
+        "author: 'loralab'\n"
+        "abstract: |\n"
+        f"  {abstract}\n"
+        "---\n\n"
+        "<!-- Written by `loralab paper draft`; edit freely. The double-brace placeholders (num: a\n"
+        "     number, claim: a verdict sentence) are filled in from the study's stats.json by\n"
+        "     `loralab paper build`: never type a number here. -->\n"
+    )
+
+
+def _shared_text(inputs: StudyInputs, dotted: str) -> str | None:
+    value = shared_config(inputs, dotted)
+    return None if value is None else str(value)
+
+
+def _introduction(inputs: StudyInputs) -> str:
+    return (
+        "# Introduction {#sec:intro}\n\n"
+        "Low-rank adaptation (LoRA) [@hu2022lora] fine-tunes a frozen language model through small"
+        " low-rank updates of its linear maps, usually with the same rank everywhere. Whether that"
+        " uniform allocation is a good use of a fixed parameter budget is an open question: methods such"
+        " as AdaLoRA [@zhang2023adalora] move rank during training, and simple static rules (more rank"
+        " to attention, to MLPs, to early or late layers) are easy to try but rarely compared fairly."
+        " This paper compares such strategies at an *equal* budget, with several seeds per strategy and"
+        " statistics that say what they can and cannot support. @sec:method describes the strategies"
+        " and the training procedure, @sec:setup the statistical protocol, and @sec:results the results;"
+        " @sec:limitations lists what the study cannot tell.\n"
+    )
+
+
+def _related_work() -> str:
+    return (
+        "# Related work {#sec:related}\n\n"
+        "**Low-rank adapters.** LoRA [@hu2022lora] adds trainable rank-$r$ products to frozen weights;"
+        " QLoRA [@dettmers2023qlora] trains them on a quantised base model, and rsLoRA"
+        " [@kalajdzievski2023rslora] rescales them so that larger ranks keep learning. DyLoRA"
+        " [@valipour2023dylora] trains a range of ranks at once, and AdaLoRA [@zhang2023adalora] prunes"
+        " singular directions by importance to move a budget between modules during training. We use the"
+        " PEFT library [@mangrulkar2022peft] on top of Transformers [@wolf2020transformers].\n\n"
+        "**Comparing methods honestly.** Training seeds are a large source of variance in deep-learning"
+        " benchmarks [@bouthillier2021variance]; few-run results call for interval estimates rather than"
+        " point scores [@agarwal2021precipice] and for tests suited to the data"
+        " [@dror2018hitchhiker]. We report bootstrap intervals [@efron1979bootstrap], resampled"
+        " hierarchically over seeds and then examples [@saravanan2020hierarchical], effect sizes for"
+        " paired designs [@lakens2013effect], and multiplicity-corrected $p$-values"
+        " [@holm1979simple; @benjamini1995fdr].\n"
+    )
+
+
+def _strategy_list(inputs: StudyInputs) -> str:
+    from loralab.strategies import available, strategy_class
+
+    registered = set(available())
+    lines = []
+    for name in sorted({c.strategy for c in inputs.stats.summaries}):
+        if name in registered:
+            desc = _md_code_aware(strategy_class(name).description)
+        else:
+            desc = "(not registered in this installation; see the run specs)"
+        cite = f" [@{STRATEGY_CITES[name]}]" if name in STRATEGY_CITES else ""
+        options = {}
+        for run in inputs.done_runs():
+            if run.config.lora.strategy == name:
+                options = dict(run.config.lora.strategy_options)
+                break
+        opts = ", ".join(f"{md_escape(k)} = {md_escape(repr(v))}" for k, v in sorted(options.items()))
+        opt_text = f" Options: {opts}." if opts else " Default options."
+        base = " (baseline)" if name == inputs.stats.baseline else ""
+        lines.append(f"- **{md_escape(name)}**{base}: {desc.rstrip('.')}{cite}.{opt_text}")
+    return "\n".join(lines)
+
+
+def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
+    have = {n.key for n in facts.numbers}
+    model = _shared_text(inputs, "model.name") or "the models listed in the run specs"
+    data = _shared_text(inputs, "data.source") or "the data sources listed in the run specs"
+    budget = _shared_text(inputs, "lora.budget")
+    targets = shared_config(inputs, "lora.targets")
+    sched = _shared_text(inputs, "train.schedule")
+
+    def hp(key: str, words: str) -> str:
+        return f"{words} {_n(key)}" if key in have else ""
+
+    hps = [
+        hp("cfg.steps", "optimizer steps"),
+        hp("cfg.lr", "peak learning rate"),
+        hp("cfg.batch", "batch size"),
+        hp("cfg.gradaccum", "gradient accumulation"),
+        hp("cfg.warmup", "warm-up steps"),
+        hp("cfg.weightdecay", "weight decay"),
+        hp("cfg.gradnorm", "gradient clipping at norm"),
+        hp("cfg.cutoff", "maximum sequence length"),
+        hp("cfg.alpha", "LoRA alpha"),
+        hp("cfg.dropout", "LoRA dropout"),
+    ]
+    hp_text = "; ".join(h for h in hps if h)
+    budget_text = (
+        f"The budget is {md_code(budget)}"
+        if budget
+        else "The budget varies across the study (see the tables)"
+    )
+    target_text = f" The adapted modules are {', '.join(md_code(t) for t in targets)}." if targets else ""
+    sched_text = f" with a {md_escape(sched)} schedule" if sched else ""
+    return (
+        "# Method {#sec:method}\n\n"
+        "## Rank-allocation strategies {#sec:strategies}\n\n"
+        "A strategy decides the LoRA rank of every adapted linear map of the model. The study compares:\n\n"
+        f"{_strategy_list(inputs)}\n\n"
+        "## Equal budgets {#sec:budget}\n\n"
+        "Every strategy receives the same budget of trainable parameters: the cost of the uniform"
+        " allocation at the reference rank, $\\sum_m r\\,(d_\\mathrm{in}^{(m)} + d_\\mathrm{out}^{(m)})$"
+        f" over the adapted modules $m$. {budget_text}; a strategy's integer ranks never cost more than"
+        " the budget and stay close to it, and each run records its exact trainable-parameter count"
+        f" (@tbl:cells).{target_text}\n\n"
+        "## Training procedure {#sec:training}\n\n"
+        f"All runs fine-tune {md_escape(model)}{_model_cite(model)} on {md_escape(data)}"
+        " (instruction data in the Alpaca format [@taori2023alpaca]) with one training procedure, AdamW"
+        f"{sched_text}, the loss on response tokens only."
+        f" Shared hyper-parameters: {hp_text or 'see the run specs'}."
+        f" Each strategy is trained with {_n('study.seeds')} seeds; a seed fixes data order, adapter"
+        " initialisation and dropout, and runs with the same seed see the same examples in the same order.\n"
+    )
+
+
+def _setup(inputs: StudyInputs) -> str:
+    s = inputs.stats.settings
+    primary = (
+        f"the {TEST_WORDS[s.primary]}"
+        if s.primary != "auto"
+        else (
+            f"the {TEST_WORDS['seed_t']} when a comparison has at least {_n('study.minseeds')} paired"
+            f" seeds, otherwise the {TEST_WORDS['example_permutation']}, which does not cover seed variance"
+        )
+    )
+    corr = (
+        "Holm's procedure [@holm1979simple]"
+        if s.correction == "holm"
+        else ("the Benjamini–Hochberg procedure [@benjamini1995fdr]")
+    )
+    return (
+        "# Experimental setup {#sec:setup}\n\n"
+        "The outcome is each run's token-weighted eval loss (nats per token) on a held-out split shared"
+        " by all runs. A cell is one strategy in one context (model, budget and any other varied field);"
+        " its loss is the mean over seeds, with a two-level bootstrap interval"
+        f" ({_n('study.resamples')} resamples over seeds, then examples) at {_n('study.confidence')}%"
+        " confidence. Every strategy is compared with the baseline in its context, paired by seed and by"
+        f" eval example. The primary test, fixed before the results, is {primary}. The {_n('study.family')}"
+        f" comparisons with the baseline form one family, corrected by {corr}; a difference is called"
+        f" significant when its adjusted $p$ is below {_n('study.alpha')}. Effects are reported as the"
+        " mean paired loss difference with its interval, the perplexity ratio and, with two or more seeds,"
+        " Hedges' $g_z$ [@lakens2013effect].\n"
+    )
+
+
+def _discussion() -> str:
+    return (
+        "# Discussion {#sec:discussion}\n\n"
+        "A strategy that is not significantly different from the baseline is not thereby shown to be"
+        " equivalent: the intervals in @tbl:comparisons bound how large a difference the data still allow."
+        " Differences in eval loss are reported in nats per token; the perplexity ratio gives the same"
+        " effect on a multiplicative scale.\n"
+    )
+
+
+def _limitations(inputs: StudyInputs) -> str:
+    stats = inputs.stats
+    items = [
+        f"Each strategy has {_n('study.seeds')} seeds; seed-level tests with few seeds have little power,"
+        " and the smallest reachable sign-flip $p$ is bounded by the number of seeds.",
+    ]
+    if any(c.primary_test == "example_permutation" for c in stats.comparisons):
+        items.append(
+            "Where the primary test is the example-level permutation test, its $p$-value treats the eval"
+            " examples as the unit of inference and does not cover seed-to-seed variance."
+        )
+    if any(c.strategy == "adalora" for c in stats.summaries):
+        items.append(
+            "AdaLoRA starts from a larger rank and prunes it during training, so its peak trainable"
+            " parameter count is above the budget; only its final ranks are held to the budget."
+        )
+    if len({r.config.model.name for r in inputs.done_runs()}) <= 1:
+        items.append("The study uses a single base model; the results may not transfer to other models.")
+    if len({r.config.data.source for r in inputs.done_runs()}) <= 1:
+        items.append("The study uses a single data set and reports eval loss only, not downstream tasks.")
+    if not stats.complete:
+        items.append(
+            "Not every planned run finished: the analysis used"
+            f" {_n('study.done')} of {_n('study.runs')} runs."
+        )
+    return "# Limitations {#sec:limitations}\n\n" + "\n".join(f"- {i}" for i in items) + "\n"
+
+
+def _reproducibility(inputs: StudyInputs) -> str:
+    runs = inputs.done_runs()
+    commits = sorted({str(r.provenance.get("git_commit")) for r in runs if r.provenance.get("git_commit")})
+    versions: dict[str, set[str]] = {}
+    hardware: set[str] = set()
+    for r in runs:
+        for pkg, v in (r.provenance.get("packages") or {}).items():
+            if v:
+                versions.setdefault(pkg, set()).add(str(v))
+        hw = r.provenance.get("hardware") or {}
+        hardware.add(str(hw.get("gpu") or hw.get("cpu") or "unknown hardware"))
+    ver = ", ".join(f"{md_escape(p)} {md_escape('/'.join(sorted(v)))}" for p, v in sorted(versions.items()))
+    ids = ", ".join(md_code(r.run_id) for r in runs)
+    return (
+        "# Reproducibility {#sec:reproducibility}\n\n"
+        f"The study {md_code(inputs.stats.study)} holds {_n('study.runs')} runs, of which"
+        f" {_n('study.done')} finished and were analysed: {ids or 'none'}. Each run directory keeps its"
+        " resolved config (spec.yaml), metrics, allocation and per-example eval losses; `loralab analyze`"
+        " recomputes every statistic from them with a fixed seed, and `loralab paper build` regenerates"
+        " this paper. "
+        + (
+            f"Code: loralab commit {', '.join('`' + md_escape(c) + '`' for c in commits)}. "
+            if commits
+            else ""
+        )
+        + (f"Packages: {ver}. " if ver else "")
+        + (f"Hardware: {md_escape('; '.join(sorted(hardware)))}." if hardware else "")
+        + "\n"
+    )
+
+
+def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
+    """The full draft Markdown for a study."""
+    parts = [
+        _front_matter(inputs, facts),
+        _introduction(inputs),
+        _related_work(),
+        _method(inputs, facts),
+        _setup(inputs),
+        results_section(inputs, facts),
+        _discussion(),
+        _limitations(inputs),
+        _reproducibility(inputs),
+    ]
+    return "\n".join(parts)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_draft(inputs: StudyInputs, facts: PaperFacts, *, force: bool = False) -> Path:
+    """Write `paper/draft.md`; an edited draft is refused (PaperError) unless `force`."""
+    path = inputs.paper_dir / DRAFT_NAME
+    stamp = inputs.paper_dir / STAMP_NAME
+    text = render_draft(inputs, facts)
+    if path.exists() and not force:
+        current = path.read_text()
+        generated = stamp.read_text().strip() if stamp.exists() else None
+        if _digest(current) != generated:
+            raise PaperError(
+                f"{path} has been edited since it was generated; keep it, or rerun with --force to"
+                " overwrite it"
+            )
+    atomic_write_text(path, text)
+    atomic_write_text(stamp, _digest(text) + "\n")
+    return path
+
+
+def draft_edited(inputs: StudyInputs) -> bool:
+    """True if draft.md exists and differs from what loralab last generated."""
+    path = inputs.paper_dir / DRAFT_NAME
+    stamp = inputs.paper_dir / STAMP_NAME
+    if not path.exists():
+        return False
+    generated = stamp.read_text().strip() if stamp.exists() else None
+    return _digest(path.read_text()) != generated

@@ -1,0 +1,266 @@
+"""From the study's inputs to the paper's facts: its numbers (with keys) and its claims.
+
+Nothing here computes a statistic: every value is a field of `stats.json` or of a run's spec.yaml,
+given a key and a printed form. A claim is a sentence chosen by the comparison's own verdict
+(`significant` under its primary test) and written with `{{num:...}}` placeholders, so the draft
+refers to it as `{{claim:KEY}}` and it is re-derived from the statistics at every build.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from loralab.analysis.schema import CellSummary, Comparison, StudyStats
+from loralab.paper.escape import md_escape
+from loralab.paper.inputs import StudyInputs
+from loralab.paper.numbers import Number, NumberTable
+
+CLAIM_PLACEHOLDER = re.compile(r"\{\{claim:([^{}\s]+)\}\}")
+
+TEST_WORDS = {
+    "seed_t": "paired t-test over seeds",
+    "seed_sign_flip": "exact sign-flip test over seeds",
+    "example_permutation": "paired permutation test over eval examples",
+}
+CORRECTION_WORDS = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
+CORRECTION_CITES = {"holm": "holm1979simple", "fdr_bh": "benjamini1995fdr"}
+EXAMPLE_LEVEL_CAVEAT = "seed variance not covered"
+
+
+def slug(text: str) -> str:
+    """Lowercase letters, digits and single dashes: a key part from any user text."""
+    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return s or "x"
+
+
+class _Slugs:
+    """Unique slugs: the same text always gets the same slug, different texts never share one."""
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, str] = {}
+        self._used: set[str] = set()
+
+    def __call__(self, text: str) -> str:
+        if text not in self._by_text:
+            base = s = slug(text)
+            i = 2
+            while s in self._used:
+                s, i = f"{base}-{i}", i + 1
+            self._by_text[text] = s
+            self._used.add(s)
+        return self._by_text[text]
+
+
+def context_parts(cell: dict) -> list[str]:
+    """The values of a cell or context other than the strategy, in field order."""
+    return [f"{k}={v}" for k, v in sorted(cell.items()) if not k.endswith("strategy")]
+
+
+@dataclass
+class PaperFacts:
+    """Numbers, claims and the keys that link them to cells and comparisons."""
+
+    numbers: NumberTable
+    claims: dict[str, str] = field(default_factory=dict)  # claim key -> Markdown with placeholders
+    cell_keys: list[tuple[CellSummary, str]] = field(default_factory=list)
+    comparison_keys: list[tuple[Comparison, str]] = field(default_factory=list)
+    contexts: int = 1  # distinct contexts (1: every comparison shares model, budget, ...)
+
+    def resolve_claims(self, text: str) -> str:
+        """Replace `{{claim:KEY}}` by the claim's current sentence."""
+
+        def sub(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key not in self.claims:
+                from loralab.errors import PaperError
+
+                raise PaperError(
+                    f"the draft refers to {{{{claim:{key}}}}}, a comparison that stats.json does not hold;"
+                    " rerun `loralab paper draft --force` or remove it"
+                )
+            return self.claims[key]
+
+        return CLAIM_PLACEHOLDER.sub(sub, text)
+
+
+def _study_numbers(stats: StudyStats) -> list[Number]:
+    s = stats.settings
+    src = "stats.json: "
+    out = [
+        Number("study.runs", stats.n_runs, "int", src + "n_runs"),
+        Number("study.done", stats.n_done, "int", src + "n_done"),
+        Number("study.family", stats.family_size, "int", src + "family_size"),
+        Number("study.confidence", s.confidence, "percent", src + "settings.confidence", decimals=1),
+        Number("study.alpha", s.alpha, "float", src + "settings.alpha", decimals=2),
+        Number("study.resamples", s.n_resamples, "int", src + "settings.n_resamples"),
+        Number("study.minseeds", s.min_seeds_seed_level, "int", src + "settings.min_seeds_seed_level"),
+        Number(
+            "study.strategies",
+            len({c.strategy for c in stats.summaries}),
+            "int",
+            src + "summaries[].strategy (count)",
+        ),
+    ]
+    family = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    out.append(
+        Number(
+            "study.significant",
+            sum(c.significant for c in family),
+            "int",
+            src + "comparisons[kind=vs_baseline].significant (count)",
+        )
+    )
+    seeds = sorted({n for c in stats.summaries for n in c.seeds})
+    out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds (count)"))
+    return out
+
+
+def _cell_numbers(c: CellSummary, key: str, i: int) -> list[Number]:
+    src = f"stats.json: summaries[{i}]."
+    out = [
+        Number(f"{key}.loss", c.mean_loss, "float", src + "mean_loss"),
+        Number(f"{key}.lo", c.bootstrap_ci.low, "float", src + "bootstrap_ci.low"),
+        Number(f"{key}.hi", c.bootstrap_ci.high, "float", src + "bootstrap_ci.high"),
+        Number(f"{key}.ppl", c.ppl, "float", src + "ppl", decimals=2),
+        Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
+        Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
+    ]
+    if c.sd_loss is not None:
+        out.append(Number(f"{key}.sd", c.sd_loss, "float", src + "sd_loss", decimals=4))
+    if c.trainable_params is not None:
+        out.append(Number(f"{key}.params", round(c.trainable_params), "int", src + "trainable_params"))
+    if c.base_loss is not None:
+        out.append(Number(f"{key}.base", c.base_loss, "float", src + "base_loss"))
+    return out
+
+
+def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
+    src = f"stats.json: comparisons[{i}]."
+    out = [
+        Number(f"{key}.diff", c.difference, "float", src + "difference", decimals=4),
+        Number(f"{key}.difflo", c.difference_ci.low, "float", src + "difference_ci.low", decimals=4),
+        Number(f"{key}.diffhi", c.difference_ci.high, "float", src + "difference_ci.high", decimals=4),
+        Number(f"{key}.ratio", c.ppl_ratio, "float", src + "ppl_ratio"),
+        Number(f"{key}.ratiolo", c.ppl_ratio_ci.low, "float", src + "ppl_ratio_ci.low"),
+        Number(f"{key}.ratiohi", c.ppl_ratio_ci.high, "float", src + "ppl_ratio_ci.high"),
+        Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
+        Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
+        Number(f"{key}.winrate", c.win_rate, "percent", src + "win_rate", decimals=1),
+        Number(f"{key}.sig", "yes" if c.significant else "no", "text", src + "significant"),
+    ]
+    if c.p_primary is not None:
+        out.append(Number(f"{key}.p", c.p_primary, "p", src + "p_primary"))
+    if c.p_adjusted is not None:
+        out.append(Number(f"{key}.padj", c.p_adjusted, "p", src + "p_adjusted"))
+        out.append(Number(f"{key}.padjrel", c.p_adjusted, "prel", src + "p_adjusted"))
+    if c.g_z is not None:
+        out.append(Number(f"{key}.gz", c.g_z, "float", src + "g_z", decimals=2))
+    return out
+
+
+def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: bool = True) -> str:
+    """The claim about comparison `c`, as the statistics allow it (Markdown with placeholders)."""
+    a, b = md_escape(c.a), md_escape(c.b)
+    corr = CORRECTION_WORDS[stats.settings.correction]
+    cite = CORRECTION_CITES[stats.settings.correction]
+    test = TEST_WORDS[c.primary_test]
+    effect = (
+        f"difference {{{{num:{key}.diff}}}} nats/token, {{{{num:study.confidence}}}}% CI"
+        f" [{{{{num:{key}.difflo}}}}, {{{{num:{key}.diffhi}}}}]; perplexity ratio {{{{num:{key}.ratio}}}}"
+    )
+    if c.g_z is not None:
+        effect += f"; Hedges' $g_z$ = {{{{num:{key}.gz}}}}"
+    where = f" ({md_escape(c.context_label)})" if c.context_label and with_context else ""
+    if c.p_adjusted is None:
+        verdict = (
+            f"**{a}** cannot be compared with **{b}**{where} by its primary test ({test}), which needs more"
+            f" units than the {{{{num:{key}.seeds}}}} paired seeds; we report no significant difference"
+            f" ({effect})."
+        )
+    else:
+        p = f"{corr}-adjusted $p$ {{{{num:{key}.padjrel}}}} [@{cite}], {test}"
+        if c.significant and c.difference < 0:
+            verdict = f"**{a}** reached a lower eval loss than **{b}**{where} ({p}; {effect})."
+        elif c.significant:
+            verdict = f"**{a}** reached a higher eval loss than **{b}**{where} ({p}; {effect})."
+        else:
+            verdict = (
+                f"**{a}** showed no significant difference in eval loss from **{b}**{where} ({p}; {effect})."
+            )
+    caveat = c.caveat or (EXAMPLE_LEVEL_CAVEAT if c.primary_test == "example_permutation" else None)
+    if caveat:
+        verdict += f" Caveat: {md_escape(caveat)}."
+    return verdict
+
+
+def collect_facts(inputs: StudyInputs) -> PaperFacts:
+    """Every number and claim the paper may use, from the study's stats.json and run specs."""
+    stats = inputs.stats
+    slugs = _Slugs()
+    numbers = _study_numbers(stats)
+    contexts = {tuple(context_parts(c.cell)) for c in stats.summaries}
+    multi = len(contexts) > 1
+    cell_keys = []
+    for i, c in enumerate(stats.summaries):
+        parts = [c.strategy, *context_parts(c.cell)] if multi else [c.strategy]
+        key = "cell." + slugs("cell|" + "|".join(parts))
+        cell_keys.append((c, key))
+        numbers += _cell_numbers(c, key, i)
+    facts = PaperFacts(numbers=NumberTable([]), cell_keys=cell_keys, contexts=len(contexts))
+    cmp_keys = []
+    for i, c in enumerate(stats.comparisons):
+        parts = [c.a, c.b, *context_parts(c.context)] if multi else [c.a, c.b]
+        key = "cmp." + slugs("cmp|" + "|".join(parts))
+        cmp_keys.append((c, key))
+        numbers += _comparison_numbers(c, key, i)
+        facts.claims[key] = claim_sentence(c, key, stats, with_context=multi)
+    numbers += _config_numbers(inputs)
+    facts.numbers = NumberTable(numbers)
+    facts.comparison_keys = cmp_keys
+    return facts
+
+
+# Numeric hyper-parameters the method section quotes, when every finished run shares them.
+CONFIG_NUMBERS: tuple[tuple[str, str, str], ...] = (
+    ("cfg.lr", "train.lr", "g"),
+    ("cfg.steps", "train.max_steps", "int"),
+    ("cfg.epochs", "train.epochs", "g"),
+    ("cfg.batch", "train.batch_size", "int"),
+    ("cfg.gradaccum", "train.grad_accum", "int"),
+    ("cfg.warmup", "train.warmup_steps", "int"),
+    ("cfg.warmupratio", "train.warmup_ratio", "g"),
+    ("cfg.weightdecay", "train.weight_decay", "g"),
+    ("cfg.gradnorm", "train.max_grad_norm", "g"),
+    ("cfg.cutoff", "data.cutoff_len", "int"),
+    ("cfg.valsize", "data.val_set_size", "int"),
+    ("cfg.alpha", "lora.alpha", "g"),
+    ("cfg.dropout", "lora.dropout", "g"),
+    ("cfg.refrank", "lora.reference_rank", "int"),
+)
+
+
+def config_value(config: object, dotted: str) -> object:
+    """`train.lr` of a RunConfig."""
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def shared_config(inputs: StudyInputs, dotted: str) -> object | None:
+    """The value of `dotted` if every finished run has the same one, else None."""
+    values = {repr(config_value(r.config, dotted)) for r in inputs.done_runs()}
+    if len(values) != 1:
+        return None
+    return config_value(inputs.done_runs()[0].config, dotted)
+
+
+def _config_numbers(inputs: StudyInputs) -> list[Number]:
+    out = []
+    for key, dotted, kind in CONFIG_NUMBERS:
+        value = shared_config(inputs, dotted)
+        if value is None or isinstance(value, bool):
+            continue
+        out.append(Number(key, value, kind, f"spec.yaml: config.{dotted} (all finished runs)"))
+    return out

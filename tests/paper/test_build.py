@@ -1,0 +1,261 @@
+"""The paper pipeline on a real study directory: numbers, references, citations, escaping, rebuilds."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from loralab.errors import PaperError
+from loralab.paper import build_paper, draft_paper, write_paper
+from loralab.paper.convert import pandoc_path
+from loralab.paper.facts import collect_facts
+from loralab.paper.inputs import load_inputs
+from tests.paper.conftest import needs_latex
+from tests.paper.study import make_study
+
+
+def _expected(raw_stats: dict, spec_config: dict, source: str):
+    """The value a number's source names, read independently from stats.json or spec.yaml."""
+    if source.startswith("spec.yaml: config."):
+        value = spec_config
+        for part in source.removeprefix("spec.yaml: config.").split(" ")[0].split("."):
+            value = value[part]
+        return value
+    path = source.removeprefix("stats.json: ")
+    if path == "comparisons[kind=vs_baseline].significant (count)":
+        return sum(c["significant"] for c in raw_stats["comparisons"] if c["kind"] == "vs_baseline")
+    if path == "summaries[].strategy (count)":
+        return len({c["strategy"] for c in raw_stats["summaries"]})
+    if path == "summaries[].seeds (count)":
+        return len({s for c in raw_stats["summaries"] for s in c["seeds"]})
+    value = raw_stats
+    for part in path.split("."):
+        name, _, idx = part.partition("[")
+        value = value[name]
+        if idx:
+            value = value[int(idx.rstrip("]"))]
+    return value
+
+
+def _agrees(text: str, expected, kind: str, decimals: int) -> bool:
+    """Printed `text` equals `expected` at the stated rounding."""
+    text = text.strip()
+    if kind == "text":
+        want = "yes" if expected is True else "no" if expected is False else str(expected)
+        return text == want
+    if kind == "int":
+        return int(text) == round(expected)
+    if kind in ("p", "prel"):
+        text = text.removeprefix("=").strip() if kind == "prel" else text
+        if text.startswith("<"):
+            return expected < float(text.lstrip("< "))
+        return abs(float(text) - expected) <= 0.5e-3 + 1e-12
+    if kind == "percent":
+        return abs(float(text) - 100 * expected) <= 0.5 * 10**-decimals + 1e-9
+    if kind == "g":
+        return float(text) == pytest.approx(expected, rel=1e-5)
+    return abs(float(text) - expected) <= 0.5 * 10**-decimals + 1e-12
+
+
+def _latex_to_text(body: str) -> str:
+    return (
+        body.replace("\\ensuremath{-}", "-")
+        .replace("\\ensuremath{<}\\,", "< ")
+        .replace("\\_", "_")
+        .replace("\\%", "%")
+        .replace("\\&", "&")
+    )
+
+
+def test_every_number_in_md_and_tex_equals_stats_json(any_study):
+    study = any_study
+    facts = collect_facts(load_inputs(study))
+    numbers = list(facts.numbers)
+    # A draft quoting every number once, each on a line we can find again in both outputs.
+    lines = [
+        f"Number{chr(65 + i // 26)}{chr(65 + i % 26)} is {{{{num:{n.key}}}}} here.\n"
+        for i, n in enumerate(numbers)
+    ]
+    (study / "paper").mkdir()
+    (study / "paper" / "draft.md").write_text("---\ntitle: Numbers\n---\n\n" + "\n".join(lines))
+    build_paper(study, pdf=False)
+
+    raw = json.loads((study / "analysis" / "stats.json").read_text())
+    spec = next(p for p in study.glob("*/spec.yaml"))
+    import yaml
+
+    config = yaml.safe_load(spec.read_text())["config"]
+    md = (study / "paper" / "paper.md").read_text()
+    tex = (study / "paper" / "paper.tex").read_text()
+    defined = dict(
+        re.findall(r"\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}", (study / "paper" / "numbers.tex").read_text())
+    )
+    assert len(defined) == len(numbers)
+    for i, n in enumerate(numbers):
+        tag = f"Number{chr(65 + i // 26)}{chr(65 + i % 26)} is "
+        expected = _expected(raw, config, n.source)
+        md_value = (
+            re.search(re.escape(tag) + r"(.*?) here\.", md).group(1).replace("\\<", "<").replace("\\_", "_")
+        )
+        assert _agrees(md_value, expected, n.kind, n.decimals), (n.key, md_value, expected)
+        macro = re.search(re.escape(tag) + r"\\([A-Za-z]+)\{\} here\.", tex).group(1)
+        assert _agrees(_latex_to_text(defined[macro]), expected, n.kind, n.decimals), (n.key, defined[macro])
+
+
+def test_generated_draft_types_no_numbers_and_tex_uses_only_defined_macros(any_study):
+    study = any_study
+    out = write_paper(study, pdf=False)
+    draft = out.draft.read_text()
+    prose = re.sub(r"\{\{(num|claim):[^{}]+\}\}", "", draft)
+    prose = re.sub(r"`[^`]*`", "", prose)  # run ids, commit, budget names
+    assert not re.search(r"\d\.\d{2,}", prose), re.search(r".{40}\d\.\d{2,}.{20}", prose)
+    assert "{{num:" in draft and "{{claim:" in draft
+    tex = out.tex.read_text()
+    defined = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", out.numbers.read_text()))
+    used = set(re.findall(r"\\(LL[A-Za-z]+)\{\}", tex))
+    assert used and used <= defined
+    assert "{{" not in tex and "{{" not in out.markdown.read_text()
+
+
+def test_claims_in_the_paper_follow_significance(study):
+    out = write_paper(study, pdf=False)
+    md = out.markdown.read_text()
+    plain = " ".join(md.split())
+    assert "**linear-decay** reached a lower eval loss than **uniform**" in plain
+    assert "**attention-heavy** showed no significant difference in eval loss from **uniform**" in plain
+    assert plain.count("Caveat: seed variance not covered.") == 2
+
+
+@pytest.mark.latex
+@needs_latex
+def test_pdf_builds_and_every_reference_resolves(any_study):
+    study = any_study
+    out = write_paper(study)
+    assert out.pdf is not None and out.pdf.stat().st_size > 10_000 and out.pdf_skipped is None
+    log = (study / "paper" / "build" / "paper.log").read_text()
+    assert "undefined" not in log.lower()
+    tex = out.tex.read_text()
+    refs = set(re.findall(r"\\ref\{([^}]*)\}", tex))
+    labels = set(re.findall(r"\\label\{([^}]*)\}", tex))
+    assert refs and refs <= labels
+    assert {"fig:eval-loss", "tbl:cells", "tbl:comparisons", "sec:method"} <= refs
+    md = out.markdown.read_text()
+    assert not re.search(r"@(fig|tbl|sec):", md)
+    assert "[Figure 1](#fig:eval-loss)" in md and "figures/eval-loss.png" in md
+    assert (study / "paper" / "paper.bbl").read_text().count("\\bibitem") >= 10
+
+
+def test_unknown_citation_fails_before_latex(study):
+    draft = draft_paper(study)
+    draft.write_text(draft.read_text() + "\nAs shown before [@nosuch2099].\n")
+    with pytest.raises(PaperError, match="unknown citation key @nosuch2099"):
+        build_paper(study)
+    assert not (study / "paper" / "paper.tex").exists()
+    assert not (study / "paper" / "build").exists()
+
+
+def test_unresolved_reference_fails(study):
+    draft = draft_paper(study)
+    draft.write_text(draft.read_text() + "\nSee @fig:nope.\n")
+    with pytest.raises(PaperError, match="unresolved reference @fig:nope"):
+        build_paper(study, pdf=False)
+
+
+def test_a_users_bib_is_merged(study):
+    draft = draft_paper(study)
+    draft.write_text(draft.read_text() + "\nAs shown before [@mine2024].\n")
+    (study / "paper" / "mine.bib").write_text("@misc{mine2024, author={Me}, title={Mine}, year={2024}}\n")
+    out = build_paper(study, pdf=False)
+    assert "mine2024" in out.bib.read_text() and "\\citep{mine2024}" in out.tex.read_text()
+
+
+NASTY_STRATEGY = "my_strat%&#${x}~^\\"
+NASTY_STUDY = "st_u%d&y#${1}~^\\"
+
+
+@pytest.mark.latex
+@needs_latex
+def test_special_characters_survive_into_markdown_latex_and_pdf(tmp_path):
+    study = make_study(
+        tmp_path,
+        study=NASTY_STUDY,
+        strategies=("uniform", NASTY_STRATEGY),
+        significant={NASTY_STRATEGY: True},
+    )
+    out = write_paper(study)
+    assert out.pdf is not None
+    plain = subprocess.run(
+        [pandoc_path(), "-f", "markdown", "-t", "plain", "-s", "--wrap=none"],
+        input=out.markdown.read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert NASTY_STRATEGY in plain and NASTY_STUDY in plain
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out.pdf), "-"], capture_output=True, text=True).stdout
+        # pandoc writes ^ as \^{}, which pdftotext reads back as the spacing circumflex U+02C6
+        text = text.replace("\n", " ").replace("\u02c6", "^")
+        assert NASTY_STRATEGY in text
+        assert NASTY_STUDY in text
+
+
+def test_rebuild_from_unchanged_store_is_identical(study):
+    first = write_paper(study)
+    tex, bundle = first.tex.read_bytes(), first.bundle.read_bytes()
+    second = write_paper(study)
+    assert second.tex.read_bytes() == tex
+    assert second.bundle.read_bytes() == bundle
+    assert second.numbers.read_text() == first.numbers.read_text()
+
+
+def test_draft_is_never_overwritten_once_edited(study):
+    draft = draft_paper(study)
+    draft_paper(study)  # unedited: regenerating is fine
+    draft.write_text(draft.read_text().replace("# Discussion", "# Discussion\n\nMy own words.\n"))
+    with pytest.raises(PaperError, match=r"edited.*--force"):
+        draft_paper(study)
+    out = write_paper(study, pdf=False)  # the demo path keeps the edit too
+    assert "My own words." in out.draft.read_text() and "My own words." in out.tex.read_text()
+    draft_paper(study, force=True)
+    assert "My own words." not in draft.read_text()
+
+
+def test_without_latex_everything_but_the_pdf_is_written(study, monkeypatch):
+    import loralab.paper.latex as latex
+
+    monkeypatch.setattr(latex.shutil, "which", lambda tool: None)
+    out = write_paper(study)
+    assert out.pdf is None and "apt-get install" in out.pdf_skipped
+    for p in (out.draft, out.markdown, out.tex, out.numbers, out.bib, out.bundle):
+        assert p.is_file()
+    import tarfile
+
+    with tarfile.open(out.bundle) as tar:
+        names = tar.getnames()
+    assert "references.bib" in names and "paper.bbl" not in names
+
+
+def test_missing_analysis_says_what_to_run(tmp_path):
+    (tmp_path / "s").mkdir()
+    with pytest.raises(PaperError, match="loralab analyze"):
+        build_paper(tmp_path / "s")
+
+
+def test_limitations_follow_the_study(tmp_path):
+    study = make_study(tmp_path, strategies=("uniform", "adalora"), significant={})
+    text = " ".join(draft_paper(study).read_text().split())
+    assert (
+        "AdaLoRA starts from a larger rank" in text
+        and "peak trainable parameter count is above the budget" in text
+    )
+    assert "single base model" in text and "does not cover seed-to-seed variance" in text
+    assert "(Zhang et al. 2023): prune SVD triplets" in text or "AdaLoRA (Zhang et al. 2023)" in text
+
+
+def test_a_study_with_only_the_baseline_still_builds(tmp_path):
+    study = make_study(tmp_path, strategies=("uniform",), significant={})
+    out = write_paper(study, pdf=False)
+    assert "no comparison with the baseline has finished runs" in out.markdown.read_text()
