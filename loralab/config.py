@@ -200,6 +200,11 @@ class OutputConfig(_Frozen):
 
     root: str = Field("runs", description="Results store root directory.")
     study: str = Field("default", description="Study name: runs live in <root>/<study>/<run_id>/.")
+    cache: bool = Field(
+        True,
+        description="Reuse work identical across the study's runs (tokenised data, base eval, seed-free"
+        " signals) from <root>/<study>/.cache/; results are the same either way.",
+    )
 
     @field_validator("study")
     @classmethod
