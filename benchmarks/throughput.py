@@ -36,7 +36,11 @@ from typing import Any
 
 import torch
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "alpaca" / "alpaca_data.json"
+# ../shared beside the checkout (or beside the worktrees' folder): the Alpaca file is never copied in
+_ALPACA = [
+    p / "shared" / "data" / "alpaca" / "alpaca_data.json" for p in Path(__file__).resolve().parents[2:4]
+]
+DEFAULT_DATA = next((p for p in _ALPACA if p.is_file()), _ALPACA[0])
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # lever name -> (LoraConfig overrides, TrainConfig overrides) applied to arm b
 LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

@@ -19,7 +19,10 @@ from loralab.errors import ConfigError, validation_message
 
 # Fields added after runs existed, with the default that every earlier run had in effect; at that
 # default they are left out of the run id, so earlier run directories are still found and skipped.
-ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (("train", "eval_precision", "fp32"),)
+ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
+    ("train", "eval_precision", "fp32"),
+    ("lora", "dropout_sharing", "module"),
+)
 UNKNOWN_KEY = "unknown key (check the spelling; `loralab config` prints every field)"
 
 DEFAULT_MODEL = "microsoft/DialoGPT-medium"
@@ -139,6 +142,12 @@ class LoraConfig(_Frozen):
     )
     dropout: float = Field(
         0.05, ge=0, lt=1, description="LoRA dropout (note: ~30% of CPU step time; 0 skips the mask)."
+    )
+    dropout_sharing: Literal["module", "input"] = Field(
+        "module",
+        description="'module': each adapted module draws its own dropout mask (PEFT, alpaca-lora);"
+        " 'input': modules reading the same activations (q/k/v, gate/up) share one mask and one"
+        " dropped copy: fewer masks and less memory, correlated masks (docs/performance.md).",
     )
 
     @field_validator("budget", mode="before")
