@@ -45,6 +45,12 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 # lever name -> (LoraConfig overrides, TrainConfig overrides) applied to arm b
 LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nodrop": ({"dropout": 0.0}, {}),
+    "shared-dropout": ({"dropout_sharing": "input"}, {}),
+    "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
+    "checkpointing": ({}, {"activation_checkpointing": True}),
+    "compile": ({}, {"compile": True}),
+    "adamw-foreach": ({}, {"optimizer": "adamw_foreach"}),
+    "adamw-fused": ({}, {"optimizer": "adamw_fused"}),
 }
 
 
@@ -171,7 +177,7 @@ def arm_loralab(args: argparse.Namespace, lever: str | None) -> dict[str, Any]:
     from loralab.train.loop import train
 
     lora_kw, train_kw = LEVERS[lever] if lever else ({}, {})
-    loaded = _model(args)
+    loaded = _model(args, "eager" if lever == "eager" else "sdpa")
     tok = loaded.tokenizer
     data = _data(args, tok)
     lcfg = LoraConfig(dropout=args.dropout, **lora_kw)

@@ -22,6 +22,9 @@ from loralab.errors import ConfigError, validation_message
 ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
     ("train", "eval_precision", "fp32"),
     ("lora", "dropout_sharing", "module"),
+    ("train", "optimizer", "adamw"),
+    ("train", "activation_checkpointing", False),
+    ("train", "compile", False),
 )
 UNKNOWN_KEY = "unknown key (check the spelling; `loralab config` prints every field)"
 
@@ -202,6 +205,17 @@ class TrainConfig(_Frozen):
     checkpoint_every: int = Field(50, ge=0, description="Save a resumable checkpoint every N steps.")
     log_every: int = Field(1, ge=1, description="Write a metrics.jsonl line every N steps.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's default.")
+    optimizer: Literal["adamw", "adamw_foreach", "adamw_fused"] = Field(
+        "adamw",
+        description="AdamW implementation: torch's default for the device, multi-tensor (foreach) or"
+        " fused; the same update up to float rounding (docs/performance.md).",
+    )
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each block's activations in backward: less memory, ~30% more compute."
+    )
+    compile: bool = Field(
+        False, description="torch.compile the transformer body (compile time is paid in the first steps)."
+    )
 
 
 class OutputConfig(_Frozen):
