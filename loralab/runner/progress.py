@@ -7,11 +7,12 @@ refreshes itself; elsewhere the study prints one line per finished run instead.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -115,3 +116,35 @@ class StudyView:
 
     def __rich__(self) -> RenderableType:
         return self.render()
+
+
+class ProgressLines:
+    """Plain progress for piped or logged output: every `every` seconds, one line with the study's
+    counts, ETA and the step of each running run (a terminal gets the live view instead)."""
+
+    def __init__(self, view: StudyView, console: Console, every: float = 30.0):
+        self.view, self.console, self.every = view, console, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="study-progress", daemon=True)
+
+    def line(self) -> str:
+        """`2/6 done · 2 running · elapsed 1m00s · ETA 3m10s | linear-decay s0 12/30, uniform s1 9/30`."""
+        rows = self.view.rows()
+        running = [
+            f"{r.strategy} s{r.seed} {r.steps}/{r.max_steps or '?'}"
+            for r in rows
+            if r.display_state == "running"
+        ]
+        return self.view.header(rows) + (" | " + ", ".join(running) if running else "")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.console.print(self.line(), soft_wrap=True, highlight=False)
+
+    def __enter__(self) -> ProgressLines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
