@@ -56,6 +56,8 @@ class StudyView:
     max_rows: int = 12
     started: float = field(default_factory=time.monotonic)
     _steps0: int | None = None
+    _t0: float | None = None
+    _moving: bool = False
 
     def rows(self) -> list[RunRow]:
         """Current rows of the study's runs, in study order."""
@@ -63,16 +65,21 @@ class StudyView:
         return [run_row(self.store.run_dir(self.study, c.run_id()), c, live) for c in self.runs]
 
     def eta(self, rows: list[RunRow]) -> float | None:
-        """Seconds left: from the step rate since the view started when every run knows its step
+        """Seconds left: from the step rate since the first step seen when every run knows its step
         count, else from the mean wall time of finished runs; None until there is a rate."""
         todo = [r for r in rows if r.state not in ("done", "failed")]
         if not todo:
             return 0.0
         if all(r.max_steps for r in rows):
             done = sum(min(r.steps, r.max_steps or 0) for r in rows)
-            if self._steps0 is None:
-                self._steps0 = done
-            elapsed = time.monotonic() - self.started
+            now = time.monotonic()
+            if self._steps0 is None or (done == self._steps0 and not self._moving):
+                # the rate counts from the last look before the first step: model loading and the
+                # base eval before it would otherwise make the first ETAs absurd
+                self._steps0, self._t0 = done, now
+                return None
+            self._moving = True
+            elapsed = now - (self._t0 or now)
             rate = (done - self._steps0) / elapsed if elapsed > 0 else 0.0
             left = sum((r.max_steps or 0) - min(r.steps, r.max_steps or 0) for r in todo)
             return left / rate if rate > 0 else None
