@@ -23,14 +23,11 @@ REDUCED = [
 
 
 def _digests(directory: Path) -> dict[str, str]:
-    """sha256 of every file under `directory` that a rebuild must reproduce (the PDF embeds a date)."""
+    """sha256 of every file under `directory` that a rebuild must reproduce (the PDF too)."""
     return {
         str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(directory.rglob("*"))
-        if p.is_file()
-        and p.suffix != ".pdf"
-        and "build" not in p.parts
-        and p.name not in ("paper.log", "run.log")
+        if p.is_file() and "build" not in p.parts and p.name not in ("paper.log", "run.log")
     }
 
 
