@@ -33,7 +33,14 @@ from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
-from loralab.store.cache import CACHE_DIR, StudyCache, base_eval_parts, data_parts
+from loralab.store.cache import (
+    CACHE_DIR,
+    StudyCache,
+    base_eval_parts,
+    data_parts,
+    model_parts,
+    worth_caching_model,
+)
 from loralab.strategies import RankAllocation
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
 from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
@@ -150,9 +157,12 @@ class Prepared:
 
 def prepare(cfg: RunConfig, device: torch.device, cache: StudyCache | None = None) -> Prepared:
     """Load the model (onto `device`, before signals are measured there) and prepare the data."""
-    loaded = load_model(cfg.model)
-    model = loaded.model.to(device)
     cache = cache or StudyCache(None)
+    slow = worth_caching_model(cfg)
+    loaded = (
+        cache.get("model", model_parts(cfg), lambda: load_model(cfg.model)) if slow else load_model(cfg.model)
+    )
+    model = loaded.model.to(device)
     data = cache.get("data", data_parts(cfg), lambda: prepare_data(cfg.data, loaded.tokenizer))
     return Prepared(model, loaded.tokenizer, data, run_modules(model, cfg), device)
 
