@@ -2,9 +2,8 @@
 
 data → models → strategies → adapters → train → evaluate → store → runner → analysis → paper → cli,
 with `errors`, `config`, `record` (plain schemas, no torch) and `atomic` (file writes) usable
-from every layer. The check
-reads every `import` in `loralab/` (function-level ones too) with `ast`; it is ready for the
-`analysis` and `paper` packages before they exist.
+from every layer, and `callbacks` (the training loop's protocol) below `strategies` and `train`. The
+check reads every `import` in `loralab/` (function-level ones too) with `ast`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "config", "record", "atomic"),  # schemas, errors, atomic files: usable from every layer
     ("data",),
-    ("models", "modules", "nll"),
+    ("models", "modules", "nll", "callbacks"),  # callbacks: the loop's protocol, for strategies and train
     ("strategies", "signals"),
     ("allocation", "allocation_report", "adapters"),
     ("train",),
