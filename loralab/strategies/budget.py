@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from loralab.config import BudgetSpec, parse_budget
+from loralab.budget_spec import BudgetSpec, parse_budget
 from loralab.errors import BudgetError
 from loralab.modules import TargetModule
 from loralab.strategies.base import Budget, RankAllocation, StrategyOptions, tolerance_params
