@@ -28,6 +28,7 @@ from loralab.callbacks import TrainState
 from loralab.strategies.adalora.loss import adalora_model
 from loralab.strategies.adalora.strategy import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
 from loralab.strategies.base import RankAllocation, RankCallback, tolerance_params
+from loralab.strategies.budget import fill_and_swap
 
 
 def _triplet_costs(model: nn.Module, adapter: str) -> dict[str, int]:
@@ -96,39 +97,17 @@ def select_triplets(
     """
     names = list(scores)
     k = {n: min(min_rank, len(scores[n])) for n in names}
-    floor = dict(k)
-    spent = sum(k[n] * cost[n] for n in names)
-
-    def fill(added: int) -> int:
-        queue = sorted(
-            (-scores[n][j], o, j, n) for o, n in enumerate(names) for j in range(k[n], len(scores[n]))
-        )
-        for _, _, j, n in queue:
-            if j == k[n] and added + cost[n] <= budget:
-                k[n] += 1
-                added += cost[n]
-        return added
-
-    spent = fill(spent)
-    tol = tolerance_params(budget, min(cost.values()))
-    while budget - spent > tol:
-        best: tuple[tuple[int, float], str, str] | None = None
-        for d in names:
-            if k[d] <= floor[d]:
-                continue
-            for u in names:
-                if u == d or k[u] >= len(scores[u]):
-                    continue
-                new = spent - cost[d] + cost[u]
-                key = (new, scores[u][k[u]] - scores[d][k[d] - 1])
-                if spent < new <= budget and (best is None or key > best[0]):
-                    best = (key, d, u)
-        if best is None:
-            break
-        (new, _), d, u = best
-        k[d] -= 1
-        k[u] += 1
-        spent = fill(new)
+    fill_and_swap(
+        names,
+        k,
+        cost=cost,
+        floor=dict(k),
+        caps={n: len(scores[n]) for n in names},
+        limit=budget,
+        tol=tolerance_params(budget, min(cost.values())),
+        priority=lambda n: scores[n][k[n]],  # the best unkept triplet
+        swap_priority=lambda d, u: scores[u][k[u]] - scores[d][k[d] - 1],
+    )
     return k
 
 
