@@ -285,14 +285,6 @@ def allocation_from_weights(
     )
 
 
-def check_within_budget(ranks: Mapping[str, int], modules: list[TargetModule], budget: Budget) -> int:
-    """Return the allocation's cost; raise BudgetError if it is above the budget."""
-    spent = sum(ranks[m.name] * m.cost_per_rank for m in modules)
-    if spent > budget.params:
-        raise BudgetError(f"allocation costs {spent} parameters, above the budget {budget.params}")
-    return spent
-
-
 # Weight profiles shared by the strategies. All return rank weights (rank_i ~ weight_i), keyed by name.
 
 
