@@ -67,13 +67,16 @@ def spec_record(cfg: RunConfig) -> dict[str, Any]:
     return {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json"), "provenance": provenance()}
 
 
-def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunResult:
-    """Run `cfg` to completion in its run directory (skip if done, resume if interrupted)."""
+def execute_run(
+    cfg: RunConfig, *, heartbeat: Heartbeat | None = None, strategy: Strategy | None = None
+) -> RunResult:
+    """Run `cfg` to completion in its run directory (skip if done, resume if interrupted); `strategy`:
+    the run's strategy where the caller has checked it already."""
     store = Store(cfg.output.root)
     rd = store.run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return RunResult(rd, skipped=True, record=rd.try_record())
-    strategy = check_strategy(cfg)  # a typo must not leave a failed run directory behind
+    strategy = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
     rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     device = resolve_device(cfg.train.device)
