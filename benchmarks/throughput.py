@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import torch
@@ -173,7 +174,7 @@ def arm_loralab(args: argparse.Namespace, lever: str | None) -> dict[str, Any]:
     from loralab.adapters import attach_lora
     from loralab.config import LoraConfig, TrainConfig
     from loralab.strategies import Signals, get_strategy, resolve_budget
-    from loralab.train.callbacks import Callback
+    from loralab.train import Callback
     from loralab.train.loop import train
 
     lora_kw, train_kw = LEVERS[lever] if lever else ({}, {})
@@ -243,7 +244,15 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(arm, args, queue))
     proc.start()
-    result = queue.get()
+    while True:  # a child that dies (an error, the OOM killer) must not leave us waiting forever
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise SystemExit(
+                    f"arm {arm} died (exit code {proc.exitcode}); see its traceback above"
+                ) from None
     proc.join()
     return result
 
