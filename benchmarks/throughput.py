@@ -181,7 +181,7 @@ def arm_loralab(args: argparse.Namespace, lever: str | None) -> dict[str, Any]:
     loaded = _model(args, "eager" if lever == "eager" else "sdpa")
     tok = loaded.tokenizer
     data = _data(args, tok)
-    lcfg = LoraConfig(dropout=args.dropout, **lora_kw)
+    lcfg = LoraConfig(**{"dropout": args.dropout, **lora_kw})  # a lever may set the dropout itself
     from loralab.models import target_modules
 
     modules = target_modules(loaded.model)
