@@ -235,9 +235,19 @@ class RunConfig(_Frozen):
             raise ValueError(f"lora.min_rank ({lo}) is above lora.max_rank ({hi})")
         return self
 
-    def run_id(self) -> str:
-        """Stable 12-hex id of the fields that can change a result."""
+    def input_fingerprints(self) -> dict[str, Any]:
+        """Size and content hash of the local files this run reads (loralab/fingerprint.py)."""
+        from loralab.fingerprint import input_fingerprints
+
+        return input_fingerprints(self.data.source, self.model.name, self.model.tokenizer)
+
+    def run_id(self, inputs: dict[str, Any] | None = None) -> str:
+        """Stable 12-hex id of the fields that can change a result, and of the content of its local
+        input files (`inputs`, computed when None): a file rewritten under its path gets a new id."""
         payload = self.model_dump(mode="json", exclude={"output", "tracking"})
+        inputs = self.input_fingerprints() if inputs is None else inputs
+        if inputs:  # runs on synthetic data, built-in or hub models keep their earlier ids
+            payload["inputs"] = inputs
         for section, key, default in ADDED_FIELDS:  # runs made before a field existed keep their ids
             if payload[section][key] == default:
                 del payload[section][key]

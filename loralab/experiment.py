@@ -27,6 +27,7 @@ from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
 from loralab.errors import ConfigError, LoralabError, RunAbandoned
 from loralab.evaluate import EvalResult, PeakMemory, evaluate
+from loralab.fingerprint import check_spec
 from loralab.models import count_parameters, load_model
 from loralab.modules import TargetModule
 from loralab.nll import supervised_token_nll
@@ -63,19 +64,29 @@ class RunResult:
         )
 
 
-def spec_record(cfg: RunConfig) -> dict[str, Any]:
-    """What spec.yaml holds: the run id, the resolved config and provenance."""
-    return {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json"), "provenance": provenance()}
+def spec_record(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What spec.yaml holds: the run id, the resolved config, its input files' fingerprints and
+    provenance."""
+    inputs = cfg.input_fingerprints() if inputs is None else inputs
+    return {
+        "run_id": cfg.run_id(inputs),
+        "config": cfg.model_dump(mode="json"),
+        "inputs": inputs,
+        "provenance": provenance(),
+    }
 
 
 def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunResult:
     """Run `cfg` to completion in its run directory (skip if done, resume if interrupted)."""
     store = Store(cfg.output.root)
-    rd = store.run_dir(cfg.output.study, cfg.run_id())
+    inputs = cfg.input_fingerprints()
+    rd = store.run_dir(cfg.output.study, cfg.run_id(inputs))
+    if rd.spec.exists():
+        check_spec(rd.read_spec(), rd.run_id, inputs, str(rd.path))
     if rd.path.exists() and rd.state == "done":
         return RunResult(rd, skipped=True, record=rd.try_record())
     check_strategy(cfg)  # a typo must not leave a failed run directory behind
-    rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
+    rd = store.create(cfg.output.study, rd.run_id, spec_record(cfg, inputs))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     device = resolve_device(cfg.train.device)
     memory = PeakMemory(device).start()

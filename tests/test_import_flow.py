@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
 
 # Layer of each top-level module or package of loralab; the lowest first.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "record", "atomic"),  # schemas, errors, atomic files: usable from every layer
+    ("errors", "config", "record", "atomic", "fingerprint"),  # schemas, errors, atomic files: usable from every layer
     ("data",),
     ("models", "modules", "nll"),
     ("strategies", "signals"),

@@ -70,6 +70,10 @@ def run_task(task: Task, job: RunJob) -> Outcome:
     """Execute one run exactly once across all workers sharing the store; never raises for run errors."""
     t0 = time.monotonic()
     cfg = RunConfig.model_validate(task.spec)
+    if cfg.run_id() != task.run_id:  # an input file was rewritten after planning: never mix contents
+        return _outcome(
+            task, "failed", "its input files changed since the study was planned; run it again", t0
+        )
     rd = Store(cfg.output.root).run_dir(cfg.output.study, task.run_id)
     claim = Claim(rd.path, timeout=job.claim_timeout, token=task.token)
     if not claim.try_acquire():
