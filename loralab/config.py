@@ -304,9 +304,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        tree = yaml.safe_load(p.read_text()) or {}
+        tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not UTF-8 text; give a YAML config file (save it as UTF-8)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{p} must hold a mapping of sections (data, model, lora, train, ...)")
     return tree
@@ -317,7 +321,24 @@ def build_config(tree: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(validation_message(e, unknown_key=UNKNOWN_KEY)) from None
+        raise ConfigError(validation_message(e, unknown_key=_unknown_key(e))) from None
+
+
+def _unknown_key(err: ValidationError) -> str:
+    """UNKNOWN_KEY, with the closest valid name where one is close (`lora.stratgy` → strategy)."""
+    import difflib
+
+    first = err.errors()[0]
+    if first["type"] != "extra_forbidden" or not first["loc"]:
+        return UNKNOWN_KEY
+    model: Any = RunConfig
+    for part in first["loc"][:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return UNKNOWN_KEY
+    close = difflib.get_close_matches(str(first["loc"][-1]), list(model.model_fields), n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else UNKNOWN_KEY
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

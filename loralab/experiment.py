@@ -22,7 +22,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from loralab.adapters import attach_lora, save_adapter
-from loralab.allocation import allocate, check_strategy, run_modules
+from loralab.allocation import allocate, check_strategy, run_budget, run_modules
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
 from loralab.errors import ConfigError, LoralabError, RunAbandoned
@@ -86,12 +86,23 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
     if rd.path.exists() and rd.state == "done":
         return RunResult(rd, skipped=True, record=rd.try_record())
     check_strategy(cfg)  # a typo must not leave a failed run directory behind
+    device = resolve_device(cfg.train.device)
+    if cfg.train.eval_precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+    memory = PeakMemory(device).start()
+    started = time.perf_counter()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
+        prepared = prepare(cfg, device)
+    except BaseException:
+        memory.stop()
+        raise
     rd = store.create(cfg.output.study, rd.run_id, spec_record(cfg, inputs))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
-    device = resolve_device(cfg.train.device)
-    memory = PeakMemory(device).start()
     try:
-        record = _run_stages(cfg, rd, device, memory, heartbeat)
+        record = _run_stages(cfg, rd, prepared, memory, heartbeat, started)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
@@ -112,18 +123,18 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
 
 
 def _run_stages(
-    cfg: RunConfig, rd: RunDir, device: torch.device, memory: PeakMemory, heartbeat: Heartbeat | None
+    cfg: RunConfig,
+    rd: RunDir,
+    prepared: Prepared,
+    memory: PeakMemory,
+    heartbeat: Heartbeat | None,
+    started: float,
 ) -> RunRecord:
-    started = time.perf_counter()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
         shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
 
-    prepared = prepare(cfg, device)
     allocated = allocate_ranks(cfg, rd, prepared, resuming)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
     attached = attach(cfg, prepared, allocated.allocation)
@@ -160,7 +171,9 @@ def prepare(cfg: RunConfig, device: torch.device) -> Prepared:
     loaded = load_model(cfg.model)
     model = loaded.model.to(device)
     data = prepare_data(cfg.data, loaded.tokenizer)
-    return Prepared(model, loaded.tokenizer, data, run_modules(model, cfg), device)
+    modules = run_modules(model, cfg)
+    run_budget(model, cfg, modules)  # an impossible budget fails here, before the run directory exists
+    return Prepared(model, loaded.tokenizer, data, modules, device)
 
 
 # --- allocate ---------------------------------------------------------------------------------------

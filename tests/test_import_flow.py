@@ -18,7 +18,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
 
 # Layer of each top-level module or package of loralab; the lowest first.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "record", "atomic", "fingerprint"),  # schemas, errors, atomic files: usable from every layer
+    (
+        "errors",
+        "config",
+        "record",
+        "atomic",
+        "fingerprint",
+        "hub",
+        "notices",
+    ),  # schemas, errors, atomic files: usable from every layer
     ("data",),
     ("models", "modules", "nll"),
     ("strategies", "signals"),
@@ -26,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("evaluate",),
     ("store", "provenance"),
-    ("runner", "experiment"),
+    ("runner", "experiment", "preflight"),
     ("analysis",),
     ("paper",),
     ("cli", "__main__", "__init__"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from loralab.config import RunConfig
 from loralab.errors import ConfigError, LoralabError, StoreError
+from loralab.preflight import check_inputs
 from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.progress import STATE_STYLE, format_seconds
@@ -150,6 +152,18 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return execute_run(cfg)  # reports "already done" and touches nothing
+    check_inputs(cfg)
+    created = [p for p in (rd.path, rd.path.parent, rd.path.parent.parent) if not p.exists()]
+    try:
+        return _run_claimed(cfg, rd, claim_timeout, execute_run)
+    except BaseException:
+        for p in created:  # a run that failed before its spec was written leaves no directory behind
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
+def _run_claimed(cfg: RunConfig, rd: Any, claim_timeout: float, execute_run: Any) -> Any:
     claim = Claim(rd.path, timeout=claim_timeout)
     try:
         acquired = claim.try_acquire()
