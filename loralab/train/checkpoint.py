@@ -69,7 +69,7 @@ def load_checkpoint(
     with torch.no_grad():
         for name, tensor in weights.items():
             params[name].copy_(tensor)
-    state = torch.load(directory / "state.pt", weights_only=False)
+    state = torch.load(directory / "state.pt", weights_only=True)  # never unpickle arbitrary code
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
