@@ -7,6 +7,7 @@ a run that fails is marked failed with the reason (and its earlier files are kep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ from loralab.adapters import attach_lora, save_adapter
 from loralab.allocation import allocate, check_strategy, run_budget, run_modules
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
-from loralab.errors import ConfigError, LoralabError, RunAbandoned
+from loralab.errors import ConfigError, LoralabError, RunAbandoned, write_failure
 from loralab.evaluate import EvalResult, PeakMemory, evaluate
 from loralab.fingerprint import check_spec
 from loralab.models import count_parameters, load_model
@@ -84,6 +85,8 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
     if rd.spec.exists():
         check_spec(rd.read_spec(), rd.run_id, inputs, str(rd.path))
     if rd.path.exists() and rd.state == "done":
+        if rd.checkpoint.exists():  # killed between `done` and the cleanup: the checkpoint is stale
+            shutil.rmtree(rd.checkpoint, ignore_errors=True)
         return RunResult(rd, skipped=True, record=rd.try_record())
     check_strategy(cfg)  # a typo must not leave a failed run directory behind
     device = resolve_device(cfg.train.device)
@@ -108,6 +111,11 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
     except BaseException as e:
         if rd.state == "done":  # never turn a finished run into a failed one
             raise
+        disk = write_failure(e, str(rd.path))
+        if disk is not None:  # not the run's fault: left pending, so that the next attempt resumes it
+            with contextlib.suppress(OSError):
+                rd.set_status("pending", error=str(disk))
+            raise disk from e
         if isinstance(e, KeyboardInterrupt):
             rd.set_status("pending", error="interrupted; run again to resume from the last checkpoint")
         else:
@@ -372,7 +380,11 @@ def save_artefacts(rd: RunDir, attached: Attached, trained: Trained) -> None:
     """Per-example eval losses (for paired tests) and the adapter in PEFT format."""
     atomic_write_parquet(rd.eval_examples, trained.final_eval.per_example)
     adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
-    save_adapter(attached.model, adapter_tmp)
+    try:
+        save_adapter(attached.model, adapter_tmp)
+    except BaseException:  # a full disk: no half-written adapter copy is left behind
+        shutil.rmtree(adapter_tmp, ignore_errors=True)
+        raise
     replace_dir(adapter_tmp, rd.adapter)
 
 

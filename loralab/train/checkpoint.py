@@ -6,6 +6,7 @@ leaves either the previous checkpoint or the new one, never a torn one.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,22 @@ def save_checkpoint(
     """Write everything needed to continue after `step` optimizer steps."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=directory.parent))
-    save_file(trainable_state(model), str(tmp / "adapter.safetensors"))
-    torch.save(
-        {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng_state(),
-            "loop": loop_state,
-            "callbacks": callbacks,
-        },
-        tmp / "state.pt",
-    )
+    try:
+        save_file(trainable_state(model), str(tmp / "adapter.safetensors"))
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "loop": loop_state,
+                "callbacks": callbacks,
+            },
+            tmp / "state.pt",
+        )
+    except BaseException:  # a full disk: drop the half-written copy, the previous checkpoint stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     replace_dir(tmp, directory)
 
 
