@@ -76,3 +76,17 @@ def write_alpaca(path: Path, n: int = 40, salt: str = "") -> Path:
     rows = [{"instruction": f"Repeat {i}{salt}", "input": "", "output": f"{i} {salt}"} for i in range(n)]
     path.write_text(json.dumps(rows))
     return path
+
+
+def tiny_tree(root: str) -> dict:
+    """The tiny run's overrides as a config tree (a study's `base`), storing under `root`."""
+    import yaml
+
+    tree: dict = {}
+    for item in tiny(Path(root)):
+        key, value = item.split("=", 1)
+        node = tree
+        for part in key.split(".")[:-1]:
+            node = node.setdefault(part, {})
+        node[key.split(".")[-1]] = yaml.safe_load(value)
+    return tree

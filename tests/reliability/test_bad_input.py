@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.reliability.conftest import snapshot, tiny
+from tests.reliability.conftest import tiny_tree as _base
 
 Case = Callable[[Path], list[str]]  # tmp_path -> CLI args (the store is tmp_path / "store")
 
@@ -73,17 +74,6 @@ def _study(body: dict | str, *extra: str) -> Case:
         return ["study", str(_file(tmp, "s.yaml", text)), *extra]
 
     return build
-
-
-def _base(tmp_root: str = "store") -> dict:
-    tree: dict = {}
-    for item in tiny(Path(tmp_root)):
-        key, value = item.split("=", 1)
-        node = tree
-        for part in key.split(".")[:-1]:
-            node = node.setdefault(part, {})
-        node[key.split(".")[-1]] = yaml.safe_load(value)
-    return tree
 
 
 def _grid(**grid) -> Callable[[Path], dict]:

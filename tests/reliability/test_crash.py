@@ -82,7 +82,14 @@ def _same_result(rd: RunDir, ref: RunDir) -> None:
     assert [m.get("loss") for m in rd.read_metrics()] == [m.get("loss") for m in ref.read_metrics()]
 
 
-@pytest.mark.parametrize(("point", "n", "what"), KILLS, ids=[f"{p}-{n}" for p, n, _ in KILLS])
+FAST = {("after-replace", 8), ("before-replace", 11), ("before-replace", 12), ("after-replace", 13)}
+KILL_PARAMS = [
+    pytest.param(p, n, w, id=f"{p}-{n}", marks=() if (p, n) in FAST else pytest.mark.slow)
+    for p, n, w in KILLS
+]
+
+
+@pytest.mark.parametrize(("point", "n", "what"), KILL_PARAMS)
 def test_kill_then_resume_gives_the_uninterrupted_result(
     tmp_path: Path, reference: RunDir, cli, point: str, n: int, what: str
 ) -> None:
