@@ -143,3 +143,19 @@ def test_html_report_escapes_a_smuggled_strategy_name(tmp_path: Path, cli) -> No
     html = (tmp_path / "store" / "evil" / "analysis" / "report.html").read_text()
     assert EVIL not in html
     assert "alert(1)" not in html or "&lt;script&gt;alert(1)" in html or "\\u003cscript" in html
+
+
+def test_results_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files; results are 0644 minus the process umask, directories 0755 minus it."""
+    import pandas as pd
+
+    from loralab import atomic
+
+    atomic.atomic_write_text(tmp_path / "a.json", "{}")
+    atomic.atomic_write_parquet(tmp_path / "a.parquet", pd.DataFrame({"x": [1]}))
+    staged = tmp_path / ".staged"
+    staged.mkdir(mode=0o700)
+    atomic.replace_dir(staged, tmp_path / "adapter")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644 & ~atomic._UMASK
+    assert (tmp_path / "a.parquet").stat().st_mode & 0o777 == 0o644 & ~atomic._UMASK
+    assert (tmp_path / "adapter").stat().st_mode & 0o777 == 0o755 & ~atomic._UMASK
