@@ -204,7 +204,7 @@ class OutputConfig(_Frozen):
     @field_validator("study")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not v or "/" in v or "\\" in v or v.startswith("."):
+        if not v or "/" in v or "\0" in v or v.startswith("."):
             raise ValueError("study must be a plain directory name without '/'")
         return v
 

