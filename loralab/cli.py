@@ -70,36 +70,39 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory <root>/<study
 
 @app.command()
 def demo(
-    data: Path | None = typer.Option(
-        None, help="An Alpaca-format .json/.jsonl/.parquet instead of synthetic tasks."
+    overrides: list[str] | None = typer.Argument(
+        None, help="key=value overrides: run-config keys (train.lr=...) or study keys (grid.seeds=[0,1,2])."
     ),
-    steps: int = typer.Option(40, help="Optimizer steps."),
-    strategy: str = typer.Option("uniform", help="Rank-allocation strategy."),
-    root: Path = typer.Option(Path("runs"), help="Results store root."),
-    overrides: list[str] | None = typer.Argument(None, help="Further key=value overrides."),
+    data: Path | None = typer.Option(
+        None, help="An Alpaca-format .json/.jsonl/.parquet instead of synthetic tasks (4,000 records drawn)."
+    ),
+    steps: int | None = typer.Option(None, help="Optimizer steps per run (default 30)."),
+    root: Path | None = typer.Option(None, help="Results store root (default runs)."),
+    workers: int | None = typer.Option(None, help="Runs at once (default: one per CPU core)."),
 ) -> None:
-    """A short real run offline: SmolLM2-135M (GGUF) on synthetic Alpaca-format tasks."""
-    from importlib.resources import files
+    """The whole system offline: a small SmolLM2-135M study, its analysis and its paper."""
+    from loralab.demo import NEXT_STEPS, demo_overrides, load_demo_study, run_demo
 
-    from loralab.config import load_config
-    from loralab.runner.commands import run_command
-
-    args = [f"train.max_steps={steps}", f"lora.strategy={strategy}", f"output.root={root}"]
-    if data is not None:
-        args.append(f"data.source={data}")
-    cfg = load_config(Path(str(files("loralab") / "assets" / "demo.yaml")), args + list(overrides or []))
+    study = load_demo_study(demo_overrides(list(overrides or []), data=data, steps=steps, root=root))
     typer.echo(
-        f"demo run {cfg.run_id()}: {cfg.model.name} on {cfg.data.source},"
-        f" {cfg.lora.strategy} {cfg.lora.budget}"
+        f"demo: {len(study.strategies)} strategies x {len(study.grid.seeds)} seeds of"
+        f" {study.base.model.name} on {study.base.data.source}, budget {study.base.lora.budget},"
+        f" {study.base.train.max_steps} steps per run"
     )
-    result = run_command(cfg)
-    typer.echo(result.summary())
-    typer.echo(f"inspect it with: loralab show {result.run_dir.path}")
+    out = run_demo(study, workers=workers, echo=typer.echo)
+    if out.paper.pdf is None:
+        typer.echo(f"PDF skipped: {out.paper.pdf_skipped}")
+    typer.echo("\nwhat the demo wrote:")
+    for what, path in out.paths():
+        typer.echo(f"  {what:<17} {path}")
+    typer.echo("\n" + NEXT_STEPS.format(study_dir=out.study_dir))
 
 
 @app.command()
 def study(
-    study_file: Path = typer.Argument(..., help="Study YAML: name, base run config, grid, baseline."),
+    study_file: Path = typer.Argument(
+        ..., help="Study YAML (name, base run config, grid, baseline) or a study directory it wrote."
+    ),
     overrides: list[str] | None = typer.Argument(
         None, help="key=value overrides of the study file, e.g. base.train.max_steps=20 grid.seeds=[0,1]"
     ),
@@ -138,7 +141,9 @@ def study(
 
 @app.command()
 def status(
-    study: str = typer.Argument(..., help="A study YAML, or the name of a study in the store."),
+    study: str = typer.Argument(
+        ..., help="A study YAML, a study directory <root>/<study>, or a study name in the store."
+    ),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides of the study file."),
     root: Path = typer.Option(Path("runs"), help="Results store root (when STUDY is a name)."),
 ) -> None:

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runner", "experiment", "preflight"),
     ("analysis",),
     ("paper",),
-    ("cli", "__main__", "__init__"),
+    ("cli", "demo", "__main__", "__init__"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -177,7 +177,7 @@ def build_paper(
     if skipped is None:
         progress("latexmk: paper.tex -> paper.pdf (pdflatex + bibtex)")
         sources = sorted(n for n in bundle_members(paper_dir, need_bbl=False) if n != README_NAME)
-        built = build_pdf(paper_dir, sources)
+        built = build_pdf(paper_dir, sources, source_date=inputs.evidence_time())
         pdf_path = paper_dir / "paper.pdf"
         shutil.copyfile(built, pdf_path)
         shutil.copyfile(built.with_suffix(".bbl"), bbl)

@@ -25,6 +25,7 @@ class RunInfo:
     state: str
     config: RunConfig
     provenance: dict[str, Any]
+    finished: float | None = None  # status.json's finish time (Unix seconds), for the PDF's date
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class StudyInputs:
     def done_runs(self) -> list[RunInfo]:
         """Runs that finished (the ones the analysis used)."""
         return [r for r in self.runs if r.state == "done"]
+
+    def evidence_time(self) -> int | None:
+        """When the last finished run finished (Unix seconds): the date the PDF carries, so that a
+        rebuild from the same store gives the same bytes."""
+        times = [r.finished for r in self.done_runs() if r.finished is not None]
+        return int(max(times)) if times else None
 
     def artifact(self, relative: str) -> Path:
         """An analysis file by its path relative to the analysis directory (refusing paths outside it)."""
@@ -89,7 +96,16 @@ def load_runs(study_dir: Path) -> tuple[RunInfo, ...]:
             raise PaperError(
                 f"{rd.spec} has a config this loralab cannot read: {e.errors()[0]['msg']}"
             ) from None
-        out.append(RunInfo(rd.run_id, rd.state, config, dict(spec.get("provenance") or {})))
+        finished = rd.read_status().get("finished")
+        out.append(
+            RunInfo(
+                rd.run_id,
+                rd.state,
+                config,
+                dict(spec.get("provenance") or {}),
+                float(finished) if isinstance(finished, int | float) else None,
+            )
+        )
     return tuple(out)
 
 

@@ -23,6 +23,13 @@ LOG_ENV = {"max_print_line": "10000"}
 PDFLATEX_FLAGS = ("-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error")
 
 
+def reproducible_date(epoch: int | None) -> dict[str, str]:
+    """pdfTeX's dates and PDF id from `epoch` instead of the clock (same inputs, same PDF bytes)."""
+    if epoch is None:
+        return {}
+    return {"SOURCE_DATE_EPOCH": str(int(epoch)), "FORCE_SOURCE_DATE": "1"}
+
+
 def missing_latex(tools: tuple[str, ...] = ("latexmk", "pdflatex", "bibtex")) -> str | None:
     """Why LaTeX cannot run here (the missing tools), or None when it can."""
     missing = [t for t in tools if shutil.which(t) is None]
@@ -58,7 +65,13 @@ def page_count(log: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def build_pdf(paper_dir: Path, files: list[str], tex_name: str = "paper.tex", timeout: float = 600) -> Path:
+def build_pdf(
+    paper_dir: Path,
+    files: list[str],
+    tex_name: str = "paper.tex",
+    timeout: float = 600,
+    source_date: int | None = None,
+) -> Path:
     """Compile `paper_dir/tex_name` with latexmk (pdflatex + bibtex); PDF, .bbl and log go to `build/`.
 
     LaTeX runs in a fresh temporary directory holding copies of `files` (relative to `paper_dir`):
@@ -83,7 +96,7 @@ def build_pdf(paper_dir: Path, files: list[str], tex_name: str = "paper.tex", ti
                 text=True,
                 timeout=timeout,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **LOG_ENV},
+                env={**os.environ, **LOG_ENV, **reproducible_date(source_date)},
             )
         except subprocess.TimeoutExpired:
             raise PaperError(f"latexmk took more than {timeout:.0f} s on {paper_dir / tex_name}") from None

@@ -19,7 +19,7 @@ from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.progress import STATE_STYLE, format_seconds
 from loralab.runner.scheduler import plan_runs, run_study
-from loralab.runner.study import load_study
+from loralab.runner.study import SAVED_STUDY, load_study
 from loralab.store import Store
 from loralab.store.index import RunRow, rebuild_index, run_row, study_rows
 
@@ -126,7 +126,7 @@ def status_command(
 
 def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[list[RunRow], str, Store]:
     path = Path(target)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if path.suffix in (".yaml", ".yml") or path.is_file() or (path / SAVED_STUDY).is_file():
         study = load_study(path, overrides)
         runs = plan_runs(study)
         store = Store(runs[0].output.root)

@@ -7,11 +7,12 @@ refreshes itself; elsewhere the study prints one line per finished run instead.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -55,6 +56,8 @@ class StudyView:
     max_rows: int = 12
     started: float = field(default_factory=time.monotonic)
     _steps0: int | None = None
+    _t0: float | None = None
+    _moving: bool = False
 
     def rows(self) -> list[RunRow]:
         """Current rows of the study's runs, in study order."""
@@ -62,16 +65,21 @@ class StudyView:
         return [run_row(self.store.run_dir(self.study, c.run_id()), c, live) for c in self.runs]
 
     def eta(self, rows: list[RunRow]) -> float | None:
-        """Seconds left: from the step rate since the view started when every run knows its step
+        """Seconds left: from the step rate since the first step seen when every run knows its step
         count, else from the mean wall time of finished runs; None until there is a rate."""
         todo = [r for r in rows if r.state not in ("done", "failed")]
         if not todo:
             return 0.0
         if all(r.max_steps for r in rows):
             done = sum(min(r.steps, r.max_steps or 0) for r in rows)
-            if self._steps0 is None:
-                self._steps0 = done
-            elapsed = time.monotonic() - self.started
+            now = time.monotonic()
+            if self._steps0 is None or (done == self._steps0 and not self._moving):
+                # the rate counts from the last look before the first step: model loading and the
+                # base eval before it would otherwise make the first ETAs absurd
+                self._steps0, self._t0 = done, now
+                return None
+            self._moving = True
+            elapsed = now - (self._t0 or now)
             rate = (done - self._steps0) / elapsed if elapsed > 0 else 0.0
             left = sum((r.max_steps or 0) - min(r.steps, r.max_steps or 0) for r in todo)
             return left / rate if rate > 0 else None
@@ -115,3 +123,35 @@ class StudyView:
 
     def __rich__(self) -> RenderableType:
         return self.render()
+
+
+class ProgressLines:
+    """Plain progress for piped or logged output: every `every` seconds, one line with the study's
+    counts, ETA and the step of each running run (a terminal gets the live view instead)."""
+
+    def __init__(self, view: StudyView, console: Console, every: float = 30.0):
+        self.view, self.console, self.every = view, console, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="study-progress", daemon=True)
+
+    def line(self) -> str:
+        """`2/6 done · 2 running · elapsed 1m00s · ETA 3m10s | linear-decay s0 12/30, uniform s1 9/30`."""
+        rows = self.view.rows()
+        running = [
+            f"{r.strategy} s{r.seed} {r.steps}/{r.max_steps or '?'}"
+            for r in rows
+            if r.display_state == "running"
+        ]
+        return self.view.header(rows) + (" | " + ", ".join(running) if running else "")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.console.print(self.line(), soft_wrap=True, highlight=False)
+
+    def __enter__(self) -> ProgressLines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

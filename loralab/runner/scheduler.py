@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from loralab.config import OutputConfig, RunConfig
 from loralab.preflight import check_inputs
 from loralab.runner.claims import DEFAULT_TIMEOUT, live_owner, read_claim, stale_reason
 from loralab.runner.executors import Executor
-from loralab.runner.progress import StudyView, format_seconds
+from loralab.runner.progress import ProgressLines, StudyView, format_seconds
 from loralab.runner.study import StudyConfig, expand
 from loralab.runner.study_record import save_study_record
 from loralab.runner.worker import Outcome, RunFn, RunJob, Task
@@ -105,6 +105,7 @@ def run_study(
     console: Console | None = None,
     live: bool | None = None,
     wait_poll: float = 2.0,
+    progress_every: float = 30.0,
 ) -> StudyReport:
     """Run every run of `study` that is not done; returns when each has an outcome."""
     t0 = time.monotonic()
@@ -144,7 +145,13 @@ def run_study(
     view = StudyView(store, study.name, runs, executor.slots, executor.describe(), claim_timeout)
     use_live = console.is_terminal if live is None else live
     waiting: list[str] = []  # held by another live process
-    with Live(view, console=console, refresh_per_second=2) if use_live and todo else nullcontext():
+    if use_live and todo:
+        shown: AbstractContextManager = Live(view, console=console, refresh_per_second=2)
+    elif todo and progress_every > 0:  # piped or logged: a plain line now and then, not a terminal bar
+        shown = ProgressLines(view, console, progress_every)
+    else:
+        shown = nullcontext()
+    with shown:
         while todo or waiting:
             tasks = [Task(by_id[rid].model_dump(mode="json"), rid, uuid.uuid4().hex[:12]) for rid in todo]
             for outcome in executor.run(job, tasks):

@@ -227,8 +227,33 @@ def _resolve_base(tree: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return tree
 
 
+SAVED_STUDY = "study.yaml"  # the resolved study a study directory keeps (runner/study_record.py)
+
+
 def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
-    """Read a study YAML and apply `key=value` overrides to its tree (e.g. `base.train.max_steps=4`)."""
+    """Read a study YAML, or the study a study directory saved, and apply `key=value` overrides to
+    its tree (e.g. `base.train.max_steps=4`)."""
     p = Path(path)
-    tree = _resolve_base(load_yaml(p), p.parent)  # before overrides, which may set base.* keys
+    # a file's `base` is resolved before overrides, which may set base.* keys
+    tree = _saved_study(p) if p.is_dir() else _resolve_base(load_yaml(p), p.parent)
     return parse_study(apply_overrides(tree, list(overrides or [])))
+
+
+def _saved_study(directory: Path) -> dict[str, Any]:
+    """The study tree saved in `<root>/<study>/study.yaml`, its store root pointing at `<root>`, so
+    that `status`, `study` and `analyze` on the directory need none of the original overrides."""
+    saved = directory / SAVED_STUDY
+    if not saved.is_file():
+        raise ConfigError(
+            f"{directory} holds no {SAVED_STUDY}: give the study YAML, or a study directory"
+            " that `loralab study` or `loralab demo` wrote"
+        )
+    record = load_yaml(saved)
+    tree = record.get("definition") if isinstance(record, dict) else None
+    if not isinstance(tree, dict) or tree.get("name") != directory.name:
+        raise ConfigError(f"{saved} is not a saved study of {directory.name!r}; rerun its study file")
+    tree = dict(tree)
+    base = dict(tree.get("base") or {})
+    base["output"] = {**dict(base.get("output") or {}), "root": str(directory.resolve().parent)}
+    tree["base"] = base
+    return tree

@@ -12,10 +12,10 @@ from typing import Any
 import yaml
 
 from loralab.config import RunConfig
-from loralab.runner.study import StudyConfig
+from loralab.runner.study import SAVED_STUDY, StudyConfig
 from loralab.store import Store, atomic_write_text
 
-STUDY_RECORD = "study.yaml"
+STUDY_RECORD = SAVED_STUDY
 
 
 def study_record(study: StudyConfig, runs: list[RunConfig]) -> dict[str, Any]:

@@ -52,9 +52,9 @@ def test_the_view_counts_states_and_shows_step_progress(tmp_path: Path):
 
 def test_the_eta_follows_the_step_rate(tmp_path: Path):
     view, rds = make_view(tmp_path)
-    assert view.eta(view.rows()) is None  # no rate yet
-    view.started -= 10  # as if the view had been watching for 10 s while 10 steps were done
-    view._steps0 = 0
+    assert view.eta(view.rows()) is None  # no rate yet: the rate starts at this look (0 steps)
+    assert view.eta(view.rows()) is None  # still no step: loading time does not count in the rate
+    view._t0 -= 10  # as if 10 s passed since that look while 10 steps were done
     rds[0].set_status("done", steps=10)
     rds[0].write_record(fake_record(eval_loss=1.0))
     (rds[0].metrics).write_text(json.dumps({"type": "train", "step": 10}) + "\n")
