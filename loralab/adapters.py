@@ -7,34 +7,31 @@ projections. Modules with rank 0 are not targeted at all.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from pathlib import Path
 
 import torch
-from peft import AdaLoraConfig, PeftModel, get_peft_model
 from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, get_peft_model
 from torch import nn
 
 from loralab.config import LoraConfig
 from loralab.errors import BudgetError
 from loralab.models import count_parameters
-from loralab.strategies.adalora import adalora_schedule
-from loralab.strategies.base import RankAllocation
+from loralab.strategies.alpha import module_alpha, scaling
+from loralab.strategies.base import RankAllocation, Strategy
 
-
-def module_alpha(rank: int, reference_rank: int, cfg: LoraConfig) -> float:
-    """LoRA alpha of one module under the configured alpha policy."""
-    if cfg.alpha_policy == "ratio":
-        return cfg.alpha * rank / reference_rank  # scaling alpha_i / r_i = alpha / r_ref everywhere
-    return cfg.alpha  # constant and rslora keep alpha; PEFT divides by r or sqrt(r)
-
-
-def scaling(rank: int, reference_rank: int, cfg: LoraConfig) -> float:
-    """The factor PEFT multiplies the low-rank update by for this module."""
-    alpha = module_alpha(rank, reference_rank, cfg)
-    return alpha / math.sqrt(rank) if cfg.alpha_policy == "rslora" else alpha / rank
+__all__ = [
+    "attach_lora",
+    "build_lora_config",
+    "load_adapter",
+    "module_alpha",
+    "save_adapter",
+    "scaling",
+    "uses_conv1d",
+    "verify_trainable",
+]
 
 
 def build_lora_config(allocation: RankAllocation, cfg: LoraConfig, *, fan_in_fan_out: bool) -> PeftLoraConfig:
@@ -59,42 +56,6 @@ def build_lora_config(allocation: RankAllocation, cfg: LoraConfig, *, fan_in_fan
     )
 
 
-def build_adalora_config(
-    allocation: RankAllocation,
-    total_step: int,
-    *,
-    alpha: float,
-    dropout: float,
-    fan_in_fan_out: bool = False,
-    task_type: str | None = "CAUSAL_LM",
-) -> AdaLoraConfig:
-    """PEFT AdaLoraConfig for an `adalora` allocation: exact module names, init_r, schedule from steps.
-
-    `alpha` is PEFT's lora_alpha; AdaLoRA scales by alpha / init_r throughout, so pass
-    alpha_ref * init_r / r_ref to keep the uniform baseline's scaling alpha_ref / r_ref.
-    """
-    s = adalora_schedule(allocation, total_step)
-    names = [m.name for m in allocation.modules]
-    return AdaLoraConfig(
-        init_r=s.init_r,
-        # PEFT sizes its triplet budget as target_r x modules; the callback's allocator replaces it.
-        target_r=max(1, s.final_total_rank // len(names)),
-        tinit=s.tinit,
-        tfinal=s.tfinal,
-        deltaT=s.delta_t,
-        beta1=s.beta1,
-        beta2=s.beta2,
-        orth_reg_weight=s.orth_reg_weight,
-        total_step=s.total_step,
-        target_modules="^(?:" + "|".join(re.escape(n) for n in names) + ")$",
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        fan_in_fan_out=fan_in_fan_out,
-        bias="none",
-        task_type=task_type,
-    )
-
-
 def uses_conv1d(model: nn.Module, names: list[str]) -> bool:
     """Whether the targeted modules are GPT-2-style Conv1D (weights stored (in, out))."""
     from transformers.pytorch_utils import Conv1D
@@ -115,25 +76,27 @@ def verify_trainable(model: nn.Module, expected: int) -> int:
 
 
 def attach_lora(
-    model: nn.Module, allocation: RankAllocation, cfg: LoraConfig, seed: int, total_steps: int | None = None
+    model: nn.Module,
+    allocation: RankAllocation,
+    cfg: LoraConfig,
+    seed: int,
+    total_steps: int | None = None,
+    strategy: Strategy | None = None,
 ) -> PeftModel:
     """Wrap `model` with adapters for `allocation` (init seeded) and verify the trainable count.
 
-    A dynamic (AdaLoRA) allocation gets PEFT's AdaLoraConfig, scheduled over `total_steps`; its
-    trainable count is the initial (peak) one, which the training callback prunes to the budget.
+    The adapters are `strategy.peft_config(...)` where the strategy has its own (a dynamic one,
+    scheduled over `total_steps`), else plain LoRA; either way they must cost `allocation.params`
+    (for a dynamic strategy the initial, peak count).
     """
     names = [m.name for m in allocation.active]
     fan_in_fan_out = uses_conv1d(model, names)
-    if allocation.dynamic:
+    peft_cfg = None
+    if strategy is not None:
         if total_steps is None:
-            raise ValueError("a dynamic allocation needs the run's total steps")
-        init_r = int(allocation.details["init_r"])
-        # AdaLoRA scales by alpha / init_r: keep the baseline's alpha / r_ref under the ratio policy.
-        alpha = module_alpha(init_r, allocation.budget.reference_rank, cfg)
-        peft_cfg = build_adalora_config(
-            allocation, total_steps, alpha=alpha, dropout=cfg.dropout, fan_in_fan_out=fan_in_fan_out
-        )
-    else:
+            raise ValueError("a strategy's PEFT config needs the run's total steps")
+        peft_cfg = strategy.peft_config(allocation, total_steps, cfg, fan_in_fan_out=fan_in_fan_out)
+    if peft_cfg is None:
         peft_cfg = build_lora_config(allocation, cfg, fan_in_fan_out=fan_in_fan_out)
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)

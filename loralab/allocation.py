@@ -41,9 +41,11 @@ class AllocationOutcome:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def check_strategy(cfg: RunConfig) -> None:
-    """Fail fast, before any run directory exists, on an unknown strategy or invalid options."""
-    parse_options(get_strategy(cfg.lora.strategy), cfg.lora.strategy_options)
+def check_strategy(cfg: RunConfig) -> Strategy:
+    """Fail fast, before any run directory exists, on an unknown strategy or invalid options; return it."""
+    strategy = get_strategy(cfg.lora.strategy)
+    parse_options(strategy, cfg.lora.strategy_options)
+    return strategy
 
 
 def run_modules(model: nn.Module, cfg: RunConfig) -> list[TargetModule]:

@@ -57,7 +57,7 @@ def allocation_table(allocation: RankAllocation) -> Table:
         + _status_text(allocation)
     ]
     if allocation.dynamic:
-        lines.append(f"peak trainable params {achieved:,} (init_r on every module)")
+        lines.append(f"peak trainable params {achieved:,} (the initial ranks)")
     if allocation.note:
         lines.append(f"[yellow]note:[/] {allocation.note}")
     table.caption = "\n".join(lines)

@@ -24,6 +24,7 @@ from transformers import PreTrainedTokenizerBase
 
 from loralab.adapters import attach_lora, save_adapter
 from loralab.allocation import allocate, check_strategy, run_budget, run_modules
+from loralab.callbacks import Callback, TrainState
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
 from loralab.errors import ConfigError, LoralabError, RunAbandoned, write_failure
@@ -35,10 +36,8 @@ from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
-from loralab.strategies import RankAllocation
+from loralab.strategies import RankAllocation, Strategy
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
-from loralab.train.adalora import AdaLoraCallback, adalora_orth_loss
-from loralab.train.callbacks import Callback, TrainState
 from loralab.train.checkpoint import has_checkpoint
 from loralab.train.determinism import seed_everything
 from loralab.train.device import resolve_device, resolve_precision
@@ -77,8 +76,11 @@ def spec_record(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> dict[st
     }
 
 
-def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunResult:
-    """Run `cfg` to completion in its run directory (skip if done, resume if interrupted)."""
+def execute_run(
+    cfg: RunConfig, *, heartbeat: Heartbeat | None = None, strategy: Strategy | None = None
+) -> RunResult:
+    """Run `cfg` to completion in its run directory (skip if done, resume if interrupted); `strategy`:
+    the run's strategy where the caller has checked it already."""
     store = Store(cfg.output.root)
     inputs = cfg.input_fingerprints()
     rd = store.run_dir(cfg.output.study, cfg.run_id(inputs))
@@ -88,7 +90,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
         if rd.checkpoint.exists():  # killed between `done` and the cleanup: the checkpoint is stale
             shutil.rmtree(rd.checkpoint, ignore_errors=True)
         return RunResult(rd, skipped=True, record=rd.try_record())
-    check_strategy(cfg)  # a typo must not leave a failed run directory behind
+    strategy = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
     device = resolve_device(cfg.train.device)
     if cfg.train.eval_precision == "fp16" and device.type != "cuda":
         raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
@@ -105,7 +107,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
     rd = store.create(cfg.output.study, rd.run_id, spec_record(cfg, inputs))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     try:
-        record = _run_stages(cfg, rd, prepared, memory, heartbeat, started)
+        record = _run_stages(cfg, strategy, rd, prepared, memory, heartbeat, started)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
@@ -132,6 +134,7 @@ def execute_run(cfg: RunConfig, *, heartbeat: Heartbeat | None = None) -> RunRes
 
 def _run_stages(
     cfg: RunConfig,
+    strategy: Strategy,
     rd: RunDir,
     prepared: Prepared,
     memory: PeakMemory,
@@ -145,12 +148,14 @@ def _run_stages(
 
     allocated = allocate_ranks(cfg, rd, prepared, resuming)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
-    attached = attach(cfg, prepared, allocated.allocation)
+    attached = attach(cfg, prepared, allocated.allocation, strategy)
     precision = training_precision(cfg, rd, attached, prepared, resuming)
     eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
     evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
     base = base_evaluation(rd, evaluator, precision, resuming)
-    trained = train_adapters(cfg, rd, prepared, attached, allocated.allocation, evaluator, base, heartbeat)
+    trained = train_adapters(
+        cfg, rd, prepared, attached, strategy, allocated.allocation, evaluator, base, heartbeat
+    )
     save_artefacts(rd, attached, trained)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
     record = make_record(cfg, prepared, allocated, attached, base, trained, session)
@@ -219,10 +224,13 @@ class Attached:
     max_steps: int
 
 
-def attach(cfg: RunConfig, prepared: Prepared, allocation: RankAllocation) -> Attached:
-    """Attach PEFT adapters shaped by `allocation` (identity at start: B = 0)."""
+def attach(cfg: RunConfig, prepared: Prepared, allocation: RankAllocation, strategy: Strategy) -> Attached:
+    """Attach PEFT adapters shaped by `allocation` (the strategy's own, if it has some; identity at
+    start: B = 0)."""
     max_steps = total_steps(cfg.train, len(prepared.data.train))
-    model = attach_lora(prepared.model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps)
+    model = attach_lora(
+        prepared.model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps, strategy=strategy
+    )
     trainable, total = count_parameters(model)
     model.to(prepared.device)
     return Attached(model, trainable, total, max_steps)
@@ -326,20 +334,22 @@ def train_adapters(
     rd: RunDir,
     prepared: Prepared,
     attached: Attached,
+    strategy: Strategy,
     allocation: RankAllocation,
     evaluator: Evaluator,
     base: BaseEval,
     heartbeat: Heartbeat | None,
 ) -> Trained:
-    """Train the adapters (evaluating when due and after the last step); a dynamic run's final ranks
-    are written to allocation.json with their trajectory."""
+    """Train the adapters (evaluating when due and after the last step) with the strategy's callback
+    and loss term, if it has them; a dynamic run's final ranks are written to allocation.json with its
+    record (trajectory, peak)."""
     callbacks: list[Callback] = [
         MetricsLogger(rd, cfg.train.log_every),
         ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress),
     ]
     if heartbeat is not None:
         callbacks.append(_Heartbeat(heartbeat))
-    dynamic = AdaLoraCallback(allocation, attached.max_steps) if allocation.dynamic else None
+    dynamic = strategy.training_callback(allocation, attached.max_steps)
     if dynamic is not None:
         callbacks.append(dynamic)
     if cfg.tracking.wandb:
@@ -363,7 +373,7 @@ def train_adapters(
         callbacks=callbacks,
         evaluate=evaluator,  # called when due and after the last step
         group_by_length=cfg.data.group_by_length,
-        extra_loss=adalora_orth_loss if dynamic is not None else None,
+        extra_loss=strategy.extra_loss,
     )
     assert evaluator.latest is not None  # `train` evaluates after its last step
     if dynamic is None:

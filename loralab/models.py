@@ -84,27 +84,38 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-def _tiny_model(name: str) -> LoadedModel:
+def build_tiny_model(
+    name: str, *, vocab_size: int, max_positions: int, seed: int | None, **config: Any
+) -> nn.Module:
+    """A tiny `tiny-gpt2` (Conv1D, n_embd 64) or `tiny-llama` (hidden 64, 2 KV heads, intermediate 160),
+    4 layers and 4 heads, random init from `seed` (None: the global generator, as it stands); `config`
+    adds fields (token ids, tied embeddings). The one builder of the package and the tests."""
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
+    if name == "tiny-gpt2":
+        cfg: Any = GPT2Config(
+            vocab_size=vocab_size, n_positions=max_positions, n_embd=64, n_layer=4, n_head=4, **config
+        )
+    else:
+        cfg = LlamaConfig(
+            vocab_size=vocab_size, hidden_size=64, intermediate_size=160, num_hidden_layers=4,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions, **config,
+        )  # fmt: skip
+    if seed is None:
+        return AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+
+
+def _tiny_model(name: str) -> LoadedModel:
     from loralab.data.tiny_tokenizer import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
-    if name == "tiny-gpt2":
-        cfg: Any = GPT2Config(
-            vocab_size=len(tok), n_positions=512, n_embd=64, n_layer=4, n_head=4,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        )  # fmt: skip
-    else:
-        cfg = LlamaConfig(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=160, num_hidden_layers=4,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-            tie_word_embeddings=True,
-        )  # fmt: skip
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_INIT_SEED)
-        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    ids: dict[str, Any] = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
+    if name == "tiny-llama":
+        ids.update(pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    model = build_tiny_model(name, vocab_size=len(tok), max_positions=512, seed=TINY_INIT_SEED, **ids)
     return LoadedModel(model=model, tokenizer=tok, source=name)
 
 

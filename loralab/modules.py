@@ -66,8 +66,3 @@ def select_targets(modules: list[TargetModule], targets: tuple[str, ...]) -> lis
     if "all" in wanted:
         return list(modules)
     return [m for m in modules if m.kind in wanted or m.family in wanted]
-
-
-def num_layers(modules: list[TargetModule]) -> int:
-    """Number of blocks spanned by the modules (max layer index + 1)."""
-    return max((m.layer for m in modules), default=-1) + 1

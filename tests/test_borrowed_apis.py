@@ -1,6 +1,7 @@
 """Private library APIs that loralab relies on, fenced: the installed versions are inside the range
 pyproject.toml pins, and each private name we use is still there. A failure names what moved, so an
-upgrade is a decision (adapt loralab/train/adalora.py or loop.py, then widen the pin), not a surprise.
+upgrade is a decision (adapt loralab/strategies/adalora/callback.py or loop.py, then widen the pin),
+not a surprise.
 """
 
 from __future__ import annotations
@@ -54,12 +55,13 @@ def test_peft_rank_allocator_internals_that_adalora_budgets_subclass():
     where = f"peft {version('peft')}: RankAllocator"
     for method in ("_set_budget_scheduler", "_element_score", "budget_schedule", "mask_to_budget"):
         assert callable(getattr(RankAllocator, method, None)), (
-            f"{where}.{method} is gone; loralab/train/adalora.py overrides or calls it"
+            f"{where}.{method} is gone; loralab/strategies/adalora/callback.py overrides or calls it"
         )
     source = inspect.getsource(RankAllocator)
     for attribute in ("init_bgt", "target_bgt", "adapter_name", "ipt", "exp_avg_ipt", "exp_avg_unc"):
         assert f"self.{attribute}" in source, (
-            f"{where} no longer sets self.{attribute}; loralab/train/adalora.py reads or checkpoints it"
+            f"{where} no longer sets self.{attribute};"
+            " loralab/strategies/adalora/callback.py reads or checkpoints it"
         )
     assert "rankallocator" in inspect.getsource(AdaLoraModel), "AdaLoraModel.rankallocator is gone"
     assert callable(getattr(AdaLoraModel, "update_and_allocate", None)), (

@@ -104,6 +104,11 @@ class CellSummary(_Frozen):
     bootstrap_ci: Interval = Field(description="Two-level bootstrap interval (seeds, then examples).")
     ppl_ci: Interval = Field(description="exp of bootstrap_ci.")
     trainable_params: float | None = Field(description="Mean recorded trainable parameters of its runs.")
+    peak_trainable_params: float | None = Field(
+        None,
+        description="Mean recorded peak of trainable parameters during training: above trainable_params"
+        " for dynamic strategies, whose budget holds on their final ranks.",
+    )
     base_loss: float | None = Field(description="Token-weighted eval loss of the base model (no adapter).")
 
 

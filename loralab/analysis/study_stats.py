@@ -127,6 +127,7 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
         t_lo, t_hi = S.t_interval(losses, settings.confidence)
         base = [S.token_loss(*_base(data, r)) for r in rids if r in data.base_nll]
         params = pd.to_numeric(runs["trainable_params"], errors="coerce").mean()
+        peak = pd.to_numeric(runs["peak_trainable_params"], errors="coerce").mean()
         mean = float(losses.mean())
         out.append(
             CellSummary(
@@ -145,6 +146,7 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
                 bootstrap_ci=Interval(low=lo, high=hi, method="two-level bootstrap (seeds, then examples)"),
                 ppl_ci=Interval(low=float(np.exp(lo)), high=float(np.exp(hi)), method="exp of bootstrap_ci"),
                 trainable_params=None if pd.isna(params) else float(params),
+                peak_trainable_params=None if pd.isna(peak) else float(peak),
                 base_loss=float(np.mean(base)) if base else None,
             )
         )

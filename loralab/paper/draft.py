@@ -234,7 +234,7 @@ def _discussion() -> str:
     )
 
 
-def _limitations(inputs: StudyInputs) -> str:
+def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
     stats = inputs.stats
     items = [
         f"Each strategy has {_n('study.seeds')} seeds; seed-level tests with few seeds have little power,"
@@ -245,11 +245,14 @@ def _limitations(inputs: StudyInputs) -> str:
             "Where the primary test is the example-level permutation test, its $p$-value treats the eval"
             " examples as the unit of inference and does not cover seed-to-seed variance."
         )
-    if any(c.strategy == "adalora" for c in stats.summaries):
-        items.append(
-            "AdaLoRA starts from a larger rank and prunes it during training, so its peak trainable"
-            " parameter count is above the budget; only its final ranks are held to the budget."
-        )
+    for cell, key in facts.cell_keys:  # dynamic strategies: more parameters during training than at the end
+        peak, final = cell.peak_trainable_params, cell.trainable_params
+        if peak is not None and final is not None and peak > final * 1.001:
+            items.append(
+                f"{_md_code_aware(cell.label)} changes its ranks during training: its trainable parameters"
+                f" peak at {_n(key + '.peak')} before they are cut to {_n(key + '.params')}; only the"
+                " final ranks are held to the budget."
+            )
     if len({r.config.model.name for r in inputs.done_runs()}) <= 1:
         items.append("The study uses a single base model; the results may not transfer to other models.")
     if len({r.config.data.source for r in inputs.done_runs()}) <= 1:
@@ -303,7 +306,7 @@ def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
         _setup(inputs),
         results_section(inputs, facts),
         _discussion(),
-        _limitations(inputs),
+        _limitations(inputs, facts),
         _reproducibility(inputs),
     ]
     return "\n".join(parts)

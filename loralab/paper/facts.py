@@ -130,6 +130,10 @@ def _cell_numbers(c: CellSummary, key: str, i: int) -> list[Number]:
         out.append(Number(f"{key}.sd", c.sd_loss, "float", src + "sd_loss", decimals=4))
     if c.trainable_params is not None:
         out.append(Number(f"{key}.params", round(c.trainable_params), "int", src + "trainable_params"))
+    if c.peak_trainable_params is not None:
+        out.append(
+            Number(f"{key}.peak", round(c.peak_trainable_params), "int", src + "peak_trainable_params")
+        )
     if c.base_loss is not None:
         out.append(Number(f"{key}.base", c.base_loss, "float", src + "base_loss"))
     return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,14 @@ from rich.text import Text
 
 from loralab.config import RunConfig
 from loralab.errors import ConfigError, LoralabError, StoreError
+from loralab.fingerprint import check_spec
 from loralab.preflight import check_inputs
 from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.progress import STATE_STYLE, format_seconds
 from loralab.runner.scheduler import plan_runs, run_study
 from loralab.runner.study import SAVED_STUDY, load_study
+from loralab.runner.worker import run_claimed
 from loralab.store import Store
 from loralab.store.index import RunRow, rebuild_index, run_row, study_rows
 
@@ -143,39 +147,47 @@ def _status_rows(target: str, root: Path | None, overrides: list[str]) -> tuple[
 
 
 def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
-    """`loralab run`: one run under the same per-run claim a study takes, so that a run a study (or
-    another `loralab run`) is executing is never executed twice at the same time."""
+    """`loralab run`: one run under the same per-run claim a study takes (`worker.run_claimed`), so that
+    a run a study (or another `loralab run`) is executing is never executed twice at the same time.
+
+    Unlike a study worker it reruns a failed run, leaves the output on the terminal and raises the
+    run's error (a busy run is a StoreError)."""
     from loralab.allocation import check_strategy
     from loralab.experiment import execute_run
 
-    check_strategy(cfg)  # before the claim creates the run directory
+    strategy = check_strategy(cfg)  # before the claim creates the run directory; once per run
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return execute_run(cfg)  # reports "already done" and touches nothing
     check_inputs(cfg)
+    if rd.spec.exists():  # a damaged or foreign run directory: refused before the claim writes in it
+        check_spec(rd.read_spec(), rd.run_id, cfg.input_fingerprints(), str(rd.path))
     created = [p for p in (rd.path, rd.path.parent, rd.path.parent.parent) if not p.exists()]
+    run_fn = functools.partial(execute_run, strategy=strategy)
     try:
-        return _run_claimed(cfg, rd, claim_timeout, execute_run)
+        attempt = run_claimed(
+            cfg, rd, Claim(rd.path, timeout=claim_timeout), run_fn, retry_failed=True, output=None
+        )
     except BaseException:
-        for p in created:  # a run that failed before its spec was written leaves no directory behind
-            with contextlib.suppress(OSError):
-                p.rmdir()
+        _remove_unstarted(rd, created)
         raise
-
-
-def _run_claimed(cfg: RunConfig, rd: Any, claim_timeout: float, execute_run: Any) -> Any:
-    claim = Claim(rd.path, timeout=claim_timeout)
-    try:
-        acquired = claim.try_acquire()
-    except OSError as e:
-        raise StoreError(f"cannot create run directory {rd.path}: {e.strerror}; check output.root") from None
-    if not acquired:
-        holder = claim.holder.owner if claim.holder else "another process"
+    if attempt.error is not None:
+        _remove_unstarted(rd, created)
+    if attempt.state == "busy":
         raise StoreError(
-            f"run {rd.path} is being executed by {holder}; wait for it (`loralab show {rd.path}`)"
+            f"run {rd.path} is being executed by {attempt.detail}; wait for it (`loralab show {rd.path}`)"
             f" or, if that process is gone, retry after its claim goes stale ({claim_timeout:.0f}s)"
         )
-    try:
-        return execute_run(cfg, heartbeat=claim.check)
-    finally:
-        claim.release()
+    if attempt.error is not None:
+        raise attempt.error
+    return attempt.result
+
+
+def _remove_unstarted(rd: Any, created: list[Path]) -> None:
+    """Remove what this `loralab run` created for a run that failed before its spec was written (only
+    its own attempt log is there): a bad input leaves the store as it was."""
+    if rd.path in created and not rd.spec.exists() and not rd.claim.exists():
+        shutil.rmtree(rd.path, ignore_errors=True)
+    for p in created[1:]:
+        with contextlib.suppress(OSError):
+            p.rmdir()  # only if empty

@@ -10,12 +10,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from loralab.config import RunConfig
+from loralab.errors import StoreError
 from loralab.runner.claims import DEFAULT_TIMEOUT, HOST, Claim, ClaimLost
 from loralab.store import RunDir, Store
 
@@ -71,41 +72,75 @@ def run_task(task: Task, job: RunJob) -> Outcome:
     t0 = time.monotonic()
     cfg = RunConfig.model_validate(task.spec)
     if cfg.run_id() != task.run_id:  # an input file was rewritten after planning: never mix contents
-        return _outcome(
-            task, "failed", "its input files changed since the study was planned; run it again", t0
-        )
+        detail = "its input files changed since the study was planned; run it again"
+        return Outcome(task.run_id, "failed", detail, time.monotonic() - t0, HOST, os.getpid())
     rd = Store(cfg.output.root).run_dir(cfg.output.study, task.run_id)
-    claim = Claim(rd.path, timeout=job.claim_timeout, token=task.token)
-    if not claim.try_acquire():
-        holder = claim.holder.owner if claim.holder else "another process"
-        return _outcome(task, "busy", f"held by {holder}", t0)
+    pin_threads(cfg.train.threads or job.default_threads)
+    for path in job.strategy_files:
+        from loralab.strategies import load_strategy_file
+
+        load_strategy_file(path)
+    attempt = run_claimed(
+        cfg,
+        rd,
+        Claim(rd.path, timeout=job.claim_timeout, token=task.token),
+        job.run_fn or _default_run_fn(),
+        retry_failed=job.retry_failed,
+        output=rd.log,
+    )
+    if attempt.error is not None and not rd.status_file.exists():
+        # failed before its run directory was set up (a budget the model cannot hold): the grid point
+        # keeps its reason, and is not retried without --retry-failed
+        rd.set_status("failed", error=attempt.detail)
+    return Outcome(task.run_id, attempt.state, attempt.detail, time.monotonic() - t0, HOST, os.getpid())
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What `run_claimed` did: the state, a one-line detail, the run's result or the error it raised."""
+
+    state: OutcomeState
+    detail: str = ""
+    result: RunResultLike | None = None
+    error: Exception | None = None
+
+
+def run_claimed(
+    cfg: RunConfig, rd: RunDir, claim: Claim, run_fn: RunFn, *, retry_failed: bool, output: Path | None
+) -> Attempt:
+    """Run `cfg` (in `rd`) under `claim`, the one path of `loralab run` and of every study worker.
+
+    Acquires the claim (busy: another process holds it), skips a done run, keeps a failed one unless
+    `retry_failed`, else runs `run_fn(cfg, heartbeat=claim.check)` with its output appended to
+    `output` (None: left where it goes), logs the attempt in executions.jsonl and releases the
+    claim. A run's error comes back in `Attempt.error`, not raised; an interrupt is raised.
+    """
+    try:
+        acquired = claim.try_acquire()
+    except OSError as e:
+        raise StoreError(f"cannot create run directory {rd.path}: {e.strerror}; check output.root") from None
+    if not acquired:
+        return Attempt("busy", claim.holder.owner if claim.holder else "another process")
     try:
         state = rd.state
         if state == "done":
-            return _outcome(task, "skipped", "already done", t0)
-        if state == "failed" and not job.retry_failed:
+            return Attempt("skipped", "already done")
+        if state == "failed" and not retry_failed:
             error = rd.read_status().get("error", "")
-            return _outcome(task, "failed", f"failed earlier (kept; --retry-failed reruns it): {error}", t0)
-        pin_threads(cfg.train.threads or job.default_threads)
-        for path in job.strategy_files:
-            from loralab.strategies import load_strategy_file
-
-            load_strategy_file(path)
-        run_fn = job.run_fn or _default_run_fn()
+            return Attempt("failed", f"failed earlier (kept; --retry-failed reruns it): {error}")
         _log(rd, "start", claim, state_before=state, takeover=claim.takeover)
+        header = f"attempt by {claim.owner} ({state})"
         try:
-            with _output_to(rd.log, f"attempt by {claim.owner} ({state})"):
+            with _output_to(output, header) if output is not None else nullcontext():
                 result = run_fn(cfg, heartbeat=claim.check)
         except ClaimLost as e:
             _log(rd, "lost", claim)
-            return _outcome(task, "failed", str(e), t0)
+            return Attempt("failed", str(e), error=e)
         except Exception as e:
             _log(rd, "failed", claim, error=_one_line(e))
-            if not rd.status_file.exists():  # failed before its run directory was set up (a budget the
-                rd.set_status("failed", error=_one_line(e))  # model cannot hold): the grid point keeps why
-            return _outcome(task, "failed", _one_line(e), t0)
+            return Attempt("failed", _one_line(e), error=e)
         _log(rd, "finish", claim, skipped=bool(result.skipped))
-        return _outcome(task, "skipped" if result.skipped else "done", result.summary(), t0)
+        return Attempt("skipped" if result.skipped else "done", result.summary(), result=result)
     finally:
         claim.release()
 
@@ -157,10 +192,6 @@ def _log(rd: RunDir, event: str, claim: Claim, **fields: Any) -> None:
     rd.append_execution(
         {"event": event, "time": time.time(), "owner": claim.owner, "token": claim.token, **fields}
     )
-
-
-def _outcome(task: Task, state: OutcomeState, detail: str, t0: float) -> Outcome:
-    return Outcome(task.run_id, state, detail, time.monotonic() - t0, HOST, os.getpid())
 
 
 def _one_line(e: BaseException) -> str:

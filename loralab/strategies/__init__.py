@@ -20,11 +20,13 @@ A user strategy (a `--strategy-file` or a `loralab.strategies` entry point) look
 
 `weights` returns a rank weight per module name (rank ~ weight) and a JSON-able dict of details for
 allocation.json ({} if none); `options` is already this strategy's Options. Strategies that need a
-measured signal set `needs` and read it from `signals`. Anything else (AdaLoRA) subclasses `Strategy`
-and implements `allocate` itself.
+measured signal set `needs` and read it from `signals`. Anything else subclasses `Strategy` and
+implements `allocate` itself.
 
-AdaLoRA's PEFT config (`loralab.adapters.build_adalora_config`) and its training callback
-(`loralab.train.adalora`) live with the stages that use them; strategies only allocate.
+A dynamic strategy, which changes ranks while training, also implements the `Strategy` hooks
+`peft_config`, `training_callback` (a `RankCallback`, built on `loralab.callbacks.Callback`) and
+`extra_loss`; the run calls them for every strategy and never names one. AdaLoRA (the `adalora`
+package) is the built-in example; `tests/strategies/dynamic_plugin.py` a small plug-in.
 """
 
 from loralab.strategies import (  # noqa: F401  (each registers its strategy)
@@ -43,6 +45,7 @@ from loralab.strategies.base import (
     KNOWN_SIGNALS,
     Budget,
     RankAllocation,
+    RankCallback,
     Signals,
     Strategy,
     StrategyOptions,
@@ -69,6 +72,7 @@ __all__ = [
     "Budget",
     "BudgetShortfallWarning",
     "RankAllocation",
+    "RankCallback",
     "Signals",
     "Strategy",
     "StrategyOptions",

@@ -2,8 +2,11 @@
 
 A static strategy is a pure function of its inputs. Data-driven strategies declare the signals they
 need (`needs`), which the pipeline measures once before allocation (`signal_options` says how).
-Dynamic strategies (AdaLoRA) set `dynamic = True`: their allocation is the *initial* one, and the
-training loop drives them through a callback; their budget is checked on the final ranks.
+Dynamic strategies (AdaLoRA) set `dynamic = True`: their allocation is the *initial* one, and they
+change ranks during training through three optional hooks, which the run calls for every strategy
+(the defaults do nothing): `peft_config` (the adapters to attach), `training_callback` (a
+`RankCallback` the loop drives, which reports the final ranks, the peak and a trajectory) and
+`extra_loss` (a term added to the training loss). Their budget is checked on the final ranks.
 
 The budget invariant, for every static allocation:
 `budget - max(1% of budget, one rank of the cheapest module) <= params <= budget`. When the rank caps
@@ -15,12 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from loralab.callbacks import Callback
 from loralab.errors import StrategyError
 from loralab.modules import TargetModule
+
+if TYPE_CHECKING:
+    from loralab.config import LoraConfig
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,26 @@ class Strategy:
         """Return integer ranks for `modules` whose cost is within `budget`."""
         raise NotImplementedError
 
+    # Hooks of a dynamic strategy. The run calls them for every strategy; these defaults mean "static".
+
+    def peft_config(
+        self, allocation: RankAllocation, total_steps: int, lora: LoraConfig, *, fan_in_fan_out: bool
+    ) -> Any | None:
+        """The PEFT config to attach for `allocation` over `total_steps` optimizer steps; None: the plain
+        LoRA config of `loralab.adapters.build_lora_config`. Its trainable count must be
+        `allocation.params` (the run refuses to train otherwise)."""
+        return None
+
+    def training_callback(self, allocation: RankAllocation, total_steps: int) -> RankCallback | None:
+        """A callback the training loop drives (masking, pruning, freezing ...); None: nothing to drive.
+
+        Its state is checkpointed under its `state_key`, so a resumed run continues it exactly."""
+        return None
+
+    def extra_loss(self, model: Any) -> Any | None:
+        """A term (a scalar tensor) added to every micro-batch's loss, e.g. a regulariser; None: none."""
+        return None
+
     def signal_options(self, options: StrategyOptions | None = None) -> dict[str, Any]:
         """Keyword arguments for measuring this strategy's signals (e.g. method, n_batches); {} if none."""
         return {}
@@ -191,3 +218,23 @@ class Strategy:
             f"strategy {self.name!r} got options of type {type(options).__name__},"
             f" not {self.Options.__name__}"
         )
+
+
+class RankCallback(Callback):
+    """A dynamic strategy's training callback: it also reports what the ranks became.
+
+    After training the run holds the budget to `final_rank_allocation()`, writes it to allocation.json
+    merged with `record()` (which must keep the initial allocation under "initial", the one a resumed
+    run starts from) and records `peak_params` as the run's peak trainable count.
+    """
+
+    peak_params: int = 0
+
+    def final_rank_allocation(self) -> RankAllocation:
+        """The ranks at the end of training (call after training)."""
+        raise NotImplementedError
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able record for allocation.json: {"initial": ..., "final": ..., "peak_params": ...} and
+        whatever else the strategy keeps (e.g. a rank trajectory)."""
+        raise NotImplementedError

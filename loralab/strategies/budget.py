@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from loralab.config import BudgetSpec, parse_budget
+from loralab.budget_spec import BudgetSpec, parse_budget
 from loralab.errors import BudgetError
 from loralab.modules import TargetModule
 from loralab.strategies.base import Budget, RankAllocation, StrategyOptions, tolerance_params
@@ -123,64 +123,107 @@ def allocate_by_weights(
         while spent > budget.params and ranks[m.name] > lo[m.name] and ranks[m.name] > target[m.name]:
             ranks[m.name] -= 1
             spent -= cost[m.name]
-    spent = _greedy_fill(modules, ranks, target, caps, cost, spent, budget.params)
-    tol = tolerance(budget, modules, extra_per_rank)
-    while budget.params - spent > tol:
-        swapped = _best_swap(modules, ranks, lo, caps, cost, spent, budget.params)
+    names = [m.name for m in modules]
+    fill_and_swap(
+        names,
+        ranks,
+        cost=cost,
+        floor=lo,
+        caps=caps,
+        limit=budget.params,
+        tol=tolerance(budget, modules, extra_per_rank),
+        priority=lambda n: target[n] - ranks[n],  # the rank lagging its continuous target most
+    )
+    return ranks
+
+
+def fill_and_swap(
+    names: list[str],
+    ranks: dict[str, int],
+    *,
+    cost: Mapping[str, int],
+    floor: Mapping[str, int],
+    caps: Mapping[str, int],
+    limit: int,
+    tol: int,
+    priority: Callable[[str], float],
+    swap_priority: Callable[[str, str], float] | None = None,
+) -> int:
+    """Spend up to `limit` parameters on whole ranks, in place; return what `ranks` then cost.
+
+    Fill: one rank at a time to the module of highest `priority(name)` (read with the current ranks)
+    among those below their cap that still fit. Then, while more than `tol` is unspent, the one-rank
+    swap (down, up) that spends the most without passing the limit (ties: highest
+    `swap_priority(down, up)`, then the earlier pair), never below `floor` nor above `caps`, each
+    followed by a fill. Deterministic: ties go to the earlier name. Static strategies rank by how far a
+    module lags its target, AdaLoRA by the score of its best unkept triplet.
+    """
+    spent = _fill(
+        names, ranks, cost, caps, spent=sum(ranks[n] * cost[n] for n in names), limit=limit, priority=priority
+    )
+    while limit - spent > tol:
+        swapped = _best_swap(names, ranks, cost, floor, caps, spent, limit, swap_priority)
         if swapped is None:
             break
         down, up = swapped
         ranks[down] -= 1
         ranks[up] += 1
-        spent += cost[up] - cost[down]
-        spent = _greedy_fill(modules, ranks, target, caps, cost, spent, budget.params)
-    return ranks
+        spent = _fill(
+            names, ranks, cost, caps, spent=spent + cost[up] - cost[down], limit=limit, priority=priority
+        )
+    return spent
 
 
-def _greedy_fill(
-    modules: list[TargetModule],
+def _fill(
+    names: list[str],
     ranks: dict[str, int],
-    target: Mapping[str, float],
-    caps: Mapping[str, int],
     cost: Mapping[str, int],
+    caps: Mapping[str, int],
+    *,
     spent: int,
     limit: int,
+    priority: Callable[[str], float],
 ) -> int:
-    """Add single ranks to the module lagging its target most while the budget allows; return spent."""
+    """Add single ranks to the fitting module of highest priority while the limit allows; return spent."""
     while True:
-        best, best_lag = None, -math.inf
-        for m in modules:
-            if ranks[m.name] >= caps[m.name] or spent + cost[m.name] > limit:
+        best, best_p = None, 0.0
+        for n in names:
+            if ranks[n] >= caps[n] or spent + cost[n] > limit:
                 continue
-            lag = target[m.name] - ranks[m.name]
-            if lag > best_lag:  # strict: the earlier module wins ties
-                best, best_lag = m, lag
+            p = priority(n)
+            if best is None or p > best_p:  # strict: the earlier module wins ties
+                best, best_p = n, p
         if best is None:
             return spent
-        ranks[best.name] += 1
-        spent += cost[best.name]
+        ranks[best] += 1
+        spent += cost[best]
 
 
 def _best_swap(
-    modules: list[TargetModule],
+    names: list[str],
     ranks: Mapping[str, int],
-    lo: Mapping[str, int],
-    caps: Mapping[str, int],
     cost: Mapping[str, int],
+    floor: Mapping[str, int],
+    caps: Mapping[str, int],
     spent: int,
     limit: int,
+    swap_priority: Callable[[str, str], float] | None,
 ) -> tuple[str, str] | None:
     """The (down, up) pair whose one-rank swap spends the most without passing the limit, if any."""
-    best, best_spent = None, spent
-    for d in modules:
-        if ranks[d.name] <= lo[d.name]:
+    best: tuple[str, str] | None = None
+    best_key: tuple[int, float] = (spent, 0.0)
+    for d in names:
+        if ranks[d] <= floor[d]:
             continue
-        for u in modules:
-            if u.name == d.name or ranks[u.name] >= caps[u.name]:
+        for u in names:
+            if u == d or ranks[u] >= caps[u]:
                 continue
-            new = spent - cost[d.name] + cost[u.name]
-            if best_spent < new <= limit:
-                best, best_spent = (d.name, u.name), new
+            new = spent - cost[d] + cost[u]
+            if not spent < new <= limit:
+                continue
+            key = (new, swap_priority(d, u) if swap_priority is not None else 0.0)
+            if best is None or key > best_key:
+                best, best_key = (d, u), key
     return best
 
 
@@ -240,14 +283,6 @@ def allocation_from_weights(
         note=note,
         details=record,
     )
-
-
-def check_within_budget(ranks: Mapping[str, int], modules: list[TargetModule], budget: Budget) -> int:
-    """Return the allocation's cost; raise BudgetError if it is above the budget."""
-    spent = sum(ranks[m.name] * m.cost_per_rank for m in modules)
-    if spent > budget.params:
-        raise BudgetError(f"allocation costs {spent} parameters, above the budget {budget.params}")
-    return spent
 
 
 # Weight profiles shared by the strategies. All return rank weights (rank_i ~ weight_i), keyed by name.

@@ -1,6 +1,6 @@
 """The training procedure (one loop for every strategy), its callbacks, checkpoints and determinism."""
 
-from loralab.train.callbacks import Callback, TrainState
+from loralab.callbacks import Callback, TrainState
 from loralab.train.loop import total_steps, train
 from loralab.train.observers import MetricsLogger, ProgressBar, WandbLogger
 

@@ -22,11 +22,11 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from torch import nn
 
+from loralab.callbacks import Callback, LoopCounters, TrainState
 from loralab.config import TrainConfig
 from loralab.data import IGNORE_INDEX, TokenizedExample, collate, epoch_batches
 from loralab.errors import TrainingError
 from loralab.nll import supervised_token_nll
-from loralab.train.callbacks import Callback, LoopCounters, TrainState
 from loralab.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from loralab.train.schedule import make_scheduler, warmup_steps
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
-from loralab.train.callbacks import Callback, TrainState
+from loralab.callbacks import Callback, TrainState
 
 
 class MetricsSink(Protocol):

@@ -34,12 +34,16 @@ def test_acquire_blocks_others_and_release_frees(tmp_path: Path):
 
 
 def test_heartbeat_keeps_a_claim_fresh_past_the_timeout(tmp_path: Path):
-    with Claim(tmp_path / "r", timeout=0.5, beat_every=0.05, settle=0) as a:
+    path = tmp_path / "r" / CLAIM_FILE
+    with Claim(tmp_path / "r", timeout=5, beat_every=0.05, settle=0) as a:
         assert a.try_acquire()
-        mtime = (tmp_path / "r" / CLAIM_FILE).stat().st_mtime
-        time.sleep(1.0)
-        assert (tmp_path / "r" / CLAIM_FILE).stat().st_mtime > mtime
-        assert not Claim(tmp_path / "r", timeout=0.5, settle=0).try_acquire()
+        past = time.time() - 100  # as if the owner had last beaten 100 s ago: stale for a timeout of 5
+        os.utime(path, (past, past))
+        deadline = time.monotonic() + 30  # a bound for a loaded machine, not a margin the test needs
+        while path.stat().st_mtime == past and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert read_claim(tmp_path / "r").age < 5, "the heartbeat thread refreshed the claim"
+        assert not Claim(tmp_path / "r", timeout=5, settle=0).try_acquire()
 
 
 def test_a_claim_without_heartbeat_is_taken_over_after_the_timeout(tmp_path: Path):
@@ -101,10 +105,12 @@ def _race(run_dirs: list[str], barrier, log: str) -> None:
     for run in run_dirs:
         barrier.wait()
         c = Claim(run, timeout=5)
-        if c.try_acquire():
+        won = c.try_acquire()
+        if won:
             with open(log, "a") as f:
                 f.write(f"{run} {os.getpid()}\n")
-            time.sleep(0.8)  # hold past everyone else's attempt
+        barrier.wait()  # the winner holds the claim until every contender has tried
+        if won:
             c.release()
 
 

@@ -13,10 +13,11 @@ from peft import get_peft_model
 from strategy_fixtures import budget_for, gpt2_modules
 from tiny_models import tiny_gpt2, token_batches
 
-from loralab.adapters import build_adalora_config
+from loralab.callbacks import TrainState
 from loralab.strategies import RankAllocation, Signals, get_strategy, parse_options
-from loralab.train.adalora import AdaLoraCallback, adalora_model, adalora_orth_loss
-from loralab.train.callbacks import TrainState
+from loralab.strategies.adalora.callback import AdaLoraCallback
+from loralab.strategies.adalora.loss import adalora_model, adalora_orth_loss
+from loralab.strategies.adalora.peft_config import build_adalora_config
 
 TOTAL = 20
 BATCHES = token_batches(5)
@@ -178,7 +179,7 @@ def test_resume_from_callback_state_is_exact(stop_at: int) -> None:
 
 
 def test_select_triplets_keeps_the_best_that_fit_then_swaps_to_fill() -> None:
-    from loralab.train.adalora import select_triplets
+    from loralab.strategies.adalora.callback import select_triplets
 
     cost = {"cheap": 10, "dear": 30}
     scores = {"cheap": [9.0, 8.0, 1.0], "dear": [5.0, 4.0, 3.0]}

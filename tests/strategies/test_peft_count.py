@@ -10,9 +10,10 @@ from strategy_fixtures import budget_for, gpt2_modules, llama_modules, synthetic
 from tiny_models import tiny_gpt2, tiny_llama
 from transformers.pytorch_utils import Conv1D
 
-from loralab.adapters import build_adalora_config, build_lora_config
+from loralab.adapters import build_lora_config
 from loralab.config import LoraConfig
 from loralab.strategies import available, get_strategy, parse_options
+from loralab.strategies.adalora.peft_config import build_adalora_config
 
 BASES = {"gpt2": (tiny_gpt2, gpt2_modules), "llama": (tiny_llama, llama_modules)}
 

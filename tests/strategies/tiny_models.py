@@ -1,30 +1,24 @@
-"""Tiny config-built GPT-2 and Llama models whose adaptable modules match the hand-built module sets."""
+"""Tiny config-built GPT-2 and Llama models (the package's builder, test-sized vocabulary) whose
+adaptable modules match the hand-built module sets."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from loralab.models import build_tiny_model
+
 
 def tiny_gpt2(seed: int = 0) -> nn.Module:
     """GPT-2 with n_embd 64, 4 layers, 4 heads (Conv1D), frozen, random init from `seed`."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     torch.manual_seed(seed)
-    cfg = GPT2Config(n_layer=4, n_embd=64, n_head=4, vocab_size=100, n_positions=64)
-    return _frozen(GPT2LMHeadModel(cfg))
+    return _frozen(build_tiny_model("tiny-gpt2", vocab_size=100, max_positions=64, seed=None))
 
 
 def tiny_llama(seed: int = 0) -> nn.Module:
     """Llama with hidden 64, intermediate 160, 4 layers, 4 heads and 2 KV heads, frozen."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=100, hidden_size=64, intermediate_size=160, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-    )  # fmt: skip
-    return _frozen(LlamaForCausalLM(cfg))
+    return _frozen(build_tiny_model("tiny-llama", vocab_size=100, max_positions=64, seed=None))
 
 
 def _frozen(model: nn.Module) -> nn.Module:

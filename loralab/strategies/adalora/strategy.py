@@ -15,25 +15,35 @@ AdaLoRA's rule where all modules cost the same, and its natural extension where 
 `budget_mode: ranks` keeps PEFT's triplet budget (sized so that a uniform outcome would cost the
 budget) and records what the final ranks cost, which may exceed the budget.
 
-The allocation returned here is the initial one (`init_r` everywhere, `dynamic=True`); what it costs is
-the peak trainable count, above the budget by design. `loralab.adapters.build_adalora_config` builds
-the PEFT config; `loralab.train.adalora` drives the masks from the training loop and reports the final
-allocation, which is the one held to the budget.
+This module holds the options, the schedule, the initial allocation (`init_r` everywhere,
+`dynamic=True`; what it costs is the peak trainable count, above the budget by design) and the hooks
+that hand the run the rest of the package.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from loralab.errors import BudgetError, StrategyError
 from loralab.modules import TargetModule
-from loralab.strategies.base import Budget, RankAllocation, Signals, Strategy, StrategyOptions
+from loralab.strategies.alpha import module_alpha
+from loralab.strategies.base import (
+    Budget,
+    RankAllocation,
+    RankCallback,
+    Signals,
+    Strategy,
+    StrategyOptions,
+)
 from loralab.strategies.budget import rank_caps
 from loralab.strategies.registry import register_strategy
+
+if TYPE_CHECKING:
+    from loralab.config import LoraConfig
 
 E_PARAMS_PER_RANK = 1  # AdaLoRA's singular value E: one trainable parameter per rank
 
@@ -183,3 +193,28 @@ class AdaLora(Strategy):
                 "peak_params": init_r * per_rank,
             },
         )
+
+    def peft_config(
+        self, allocation: RankAllocation, total_steps: int, lora: LoraConfig, *, fan_in_fan_out: bool
+    ) -> Any:
+        """PEFT's AdaLoraConfig, with alpha keeping the uniform baseline's scaling alpha / r_ref."""
+        from loralab.strategies.adalora.peft_config import build_adalora_config
+
+        init_r = adalora_schedule(allocation, total_steps).init_r
+        # AdaLoRA scales by alpha / init_r: keep the baseline's alpha / r_ref under the ratio policy.
+        alpha = module_alpha(init_r, allocation.budget.reference_rank, lora)
+        return build_adalora_config(
+            allocation, total_steps, alpha=alpha, dropout=lora.dropout, fan_in_fan_out=fan_in_fan_out
+        )
+
+    def training_callback(self, allocation: RankAllocation, total_steps: int) -> RankCallback:
+        """The callback that masks triplets by score and records the trajectory."""
+        from loralab.strategies.adalora.callback import AdaLoraCallback
+
+        return AdaLoraCallback(allocation, total_steps)
+
+    def extra_loss(self, model: Any) -> Any | None:
+        """The weighted orthogonality penalty on P and Q."""
+        from loralab.strategies.adalora.loss import adalora_orth_loss
+
+        return adalora_orth_loss(model)

@@ -1,5 +1,9 @@
-"""Observers of the training loop. The loop calls every hook of every callback in order; a callback
-never changes what the loop does except through the objects it is handed (AdaLoRA's rank masks).
+"""The training loop's callback protocol: `Callback` (hooks and resumable state) and `TrainState`.
+
+The loop calls every hook of every callback in order; a callback never changes what the loop does
+except through the objects it is handed (a dynamic strategy's rank masks). This module sits below
+`strategies` and `train` and imports nothing of loralab, so that a strategy can hand the loop a
+callback without importing the training package.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class Callback:
         """Before the first step (also after a resume)."""
 
     def on_before_zero_grad(self, state: TrainState) -> None:
-        """After optimizer.step() and before zero_grad(): gradients are still there (AdaLoRA's hook)."""
+        """After optimizer.step() and before zero_grad(): gradients are still there (dynamic strategies)."""
 
     def on_step_end(self, state: TrainState) -> None:
         """After an optimizer step; `state.logs` holds this step's loss, lr, grad norm, tokens."""

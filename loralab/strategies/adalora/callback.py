@@ -1,16 +1,16 @@
-"""AdaLoRA in the training loop: the PEFT config, the callback that masks triplets, the orthogonality loss.
+"""AdaLoRA in the training loop: the callback that masks triplets and reports the final ranks.
 
-Wiring (the loop calls `on_before_zero_grad` once per optimizer step, after `optimizer.step()`, with
-`state.step` already counting that step):
+Wiring, which the run does through the strategy's hooks (the loop calls `on_before_zero_grad` once
+per optimizer step, after `optimizer.step()`, with `state.step` already counting that step):
 
-    cfg = build_adalora_config(allocation, total_step, alpha=..., ...)  # loralab.adapters
+    cfg = strategy.peft_config(allocation, total_step, lora, ...)   # build_adalora_config
     model = get_peft_model(base, cfg)             # trainable = allocation.params (the peak)
-    callback = AdaLoraCallback(allocation, total_step)
-    train(..., callbacks=[..., callback], extra_loss=adalora_orth_loss)
+    callback = strategy.training_callback(allocation, total_step)   # AdaLoraCallback
+    train(..., callbacks=[..., callback], extra_loss=strategy.extra_loss)   # adalora_orth_loss
     callback.final_rank_allocation()              # the allocation held to the budget
 
 PEFT's `RankAllocator` counts its budget in triplets; `budget_mode: params` swaps in a subclass whose
-budget is in parameters (see `loralab.strategies.adalora`). Checkpoints must save the raw trainable
+budget is in parameters (see the package docstring). Checkpoints must save the raw trainable
 tensors (masked triplets included), not `save_pretrained`, which truncates to the current pattern.
 """
 
@@ -21,47 +21,14 @@ from typing import Any
 
 import torch
 from peft import AdaLoraConfig
-from peft.tuners.adalora import AdaLoraLayer, AdaLoraModel, RankAllocator
+from peft.tuners.adalora import AdaLoraModel, RankAllocator
 from torch import nn
 
-from loralab.strategies.adalora import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
-from loralab.strategies.base import RankAllocation, tolerance_params
-from loralab.train.callbacks import Callback, TrainState
-
-
-def adalora_model(model: nn.Module) -> AdaLoraModel:
-    """The AdaLoraModel inside a PeftModel (or a DDP/accelerate wrapper of one)."""
-    m: Any = model
-    for _ in range(4):
-        if isinstance(m, AdaLoraModel):
-            return m
-        m = m.module if isinstance(getattr(m, "module", None), nn.Module) else getattr(m, "base_model", None)
-    raise TypeError(f"{type(model).__name__} is not a PEFT AdaLoRA model")
-
-
-def adalora_orth_loss(model: nn.Module) -> torch.Tensor | None:
-    """AdaLoRA's orthogonality penalty, weighted: w * mean over P, Q of ||P P^T - I||_F, ||Q^T Q - I||_F.
-
-    The same value PEFT adds when labels reach AdaLoraModel.forward; None for other models or w = 0.
-    """
-    try:
-        ada = adalora_model(model)
-    except TypeError:
-        return None
-    name = ada.trainable_adapter_name
-    weight = ada.peft_config[name].orth_reg_weight
-    if weight == 0:
-        return None
-    terms = []
-    for layer in ada.model.modules():
-        if isinstance(layer, AdaLoraLayer) and name in layer.lora_A:
-            a, b = layer.lora_A[name], layer.lora_B[name]  # (r, d_in), (d_out, r)
-            for gram in (a @ a.T, b.T @ b):
-                eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-                terms.append(torch.linalg.matrix_norm(gram - eye))
-    if not terms:
-        return None
-    return weight * torch.stack(terms).mean()
+from loralab.callbacks import TrainState
+from loralab.strategies.adalora.loss import adalora_model
+from loralab.strategies.adalora.strategy import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
+from loralab.strategies.base import RankAllocation, RankCallback, tolerance_params
+from loralab.strategies.budget import fill_and_swap
 
 
 def _triplet_costs(model: nn.Module, adapter: str) -> dict[str, int]:
@@ -130,39 +97,17 @@ def select_triplets(
     """
     names = list(scores)
     k = {n: min(min_rank, len(scores[n])) for n in names}
-    floor = dict(k)
-    spent = sum(k[n] * cost[n] for n in names)
-
-    def fill(added: int) -> int:
-        queue = sorted(
-            (-scores[n][j], o, j, n) for o, n in enumerate(names) for j in range(k[n], len(scores[n]))
-        )
-        for _, _, j, n in queue:
-            if j == k[n] and added + cost[n] <= budget:
-                k[n] += 1
-                added += cost[n]
-        return added
-
-    spent = fill(spent)
-    tol = tolerance_params(budget, min(cost.values()))
-    while budget - spent > tol:
-        best: tuple[tuple[int, float], str, str] | None = None
-        for d in names:
-            if k[d] <= floor[d]:
-                continue
-            for u in names:
-                if u == d or k[u] >= len(scores[u]):
-                    continue
-                new = spent - cost[d] + cost[u]
-                key = (new, scores[u][k[u]] - scores[d][k[d] - 1])
-                if spent < new <= budget and (best is None or key > best[0]):
-                    best = (key, d, u)
-        if best is None:
-            break
-        (new, _), d, u = best
-        k[d] -= 1
-        k[u] += 1
-        spent = fill(new)
+    fill_and_swap(
+        names,
+        k,
+        cost=cost,
+        floor=dict(k),
+        caps={n: len(scores[n]) for n in names},
+        limit=budget,
+        tol=tolerance_params(budget, min(cost.values())),
+        priority=lambda n: scores[n][k[n]],  # the best unkept triplet
+        swap_priority=lambda d, u: scores[u][k[u]] - scores[d][k[d] - 1],
+    )
     return k
 
 
@@ -182,7 +127,7 @@ def _clone(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in tensors.items()}
 
 
-class AdaLoraCallback(Callback):
+class AdaLoraCallback(RankCallback):
     """Drives AdaLoRA's masks from the loop; records the rank trajectory, the peak and the final pattern."""
 
     def __init__(self, allocation: RankAllocation, total_step: int):
