@@ -61,12 +61,27 @@ def _json_or_none(line: str) -> Any:
         return None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _readable(fd_or_path: int | str) -> None:
+    """mkstemp creates 0600 files; results are ordinary files (0644 minus the umask)."""
+    os.chmod(fd_or_path, 0o644 & ~_UMASK)
+
+
+_UMASK = _umask()  # read once: os.umask is process-wide and not thread-safe to query
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` via a temp file and rename, fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        _readable(fd)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -87,6 +102,7 @@ def atomic_write_parquet(path: Path, frame: Any) -> None:
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
+        _readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,6 +112,7 @@ def atomic_write_parquet(path: Path, frame: Any) -> None:
 def replace_dir(tmp_dir: Path, final: Path) -> None:
     """Move a fully written directory into place, replacing an old one without a window of neither."""
     old = final.with_name(f".{final.name}.old")
+    os.chmod(tmp_dir, 0o755 & ~_UMASK)  # mkdtemp made it 0700
     if old.exists():
         shutil.rmtree(old)
     if final.exists():

@@ -5,7 +5,7 @@ user errors (`LoralabError`) print one line and exit with code 2, anything else 
 from __future__ import annotations
 
 import sys
-import warnings
+import traceback
 from pathlib import Path
 
 import typer
@@ -338,14 +338,20 @@ def paper_check(bundle: Path = typer.Argument(..., help="An arXiv bundle (.tar.g
 
 
 def main() -> None:
-    """Console-script entry point."""
-    # Library deprecation chatter that says nothing about the user's run (transformers 5.x via PEFT).
-    warnings.filterwarnings(
-        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
-    )
+    """Console-script entry point: a user error is one line and exit code 2 (`--debug` adds its
+    traceback); library warnings are one line of ours (loralab/notices.py)."""
+    from loralab.notices import quiet_libraries
+
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv = [a for a in sys.argv if a != "--debug"]
+    else:
+        quiet_libraries()
     try:
         app()
     except LoralabError as e:
+        if debug:
+            traceback.print_exc()
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         typer.echo(f"error: {message}", err=True)
         sys.exit(2)

@@ -196,7 +196,7 @@ class OutputConfig(_Frozen):
     @field_validator("study")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not v or "/" in v or v.startswith("."):
+        if not v or "/" in v or "\0" in v or v.startswith("."):
             raise ValueError("study must be a plain directory name without '/'")
         return v
 
@@ -227,9 +227,19 @@ class RunConfig(_Frozen):
             raise ValueError(f"lora.min_rank ({lo}) is above lora.max_rank ({hi})")
         return self
 
-    def run_id(self) -> str:
-        """Stable 12-hex id of the fields that can change a result."""
+    def input_fingerprints(self) -> dict[str, Any]:
+        """Size and content hash of the local files this run reads (loralab/fingerprint.py)."""
+        from loralab.fingerprint import input_fingerprints
+
+        return input_fingerprints(self.data.source, self.model.name, self.model.tokenizer)
+
+    def run_id(self, inputs: dict[str, Any] | None = None) -> str:
+        """Stable 12-hex id of the fields that can change a result, and of the content of its local
+        input files (`inputs`, computed when None): a file rewritten under its path gets a new id."""
         payload = self.model_dump(mode="json", exclude={"output", "tracking"})
+        inputs = self.input_fingerprints() if inputs is None else inputs
+        if inputs:  # runs on synthetic data, built-in or hub models keep their earlier ids
+            payload["inputs"] = inputs
         for section, key, default in ADDED_FIELDS:  # runs made before a field existed keep their ids
             if payload[section][key] == default:
                 del payload[section][key]
@@ -286,9 +296,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        tree = yaml.safe_load(p.read_text()) or {}
+        tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not UTF-8 text; give a YAML config file (save it as UTF-8)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{p} must hold a mapping of sections (data, model, lora, train, ...)")
     return tree
@@ -299,7 +313,24 @@ def build_config(tree: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(validation_message(e, unknown_key=UNKNOWN_KEY)) from None
+        raise ConfigError(validation_message(e, unknown_key=_unknown_key(e))) from None
+
+
+def _unknown_key(err: ValidationError) -> str:
+    """UNKNOWN_KEY, with the closest valid name where one is close (`lora.stratgy` → strategy)."""
+    import difflib
+
+    first = err.errors()[0]
+    if first["type"] != "extra_forbidden" or not first["loc"]:
+        return UNKNOWN_KEY
+    model: Any = RunConfig
+    for part in first["loc"][:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return UNKNOWN_KEY
+    close = difflib.get_close_matches(str(first["loc"][-1]), list(model.model_fields), n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else UNKNOWN_KEY
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

@@ -5,7 +5,12 @@ Anything that is not a `LoralabError` is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
+
 from pydantic import ValidationError
+
+# Errors of writing that the user fixes outside loralab (space, permissions, a read-only mount).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def validation_message(err: ValidationError, *, unknown_key: str = "unknown key") -> str:
@@ -63,3 +68,14 @@ class AnalysisError(LoralabError):
 
 class PaperError(LoralabError):
     """The paper cannot be drafted, built or checked (missing analysis, unknown citation, LaTeX error)."""
+
+
+def write_failure(err: BaseException, where: str) -> StoreError | None:
+    """A disk-full or permission error while writing under `where` as a StoreError saying what to do;
+    None for any other error (a bug keeps its traceback)."""
+    if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+        return StoreError(
+            f"cannot write in {where}: {err.strerror}; make room or fix its permissions, then run again"
+            " (it resumes from its last checkpoint)"
+        )
+    return None

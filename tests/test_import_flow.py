@@ -17,7 +17,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
 
 # Layer of each top-level module or package of loralab; the lowest first.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "record", "atomic", "budget_spec"),  # schemas, errors, files: usable everywhere
+    (
+        "errors",
+        "config",
+        "record",
+        "atomic",
+        "budget_spec",
+        "fingerprint",
+        "hub",
+        "notices",
+    ),  # usable everywhere
     ("data",),
     ("models", "modules", "nll", "callbacks"),  # callbacks: the loop's protocol, for strategies and train
     ("strategies", "signals"),
@@ -25,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("evaluate",),
     ("store", "provenance"),
-    ("runner", "experiment"),
+    ("runner", "experiment", "preflight"),
     ("analysis",),
     ("paper",),
     ("cli", "demo", "__main__", "__init__"),

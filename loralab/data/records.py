@@ -9,6 +9,7 @@ from typing import Any
 
 from loralab.data.template import AlpacaRecord
 from loralab.errors import DataError
+from loralab.hub import hub_usable
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
 # Suffixes that mark a source as a file path rather than a hub id such as "tatsu-lab/alpaca".
@@ -120,6 +121,12 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
 def _load_hub(source: str) -> list[AlpacaRecord]:
     import datasets
 
+    if not hub_usable():
+        raise DataError(
+            f"cannot load dataset '{source}' from the hub (offline: it does not answer); pass a local"
+            " .json/.jsonl/.parquet file of Alpaca records or data.source=synthetic, or set"
+            " HF_HUB_OFFLINE=1 to read it from the local HF cache"
+        )
     try:
         ds = datasets.load_dataset(source, split="train")
     except Exception as e:  # offline, unknown id, or no train split: all mean "use a local file"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from rich.text import Text
 
 from loralab.config import RunConfig
 from loralab.errors import ConfigError, LoralabError, StoreError
+from loralab.fingerprint import check_spec
+from loralab.preflight import check_inputs
 from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.progress import STATE_STYLE, format_seconds
@@ -155,10 +159,20 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
     if rd.path.exists() and rd.state == "done":
         return execute_run(cfg)  # reports "already done" and touches nothing
+    check_inputs(cfg)
+    if rd.spec.exists():  # a damaged or foreign run directory: refused before the claim writes in it
+        check_spec(rd.read_spec(), rd.run_id, cfg.input_fingerprints(), str(rd.path))
+    created = [p for p in (rd.path, rd.path.parent, rd.path.parent.parent) if not p.exists()]
     run_fn = functools.partial(execute_run, strategy=strategy)
-    attempt = run_claimed(
-        cfg, rd, Claim(rd.path, timeout=claim_timeout), run_fn, retry_failed=True, output=None
-    )
+    try:
+        attempt = run_claimed(
+            cfg, rd, Claim(rd.path, timeout=claim_timeout), run_fn, retry_failed=True, output=None
+        )
+    except BaseException:
+        _remove_unstarted(rd, created)
+        raise
+    if attempt.error is not None:
+        _remove_unstarted(rd, created)
     if attempt.state == "busy":
         raise StoreError(
             f"run {rd.path} is being executed by {attempt.detail}; wait for it (`loralab show {rd.path}`)"
@@ -167,3 +181,13 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     if attempt.error is not None:
         raise attempt.error
     return attempt.result
+
+
+def _remove_unstarted(rd: Any, created: list[Path]) -> None:
+    """Remove what this `loralab run` created for a run that failed before its spec was written (only
+    its own attempt log is there): a bad input leaves the store as it was."""
+    if rd.path in created and not rd.spec.exists() and not rd.claim.exists():
+        shutil.rmtree(rd.path, ignore_errors=True)
+    for p in created[1:]:
+        with contextlib.suppress(OSError):
+            p.rmdir()  # only if empty

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from loralab.config import OutputConfig, RunConfig
+from loralab.preflight import check_inputs
 from loralab.runner.claims import DEFAULT_TIMEOUT, live_owner, read_claim, stale_reason
 from loralab.runner.executors import Executor
 from loralab.runner.progress import ProgressLines, StudyView, format_seconds
@@ -111,6 +112,9 @@ def run_study(
     runs = plan_runs(study)  # ConfigError here, before anything runs
     # names always; options only for the real pipeline (a custom run_fn may read options of its own)
     check_strategies(study, tuple(str(Path(p).resolve()) for p in strategy_files), options=run_fn is None)
+    if run_fn is None:  # every distinct data file and model, once, before anything is written
+        for cfg in {(c.data.source, c.model.name): c for c in runs}.values():
+            check_inputs(cfg)
     store = Store(runs[0].output.root)
     save_study_record(study, runs, store)  # the expected grid, for `loralab analyze DIR`
     console = console or Console(stderr=True)

@@ -71,6 +71,9 @@ def run_task(task: Task, job: RunJob) -> Outcome:
     """Execute one run exactly once across all workers sharing the store; never raises for run errors."""
     t0 = time.monotonic()
     cfg = RunConfig.model_validate(task.spec)
+    if cfg.run_id() != task.run_id:  # an input file was rewritten after planning: never mix contents
+        detail = "its input files changed since the study was planned; run it again"
+        return Outcome(task.run_id, "failed", detail, time.monotonic() - t0, HOST, os.getpid())
     rd = Store(cfg.output.root).run_dir(cfg.output.study, task.run_id)
     pin_threads(cfg.train.threads or job.default_threads)
     for path in job.strategy_files:
@@ -85,6 +88,10 @@ def run_task(task: Task, job: RunJob) -> Outcome:
         retry_failed=job.retry_failed,
         output=rd.log,
     )
+    if attempt.error is not None and not rd.status_file.exists():
+        # failed before its run directory was set up (a budget the model cannot hold): the grid point
+        # keeps its reason, and is not retried without --retry-failed
+        rd.set_status("failed", error=attempt.detail)
     return Outcome(task.run_id, attempt.state, attempt.detail, time.monotonic() - t0, HOST, os.getpid())
 
 

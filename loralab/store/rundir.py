@@ -43,6 +43,11 @@ CLAIM_FILE = "claim.json"
 EXECUTIONS_FILE = "executions.jsonl"
 
 
+def plain_name(name: str) -> bool:
+    """Whether `name` is one path component that stays inside its parent (no `..`, `/`, NUL)."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\0" not in name
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths of one run directory."""
@@ -193,6 +198,13 @@ class Store:
         self.root = Path(root)
 
     def run_dir(self, study: str, run_id: str) -> RunDir:
+        """The directory of a run; a name that could leave the store (`..`, `/`) is refused."""
+        for what, name in (("study name", study), ("run id", run_id)):
+            if not plain_name(name):
+                raise StoreError(
+                    f"{what} {name!r} is not a plain directory name (no '/' or leading '.');"
+                    " it could place files outside the store"
+                )
         return RunDir(self.root / study / run_id)
 
     def index_path(self, study: str) -> Path:
@@ -202,6 +214,12 @@ class Store:
     def create(self, study: str, run_id: str, spec: dict[str, Any]) -> RunDir:
         """Create (or reopen) a run directory; refuse to touch one that is already done."""
         rd = self.run_dir(study, run_id)
+        for p in (rd.path.parent, rd.path):
+            if p.is_symlink():
+                raise StoreError(
+                    f"{p} is a symbolic link; the store refuses links (they could write outside it):"
+                    " replace it with a directory"
+                )
         if rd.path.exists() and rd.state == "done":
             raise StoreError(
                 f"run {study}/{run_id} is already done in {self.root}; its results are kept"
@@ -231,6 +249,8 @@ class Store:
             sdir = self.root / s
             if not sdir.is_dir():
                 continue
+            if sdir.is_symlink():
+                continue  # links are refused by `create` and never read as runs
             for p in sorted(sdir.iterdir()):
-                if p.is_dir() and (p / SPEC_FILE).exists():
+                if p.is_dir() and not p.is_symlink() and (p / SPEC_FILE).exists():
                     yield RunDir(p)

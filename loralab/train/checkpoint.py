@@ -6,6 +6,7 @@ leaves either the previous checkpoint or the new one, never a torn one.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,22 @@ def save_checkpoint(
     """Write everything needed to continue after `step` optimizer steps."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=directory.parent))
-    save_file(trainable_state(model), str(tmp / "adapter.safetensors"))
-    torch.save(
-        {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng_state(),
-            "loop": loop_state,
-            "callbacks": callbacks,
-        },
-        tmp / "state.pt",
-    )
+    try:
+        save_file(trainable_state(model), str(tmp / "adapter.safetensors"))
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "loop": loop_state,
+                "callbacks": callbacks,
+            },
+            tmp / "state.pt",
+        )
+    except BaseException:  # a full disk: drop the half-written copy, the previous checkpoint stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     replace_dir(tmp, directory)
 
 
@@ -69,7 +74,7 @@ def load_checkpoint(
     with torch.no_grad():
         for name, tensor in weights.items():
             params[name].copy_(tensor)
-    state = torch.load(directory / "state.pt", weights_only=False)
+    state = torch.load(directory / "state.pt", weights_only=True)  # never unpickle arbitrary code
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])

@@ -100,23 +100,34 @@ def test_key_changes_with_every_part_and_a_broken_entry_is_recomputed(tmp_path):
     assert StudyCache(None).get("x", {"a": 1}, lambda: 4) == 4
 
 
-def test_a_cached_model_reads_back_equal(tmp_path):
-    """The model cache (GGUF sources) stores the loaded model and tokenizer; read back, they are equal."""
-    import torch
+def test_a_pickle_this_user_did_not_sign_is_never_loaded(tmp_path):
+    """A value planted in a study's cache (a copied study directory, another user) is not unpickled."""
+    import pickle
 
-    from loralab.config import ModelConfig, RunConfig
-    from loralab.models import load_model
-    from loralab.store.cache import worth_caching_model
-
-    assert worth_caching_model(RunConfig(model=ModelConfig(name="smollm2-135m")))
-    assert not worth_caching_model(RunConfig(model=ModelConfig(name="tiny-gpt2")))
     cache = StudyCache(tmp_path)
-    first = cache.get("model", {"m": "tiny-llama"}, lambda: load_model(ModelConfig(name="tiny-llama")))
-    again = cache.get("model", {"m": "tiny-llama"}, lambda: None)
-    assert cache.hits == ["model"] and again is not first
-    ids = torch.arange(12).unsqueeze(0)
-    with torch.no_grad():
-        assert torch.equal(first.model(input_ids=ids).logits, again.model(input_ids=ids).logits)
-    assert again.tokenizer("a b").input_ids == first.tokenizer("a b").input_ids
-    assert not any(p.requires_grad for p in again.model.parameters())
-    assert again.model.training == first.model.training
+    assert cache.get("x", {"a": 1}, lambda: 1) == 1
+    (path,) = tmp_path.glob("x-*.pkl")
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('unpickled a foreign value')",))
+
+    path.write_bytes(b"\0" * 32 + pickle.dumps(Boom()))  # no valid signature
+    assert cache.get("x", {"a": 1}, lambda: 2) == 2 and cache.hits == []
+    assert cache.get("x", {"a": 1}, lambda: 3) == 2 and cache.hits == ["x"]  # replaced by a signed one
+
+
+def test_deferred_values_are_written_only_by_flush(tmp_path):
+    """Before a run's directory exists the cache reads and computes but writes nothing."""
+    cache = StudyCache(tmp_path / ".cache")
+    with cache.deferred():
+        assert cache.get("x", {"a": 1}, lambda: 1) == 1
+    assert not (tmp_path / ".cache").exists()
+    cache.flush()
+    assert cache.get("x", {"a": 1}, lambda: 2) == 1 and cache.hits == ["x"]
+    failed = StudyCache(tmp_path / "other")
+    with pytest.raises(ValueError), failed.deferred():
+        failed.get("x", {"a": 1}, lambda: 1)
+        raise ValueError("bad input")
+    failed.flush()
+    assert not (tmp_path / "other").exists()  # a run that never started stores nothing
