@@ -7,7 +7,9 @@ a resumed run reads the allocation back instead of measuring again.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +79,12 @@ def allocate(
     modules: list[TargetModule],
     examples: list[Any] | None = None,
     pad_id: int = 0,
+    memo: Callable[[dict[str, Any], Callable[[], Signals]], Signals] | None = None,
 ) -> AllocationOutcome:
-    """Run the configured strategy at the configured budget (training examples feed gradient signals)."""
+    """Run the configured strategy at the configured budget (training examples feed gradient signals).
+
+    `memo(parts, compute)` may return signals measured earlier under the same `parts` (a study cache):
+    signals do not depend on the run's seed (eval mode, the first batches in their fixed order)."""
     strategy = get_strategy(cfg.lora.strategy)
     options = parse_options(strategy, cfg.lora.strategy_options)
     budget = run_budget(model, cfg, modules)
@@ -89,14 +95,28 @@ def allocate(
             raise ConfigError(f"strategy {strategy.name!r} needs training examples to measure gradients")
         n_batches = int(strategy.signal_options(options).get("n_batches", 8))
         batches = first_batches(examples, cfg.train.batch_size, pad_id, n_batches)
-    signals = measure_signals(
-        model,
-        modules,
-        strategy.needs,
-        batches=batches,
-        seed=cfg.train.seed,
-        importance_options=strategy.signal_options(options),
-    )
+
+    def measure() -> Signals:
+        return measure_signals(
+            model,
+            modules,
+            strategy.needs,
+            batches=batches,
+            seed=cfg.train.seed,
+            importance_options=strategy.signal_options(options),
+        )
+
+    if memo is not None and strategy.needs:
+        parts = {
+            "needs": sorted(strategy.needs),
+            "modules": [m.name for m in modules],
+            "signal_options": strategy.signal_options(options),
+            "batch_size": cfg.train.batch_size,
+            "device": str(next(model.parameters()).device),
+        }
+        signals = dataclasses.replace(memo(parts, measure), seed=cfg.train.seed)
+    else:
+        signals = measure()
     seconds = time.perf_counter() - start
     allocation = strategy.allocate(
         modules, budget, signals, options, min_rank=cfg.lora.min_rank, max_rank=cfg.lora.max_rank

@@ -20,7 +20,13 @@ from loralab.errors import ConfigError, validation_message
 
 # Fields added after runs existed, with the default that every earlier run had in effect; at that
 # default they are left out of the run id, so earlier run directories are still found and skipped.
-ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (("train", "eval_precision", "fp32"),)
+ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
+    ("train", "eval_precision", "fp32"),
+    ("lora", "dropout_sharing", "module"),
+    ("train", "optimizer", "adamw"),
+    ("train", "activation_checkpointing", False),
+    ("train", "compile", False),
+)
 UNKNOWN_KEY = "unknown key (check the spelling; `loralab config` prints every field)"
 
 DEFAULT_MODEL = "microsoft/DialoGPT-medium"
@@ -104,6 +110,12 @@ class LoraConfig(_Frozen):
     dropout: float = Field(
         0.05, ge=0, lt=1, description="LoRA dropout (note: ~30% of CPU step time; 0 skips the mask)."
     )
+    dropout_sharing: Literal["module", "input"] = Field(
+        "module",
+        description="'module': each adapted module draws its own dropout mask (PEFT, alpaca-lora);"
+        " 'input': modules reading the same activations (q/k/v, gate/up) share one mask and one"
+        " dropped copy: fewer masks and less memory, correlated masks (docs/performance.md).",
+    )
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -157,6 +169,17 @@ class TrainConfig(_Frozen):
     checkpoint_every: int = Field(50, ge=0, description="Save a resumable checkpoint every N steps.")
     log_every: int = Field(1, ge=1, description="Write a metrics.jsonl line every N steps.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's default.")
+    optimizer: Literal["adamw", "adamw_foreach", "adamw_fused"] = Field(
+        "adamw",
+        description="AdamW implementation: torch's default for the device, multi-tensor (foreach) or"
+        " fused; the same update up to float rounding (docs/performance.md).",
+    )
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each block's activations in backward: less memory, ~30% more compute."
+    )
+    compile: bool = Field(
+        False, description="torch.compile the transformer body (compile time is paid in the first steps)."
+    )
 
 
 class OutputConfig(_Frozen):
@@ -164,6 +187,11 @@ class OutputConfig(_Frozen):
 
     root: str = Field("runs", description="Results store root directory.")
     study: str = Field("default", description="Study name: runs live in <root>/<study>/<run_id>/.")
+    cache: bool = Field(
+        True,
+        description="Reuse work identical across the study's runs (tokenised data, base eval, seed-free"
+        " signals) from <root>/<study>/.cache/; results are the same either way.",
+    )
 
     @field_validator("study")
     @classmethod

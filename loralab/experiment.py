@@ -36,6 +36,14 @@ from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
+from loralab.store.cache import (
+    CACHE_DIR,
+    StudyCache,
+    base_eval_parts,
+    data_parts,
+    model_parts,
+    worth_caching_model,
+)
 from loralab.strategies import RankAllocation, Strategy
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
 from loralab.train.checkpoint import has_checkpoint
@@ -99,15 +107,16 @@ def execute_run(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
+    cache = StudyCache(store.root / cfg.output.study / CACHE_DIR if cfg.output.cache else None)
     try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
-        prepared = prepare(cfg, device)
+        prepared = prepare(cfg, device, cache)
     except BaseException:
         memory.stop()
         raise
     rd = store.create(cfg.output.study, rd.run_id, spec_record(cfg, inputs))
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     try:
-        record = _run_stages(cfg, strategy, rd, prepared, memory, heartbeat, started)
+        record = _run_stages(cfg, strategy, rd, prepared, cache, memory, heartbeat, started)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
@@ -137,6 +146,7 @@ def _run_stages(
     strategy: Strategy,
     rd: RunDir,
     prepared: Prepared,
+    cache: StudyCache,
     memory: PeakMemory,
     heartbeat: Heartbeat | None,
     started: float,
@@ -146,13 +156,15 @@ def _run_stages(
         rd.metrics.unlink(missing_ok=True)
         shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
 
-    allocated = allocate_ranks(cfg, rd, prepared, resuming)
+    allocated = allocate_ranks(cfg, rd, prepared, resuming, cache)
     seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
     attached = attach(cfg, prepared, allocated.allocation, strategy)
     precision = training_precision(cfg, rd, attached, prepared, resuming)
     eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
     evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
-    base = base_evaluation(rd, evaluator, precision, resuming)
+    base = base_evaluation(
+        rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, prepared.device)
+    )
     trained = train_adapters(
         cfg, rd, prepared, attached, strategy, allocated.allocation, evaluator, base, heartbeat
     )
@@ -179,11 +191,15 @@ class Prepared:
         return self.tokenizer.pad_token_id
 
 
-def prepare(cfg: RunConfig, device: torch.device) -> Prepared:
+def prepare(cfg: RunConfig, device: torch.device, cache: StudyCache | None = None) -> Prepared:
     """Load the model (onto `device`, before signals are measured there) and prepare the data."""
-    loaded = load_model(cfg.model)
+    cache = cache or StudyCache(None)
+    slow = worth_caching_model(cfg)
+    loaded = (
+        cache.get("model", model_parts(cfg), lambda: load_model(cfg.model)) if slow else load_model(cfg.model)
+    )
     model = loaded.model.to(device)
-    data = prepare_data(cfg.data, loaded.tokenizer)
+    data = cache.get("data", data_parts(cfg), lambda: prepare_data(cfg.data, loaded.tokenizer))
     modules = run_modules(model, cfg)
     run_budget(model, cfg, modules)  # an impossible budget fails here, before the run directory exists
     return Prepared(model, loaded.tokenizer, data, modules, device)
@@ -198,14 +214,21 @@ class Allocated:
     signals_wall_s: float
 
 
-def allocate_ranks(cfg: RunConfig, rd: RunDir, prepared: Prepared, resuming: bool) -> Allocated:
+def allocate_ranks(
+    cfg: RunConfig, rd: RunDir, prepared: Prepared, resuming: bool, cache: StudyCache | None = None
+) -> Allocated:
     """Allocate ranks and save the allocation (and signals); a resumed run reads its allocation back."""
     if resuming:
         saved = rd.read_json(rd.allocation)
         # a dynamic run killed after writing its final ranks resumes from its initial allocation
         initial = RankAllocation.from_dict(saved.get("initial", saved))
         return Allocated(initial, saved.get("signals_wall_s", 0.0))
-    outcome = allocate(cfg, prepared.model, prepared.modules, prepared.data.train, prepared.pad_id)
+    memo = (
+        (lambda parts, compute: cache.get("signals", {**data_parts(cfg), **parts}, compute))
+        if cache
+        else None
+    )
+    outcome = allocate(cfg, prepared.model, prepared.modules, prepared.data.train, prepared.pad_id, memo)
     rd.write_json(rd.allocation, {**outcome.allocation.to_dict(), "signals_wall_s": outcome.signal_seconds})
     if outcome.signals.importance or outcome.signals.spectra:
         signals = {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra}
@@ -291,17 +314,38 @@ def training_precision(
     return resolve_precision(cfg.train.precision, prepared.device, probe)
 
 
-def base_evaluation(rd: RunDir, evaluator: Evaluator, precision: str, resuming: bool) -> BaseEval:
-    """Evaluate the base model once per run (saved with the training precision); a resume reads it."""
+def base_evaluation(
+    rd: RunDir,
+    evaluator: Evaluator,
+    precision: str,
+    resuming: bool,
+    cache: StudyCache | None = None,
+    key: dict[str, Any] | None = None,
+) -> BaseEval:
+    """Evaluate the base model once per run (saved with the training precision); a resume reads it.
+
+    With a study cache the base eval is shared by the study's runs (same model, split, eval set and
+    precision): adapters start as the identity (B = 0), so every run's base eval is the same."""
     if resuming and rd.base_eval.exists():
         saved = rd.read_json(rd.base_eval)
         return BaseEval(saved["eval_loss"], saved["eval_ppl"], saved["eval_seconds"], precision)
-    summary = evaluator()  # adapters start as the identity (B = 0): this is the base model's loss
-    assert evaluator.latest is not None
+    start = time.perf_counter()
+
+    def fresh() -> EvalResult:
+        evaluator()  # adapters start as the identity (B = 0): this is the base model's loss
+        assert evaluator.latest is not None
+        return evaluator.latest
+
+    evaluator.latest = cache.get("base-eval", key or {}, fresh) if cache is not None else fresh()
+    summary = evaluator.latest.summary()
+    spent = time.perf_counter() - start  # what this run paid (near 0 when read from the cache)
     atomic_write_parquet(rd.base_eval_examples, evaluator.latest.per_example)  # per-example gains
-    rd.write_json(rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision})
+    cached = {"cached": True} if cache is not None and "base-eval" in cache.hits else {}
+    rd.write_json(
+        rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision, **cached}
+    )
     rd.append_metrics({"type": "eval", "step": 0, "base": True, **summary})
-    return BaseEval(summary["eval_loss"], summary["eval_ppl"], summary["eval_seconds"], precision)
+    return BaseEval(summary["eval_loss"], summary["eval_ppl"], spent, precision)
 
 
 def _precision_probe(model: torch.nn.Module, prepared: Prepared, batch_size: int) -> Callable:

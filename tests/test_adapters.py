@@ -100,3 +100,33 @@ def test_saved_adapter_loads_with_plain_peft(tmp_path):
     peft_model.eval()
     with torch.no_grad():
         assert torch.equal(peft_model(input_ids=ids).logits, reloaded(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("sharing", ["module", "input"])
+def test_dropout_sharing_gives_q_k_v_one_mask_only_when_asked(sharing):
+    model = load_model(ModelConfig(name="tiny-llama")).model
+    mods = target_modules(model)
+    cfg = LoraConfig(dropout=0.5, dropout_sharing=sharing)
+    peft_model = attach_lora(model, _allocation(mods, {m.name: 2 for m in mods}), cfg, seed=0)
+    seen: dict[str, torch.Tensor] = {}
+    for name, module in peft_model.named_modules():
+        if isinstance(module, LoraLayer) and ".layers.0." in name:
+            kind = name.rsplit(".", 1)[1]
+            module.lora_A["default"].register_forward_hook(lambda m, i, o, k=kind: seen.__setitem__(k, i[0]))
+    peft_model.train()
+    out = peft_model(input_ids=torch.arange(30).unsqueeze(0), labels=torch.arange(30).unsqueeze(0))
+    out.loss.backward()  # the shared dropped tensor backpropagates into every module that used it
+    same = seen["q_proj"] is seen["k_proj"] is seen["v_proj"] and seen["gate_proj"] is seen["up_proj"]
+    assert same == (sharing == "input")
+    assert seen["q_proj"] is not seen["o_proj"]  # another input: another mask
+    zeros = (seen["q_proj"] == 0).float().mean().item()
+    assert 0.3 < zeros < 0.7  # still dropout at p=0.5
+    assert all(p.grad is not None for n, p in peft_model.named_parameters() if "lora_A" in n)
+    peft_model.eval()  # eval: no dropout either way, identical outputs
+    ref = attach_lora(
+        load_model(ModelConfig(name="tiny-llama")).model, _allocation(mods, {m.name: 2 for m in mods}),
+        LoraConfig(dropout=0.5), seed=0,
+    ).eval()  # fmt: skip
+    ids = torch.arange(20).unsqueeze(0)
+    with torch.no_grad():
+        assert torch.equal(peft_model(input_ids=ids).logits, ref(input_ids=ids).logits)

@@ -36,7 +36,9 @@ RUN_FILES = [
 
 
 def _run_dir(root: Path) -> RunDir:
-    (path,) = [p for p in (root / "default").iterdir() if p.is_dir()]
+    (path,) = [
+        p for p in (root / "default").iterdir() if p.is_dir() and not p.name.startswith(".")
+    ]  # not .cache
     return RunDir(path)
 
 

