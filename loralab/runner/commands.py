@@ -190,4 +190,6 @@ def _remove_unstarted(rd: Any, created: list[Path]) -> None:
         shutil.rmtree(rd.path, ignore_errors=True)
     for p in created[1:]:
         with contextlib.suppress(OSError):
+            if {c.name for c in p.iterdir()} <= {".cache"}:  # a study dir made now: only its cache
+                shutil.rmtree(p / ".cache", ignore_errors=True)
             p.rmdir()  # only if empty
