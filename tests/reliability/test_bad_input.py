@@ -238,6 +238,11 @@ CASES: list[tuple[str, Case, str]] = [
     ("model-safetensors-truncated", _hf_dir(_safetensors(truncate=8)), r"damaged or truncated safetensors"),
     ("model-safetensors-garbage", _hf_dir(b"\xff" * 64), r"damaged or truncated safetensors"),
     ("model-dir-no-config", _hf_dir(_safetensors(), config=False), r"no config.json"),
+    (  # Llama-style models have separate q/k/v projections: no fused attn_qkv module to adapt
+        "model-no-adaptable-modules",
+        _run("model.name=tiny-llama", "lora.targets=[attn_qkv]"),
+        r"matches no module; kinds here",
+    ),
     (
         "model-hub-offline",
         _run("model.name=someone/some-model"),
