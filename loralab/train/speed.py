@@ -25,7 +25,7 @@ def apply_speedups(model: nn.Module, cfg: TrainConfig) -> None:
     hf = model.get_base_model() if hasattr(model, "get_base_model") else model
     if cfg.activation_checkpointing:
         # non-reentrant: frozen inputs need no requires_grad trick, and dropout's RNG is replayed
-        hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        hf.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if cfg.compile:
         body, _ = backbone_and_head(model)
         body.compile(dynamic=True)  # lengths vary per batch: one dynamic graph, not one per shape
