@@ -20,7 +20,7 @@ References
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy import stats as _st
@@ -275,36 +275,39 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[floa
 # --- multiplicity --------------------------------------------------------------------------------
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values (FWER); NaN entries stay NaN and are not counted."""
+def _on_finite(p: np.ndarray, step: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply an adjustment `step` (sorted finite p-values -> adjusted, same order) to the non-NaN
+    entries of `p`, capped at 1; NaN entries stay NaN and are not counted in the family."""
     p = np.asarray(p, float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     q = p[ok]
-    m = len(q)
-    if m:
+    if len(q):
         order = np.argsort(q, kind="stable")
-        adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
-        res = np.empty(m)
-        res[order] = np.minimum(adj, 1.0)
+        res = np.empty(len(q))
+        res[order] = np.minimum(step(q[order]), 1.0)
         out[ok] = res
     return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values (FWER); NaN entries stay NaN and are not counted."""
+
+    def step(q: np.ndarray) -> np.ndarray:  # q ascending
+        m = len(q)
+        return np.maximum.accumulate((m - np.arange(m)) * q)
+
+    return _on_finite(p, step)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg (1995) step-up adjusted p-values (FDR); NaN entries stay NaN."""
-    p = np.asarray(p, float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    m = len(q)
-    if m:
-        order = np.argsort(q, kind="stable")[::-1]
-        adj = np.minimum.accumulate(q[order] * m / np.arange(m, 0, -1))
-        res = np.empty(m)
-        res[order] = np.minimum(adj, 1.0)
-        out[ok] = res
-    return out
+
+    def step(q: np.ndarray) -> np.ndarray:  # q ascending; step up from the largest
+        m = len(q)
+        return np.minimum.accumulate((q * m / np.arange(1, m + 1))[::-1])[::-1]
+
+    return _on_finite(p, step)
 
 
 def adjust(p: np.ndarray, method: str) -> np.ndarray:
