@@ -80,9 +80,10 @@ def load_demo_study(overrides: list[str]) -> StudyConfig:
 def choose_workers(n_runs: int, cores: int | None = None) -> int:
     """Runs at once: one per core (each with one thread), never more than there are runs.
 
-    Measured on 2 cores (docs/performance.md): two single-threaded SmolLM2 runs side by side finish a
-    study sooner than one run at a time with two threads, since one small model cannot keep two
-    threads busy through its many small ops.
+    `benchmarks/study_wall.py` (docs/performance.md) measured this layout against one worker with two
+    threads on a tiny model on a loaded machine, where two-thread runs collapsed; a small model's
+    many small ops keep one thread busier than two. The SmolLM2 comparison on an idle machine is
+    still to be run (issue 17).
     """
     cores = cores or available_cpus()
     return max(1, min(cores, n_runs))
