@@ -185,14 +185,22 @@ def compare_arms(
 
 
 def correct(comparisons: list[Comparison], settings: Settings) -> list[Comparison]:
-    """Adjust the primary p-values over `comparisons` (one family) and mark significance at alpha."""
+    """Adjust the primary p-values over `comparisons` (one family), mark significance at alpha, plan seeds."""
     p = np.array([np.nan if c.p_primary is None else c.p_primary for c in comparisons], float)
     adj = S.adjust(p, settings.correction) if len(p) else p
+    plan_alpha = settings.alpha / max(len(comparisons), 1)  # Holm's first step; BH's strictest too
     out = []
     for c, q in zip(comparisons, adj, strict=True):
         q = _num(q)
+        needed = S.seeds_for_power(np.array([x.difference for x in c.per_seed]), plan_alpha, settings.power)
         out.append(
-            c.model_copy(update={"p_adjusted": q, "significant": q is not None and q < settings.alpha})
+            c.model_copy(
+                update={
+                    "p_adjusted": q,
+                    "significant": q is not None and q < settings.alpha,
+                    "seeds_for_power": needed,
+                }
+            )
         )
     return out
 

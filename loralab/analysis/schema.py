@@ -59,6 +59,9 @@ class Settings(_Frozen):
         5, ge=2, description="Seeds a comparison needs for 'auto' to choose the seed-level t-test."
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Level at which an adjusted p is called significant.")
+    power: float = Field(
+        0.8, gt=0, lt=1, description="Power that a comparison's `seeds_for_power` plans a next study for."
+    )
 
 
 class TestResult(_Frozen):
@@ -145,6 +148,12 @@ class Comparison(_Frozen):
     significant: bool = Field(description="p_adjusted < settings.alpha.")
     caveat: str | None = Field(
         description="Printed wherever the claim appears, e.g. 'seed variance not covered'."
+    )
+    seeds_for_power: int | None = Field(
+        None,
+        description="Seeds a paired t-test at alpha / family size (Holm's strictest step) would need for"
+        " `settings.power` if the true effect were the observed mean/sd of the per-seed differences: a"
+        " planning figure, uncertain with few seeds. None: fewer than 2 seeds, no spread, or over 1000.",
     )
     g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 3.")
     p_improve_seeds: float = Field(description="Share of seeds with a better than b (ties count half).")

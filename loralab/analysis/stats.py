@@ -116,6 +116,43 @@ def hedges_gz(d: np.ndarray) -> np.ndarray:
     return dz * (1 - 3 / (4 * (n - 1) - 1))
 
 
+def paired_t_power(effect: float, n: int, alpha: float) -> float:
+    """Power of a two-sided paired t-test with `n` pairs at level `alpha` when the true mean/sd is `effect`."""
+    df = n - 1
+    crit = _st.t.ppf(1 - alpha / 2, df)
+    nc = abs(effect) * np.sqrt(n)
+    upper = _st.nct.sf(crit, df, nc)
+    lower = _st.nct.cdf(-crit, df, nc)  # the wrong-sign tail; scipy returns NaN where it underflows
+    return float(min(1.0, upper + (0.0 if np.isnan(lower) else lower)))
+
+
+def seeds_for_power(d: np.ndarray, alpha: float, power: float = 0.8, max_n: int = 1000) -> int | None:
+    """Seeds a paired t-test at `alpha` needs to reach `power` if the true effect were the observed one.
+
+    The effect is mean(d) / sd(d) (ddof=1) of the per-seed differences `d`. A planning figure for the
+    next study, not a statement about this one: with few seeds the sd, hence the answer, is uncertain.
+    None when it is undefined (fewer than 2 seeds, no spread, no difference) or above `max_n`.
+    """
+    d = np.asarray(d, float)
+    if d.size < 2:
+        return None
+    sd = float(d.std(ddof=1))
+    mean = float(d.mean())
+    if not (np.isfinite(sd) and sd > 0 and mean != 0):
+        return None
+    effect = mean / sd
+    lo, hi = 2, max_n
+    if paired_t_power(effect, hi, alpha) < power:
+        return None
+    while lo < hi:  # power grows with n: the smallest n that reaches it
+        mid = (lo + hi) // 2
+        if paired_t_power(effect, mid, alpha) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def prob_improvement(d: np.ndarray) -> np.ndarray:
     """Share of entries below zero over the last axis (a better when d = a − b < 0), ties half."""
     d = np.asarray(d, float)

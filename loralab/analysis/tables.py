@@ -174,7 +174,7 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
     """One row per comparison: Δ with CI, ppl ratio, primary test, p, adjusted p, g_z, P(improve), wins."""
     comps = [c for c in stats.comparisons if c.kind == kind]
     header = ["comparison", "context", "n", "Δ loss", "Δ CI", "ppl ratio", "primary", "p", "p (adj.)"]
-    header += ["g_z", "P(impr.) seeds", "P(impr.) boot", "win rate"]
+    header += ["g_z", "P(impr.) seeds", "P(impr.) boot", "win rate", "seeds needed"]
     rows = []
     for c in comps:
         rows.append(
@@ -192,15 +192,21 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
                 f2(c.p_improve_seeds),
                 f2(c.p_improve_bootstrap),
                 f2(c.win_rate),
+                "–" if c.seeds_for_power is None else str(c.seeds_for_power),
             ]
         )
+    power = (
+        f"seeds needed: seeds a paired t-test at α/{max(len(comps), 1)} would need for"
+        f" {stats.settings.power:.0%} power if the observed mean/sd of the per-seed differences were the"
+        " truth (a planning figure, uncertain with few seeds; – when undefined or over 1000)."
+    )
     return Table(
         name,
         f"Study {stats.study}: paired comparisons (Δ < 0: first better)",
         header,
         rows,
         frozenset(),
-        _notes(stats, comps),
+        (*_notes(stats, comps)[:-1], power, _notes(stats, comps)[-1]),
     )
 
 

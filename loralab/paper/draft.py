@@ -240,6 +240,22 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
         f"Each strategy has {_n('study.seeds')} seeds; seed-level tests with few seeds have little power,"
         " and the smallest reachable sign-flip $p$ is bounded by the number of seeds.",
     ]
+    planned = [
+        (c, key)
+        for c, key in facts.comparison_keys
+        if c.kind == "vs_baseline" and c.seeds_for_power is not None and not c.significant
+    ]
+    if planned:
+        needs = "; ".join(
+            f"{md_escape(c.a)} vs {md_escape(c.b)}: {_n(key + '.seedsneeded')}" for c, key in planned
+        )
+        items.append(
+            "To resolve the differences observed here (not significant in this study) with"
+            f" {_n('study.power')}% power, a paired $t$-test over seeds at $\\alpha$ divided by the"
+            f" {_n('study.family')} comparisons would need, if the observed mean and spread of the per-seed"
+            f" differences were the truth, this many seeds: {needs}. With few seeds the spread, and hence"
+            " these numbers, are themselves uncertain."
+        )
     if any(c.primary_test == "example_permutation" for c in stats.comparisons):
         items.append(
             "Where the primary test is the example-level permutation test, its $p$-value treats the eval"

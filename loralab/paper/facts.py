@@ -95,6 +95,7 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         Number("study.alpha", s.alpha, "float", src + "settings.alpha", decimals=2),
         Number("study.resamples", s.n_resamples, "int", src + "settings.n_resamples"),
         Number("study.minseeds", s.min_seeds_seed_level, "int", src + "settings.min_seeds_seed_level"),
+        Number("study.power", s.power, "percent", src + "settings.power", decimals=0),
         Number(
             "study.strategies",
             len({c.strategy for c in stats.summaries}),
@@ -160,6 +161,8 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
         out.append(Number(f"{key}.padjrel", c.p_adjusted, "prel", src + "p_adjusted"))
     if c.g_z is not None:
         out.append(Number(f"{key}.gz", c.g_z, "float", src + "g_z", decimals=2))
+    if c.seeds_for_power is not None:
+        out.append(Number(f"{key}.seedsneeded", c.seeds_for_power, "int", src + "seeds_for_power"))
     return out
 
 

@@ -47,7 +47,8 @@ class Number:
         if self.kind == "g":  # config values: as short as Python prints them (3e-4 -> 0.0003)
             return f"{float(v):g}"
         if self.kind == "percent":
-            return f"{100 * float(v):.{self.decimals}f}".rstrip("0").rstrip(".")
+            out = f"{100 * float(v):.{self.decimals}f}"
+            return out.rstrip("0").rstrip(".") if "." in out else out  # 80, not 8
         if self.kind in ("p", "prel"):
             if float(v) < P_FLOOR:
                 return f"< {P_FLOOR}"

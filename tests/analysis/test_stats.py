@@ -152,3 +152,36 @@ def test_effect_sizes_by_hand():
     nll_a = np.array([[1.0, 5.0, 2.0], [1.0, 3.0, 2.0]])
     nll_b = np.array([[2.0, 3.0, 2.0], [2.0, 3.0, 2.0]])
     assert S.win_rate(nll_a, nll_b) == pytest.approx((1 + 0 + 0.5) / 3)
+
+
+@pytest.mark.parametrize("effect,alpha", [(0.5, 0.05), (1.2, 0.01), (-2.0, 0.05 / 5), (0.3, 0.05)])
+def test_paired_t_power_matches_statsmodels(effect, alpha):
+    from statsmodels.stats.power import TTestPower
+
+    for n in (3, 8, 20):
+        ref = TTestPower().power(effect_size=abs(effect), nobs=n, alpha=alpha, alternative="two-sided")
+        assert S.paired_t_power(effect, n, alpha) == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    # where scipy's far tail underflows to NaN (statsmodels then answers NaN), the power is still defined
+    assert 0.999 < S.paired_t_power(effect, 1000, alpha) <= 1.0
+
+
+def test_seeds_for_power_is_the_smallest_n_statsmodels_solves_for():
+    from statsmodels.stats.power import TTestPower
+
+    d = np.array([-0.010, -0.004, -0.007, -0.012])
+    effect = d.mean() / d.std(ddof=1)
+    n = S.seeds_for_power(d, alpha=0.01, power=0.8)
+    solved = TTestPower().solve_power(effect_size=abs(effect), alpha=0.01, power=0.8, alternative="two-sided")
+    assert n == int(np.ceil(solved))
+    assert S.paired_t_power(effect, n, 0.01) >= 0.8 > S.paired_t_power(effect, n - 1, 0.01)
+
+
+def test_seeds_for_power_undefined_cases():
+    assert S.seeds_for_power(np.array([-0.01]), 0.05) is None  # one seed: no spread estimate
+    assert S.seeds_for_power(np.array([0.01, 0.01, 0.01]), 0.05) is None  # no spread
+    assert S.seeds_for_power(np.array([0.01, -0.01]), 0.05) is None  # no difference
+    assert S.seeds_for_power(np.array([0.001, -0.0009, 0.0012, -0.0011]), 0.05, max_n=50) is None
+    # a larger spread for the same mean needs more seeds
+    small = S.seeds_for_power(np.array([-0.010, -0.008, -0.012]), 0.05)
+    large = S.seeds_for_power(np.array([-0.010, -0.000, -0.020]), 0.05)
+    assert small is not None and large is not None and small < large
