@@ -117,7 +117,7 @@ def hedges_gz(d: np.ndarray) -> np.ndarray:
 
 
 def paired_t_power(effect: float, n: int, alpha: float) -> float:
-    """Power of a two-sided paired t-test with `n` pairs at level `alpha` when the true mean/sd is `effect`."""
+    """Power of a two-sided paired t-test with `n` pairs at `alpha` when the true mean/sd is `effect`."""
     df = n - 1
     crit = _st.t.ppf(1 - alpha / 2, df)
     nc = abs(effect) * np.sqrt(n)
