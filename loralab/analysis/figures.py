@@ -139,12 +139,19 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
         return save(fig, out, "forest")
 
 
+SMOOTH_FRACTION = 12  # the rolling window of the training curves: this fraction of the steps
+
+
 def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Training loss over steps: mean over seeds and the min–max band, one panel per context."""
+    """Training loss over steps, one panel per context: each run's loss as a trailing rolling mean
+    (a batch's loss is noisy), then the mean over seeds and the min–max band."""
     done = data.done
     cur = data.curves.merge(done[["run_id", *data.cell_fields]], on="run_id")
     if cur.empty:
         return []
+    window = max(1, round(int(cur["step"].max()) / SMOOTH_FRACTION))
+    cur = cur.sort_values(["run_id", "step"])
+    cur["loss"] = cur.groupby("run_id")["loss"].transform(lambda x: x.rolling(window, min_periods=1).mean())
     contexts = _contexts(done, data)[:MAX_PANELS]
     strategies = strategy_order(list(done["strategy"].unique()), stats.baseline)
     with plt.rc_context(STYLE):
@@ -158,7 +165,8 @@ def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
                 m, lo, hi = g.mean(), g.min(), g.max()
                 ax.plot(m.index, m.values, color=strategy_colour(s), label=s)
                 ax.fill_between(m.index, lo.values, hi.values, color=strategy_colour(s), alpha=0.2, lw=0)
-            ax.set_title(ctx if ctx != "all" else "Training loss (mean, min–max over seeds)")
+            smooth = f", rolling mean of {window} steps" if window > 1 else ""
+            ax.set_title(ctx if ctx != "all" else f"Training loss (mean, min–max over seeds{smooth})")
             ax.set_xlabel("step")
         axes[0].set_ylabel("train loss")
         handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
