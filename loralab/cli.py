@@ -153,7 +153,9 @@ def status(
     raise typer.Exit(code=status_command(study, root, overrides=list(overrides or [])))
 
 
-def _settings(confidence: float, resamples: int, seed: int, correction: str, primary: str, min_seeds: int):
+def _settings(
+    confidence: float, resamples: int, seed: int, correction: str, primary: str, min_seeds: int, power: float
+):
     """Statistical settings from CLI options (validated by the schema)."""
     from pydantic import ValidationError
 
@@ -168,6 +170,7 @@ def _settings(confidence: float, resamples: int, seed: int, correction: str, pri
             correction=correction,
             primary=primary,
             min_seeds_seed_level=min_seeds,
+            power=power,
         )
     except ValidationError as e:
         first = e.errors()[0]
@@ -180,6 +183,7 @@ _SEED = typer.Option(0, help="Seed of every resample (same seed, same bytes).")
 _CORRECTION = typer.Option("holm", help="Multiplicity correction: holm or fdr_bh.")
 _PRIMARY = typer.Option("auto", help="Primary test: auto, seed_t, seed_sign_flip, example_permutation.")
 _MIN_SEEDS = typer.Option(5, help="Seeds from which 'auto' uses the seed-level t-test.")
+_POWER = typer.Option(0.8, help="Power for which 'seeds needed' plans a next study.")
 
 
 @app.command()
@@ -193,12 +197,13 @@ def analyze(
     correction: str = _CORRECTION,
     primary: str = _PRIMARY,
     min_seeds: int = _MIN_SEEDS,
+    power: float = _POWER,
 ) -> None:
     """Statistics, figures, tables and report.html of a study, under <study dir>/analysis/."""
     from loralab.analysis.pipeline import analyze as run_analysis
     from loralab.analysis.summary import print_summary
 
-    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds)
+    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds, power)
     directory, plan = _study_target(study, list(overrides or []))
     stats, out = run_analysis(directory, plan=plan, settings=settings, baseline=baseline, echo=_progress)
     print_summary(stats, out)
@@ -215,12 +220,13 @@ def compare(
     correction: str = _CORRECTION,
     primary: str = _PRIMARY,
     min_seeds: int = _MIN_SEEDS,
+    power: float = _POWER,
 ) -> None:
     """Compare two strategies (or two run ids), paired, with the same statistics as analyze."""
     from loralab.analysis.pipeline import compare as run_compare
     from loralab.analysis.summary import print_comparisons
 
-    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds)
+    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds, power)
     directory, plan = _study_target(study, [])
     print_comparisons(run_compare(directory, a, b, plan=plan, settings=settings, echo=_progress))
 

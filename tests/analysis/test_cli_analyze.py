@@ -116,6 +116,7 @@ def test_incomplete_study_still_runs_and_reports_the_gaps(study: Path, tmp_path:
         (["analyze", "{dir}", "--baseline", "nope"], "the baseline 'nope' has no finished run"),
         (["analyze", "{empty}"], "no runs in"),
         (["analyze", "{dir}", "--confidence", "1.5"], "--confidence"),
+        (["analyze", "{dir}", "--power", "1.5"], "--power"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(study: Path, tmp_path: Path, args: list[str], message: str):
