@@ -7,6 +7,7 @@ bytes (Agg backend, no dates, no software stamp, fixed hash salt).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -143,19 +144,69 @@ SMOOTH_FRACTION = 12  # the rolling window of the training curves: this fraction
 
 
 def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Training loss over steps, one panel per context: each run's loss as a trailing rolling mean
-    (a batch's loss is noisy), then the mean over seeds and the min–max band."""
-    done = data.done
-    cur = data.curves.merge(done[["run_id", *data.cell_fields]], on="run_id")
-    if cur.empty:
+    """Training loss over steps, one panel per context: each run's loss as a token-weighted trailing
+    rolling mean (one batch is noisy, and length-grouped batches differ in kind), then the mean over
+    seeds and the min–max band."""
+    train = _curves_of(data, "train")
+    if train.empty:
         return []
-    window = max(1, round(int(cur["step"].max()) / SMOOTH_FRACTION))
-    cur = cur.sort_values(["run_id", "step"])
-    cur["loss"] = cur.groupby("run_id")["loss"].transform(lambda x: x.rolling(window, min_periods=1).mean())
-    contexts = _contexts(done, data)[:MAX_PANELS]
-    strategies = strategy_order(list(done["strategy"].unique()), stats.baseline)
+    window = max(1, round(int(train["step"].max()) / SMOOTH_FRACTION))
+    train = smoothed(train, window)
+    smooth = f"token-weighted rolling mean of {window} steps; " if window > 1 else ""
+    return _curve_figure(
+        stats, data, train, out, "curves", f"Training loss ({smooth}mean, min–max over seeds)", "train loss"
+    )
+
+
+def eval_curve(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """Eval loss at every evaluation (step 0 is the base model): mean over seeds and min–max band."""
+    evals = _curves_of(data, "eval")
+    if evals.empty or evals["step"].nunique() < 2:
+        return []
+    return _curve_figure(
+        stats,
+        data,
+        evals,
+        out,
+        "eval_curve",
+        "Eval loss (step 0: base model; mean, min–max over seeds)",
+        "eval loss (nats/token)",
+        markers=True,
+    )
+
+
+def smoothed(train: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Each run's loss as the token-weighted mean over its last `window` steps (fewer at the start)."""
+    train = train.sort_values(["run_id", "step"]).copy()
+    train["weighted"] = train["loss"] * train["tokens"]
+    roll = train.groupby("run_id")[["weighted", "tokens"]].rolling(window, min_periods=1).sum()
+    roll = roll.reset_index(level=0, drop=True)  # back to train's own index
+    train["loss"] = roll["weighted"] / roll["tokens"]
+    return train.drop(columns="weighted")
+
+
+def _curves_of(data: StudyData, kind: str) -> pd.DataFrame:
+    cur = data.curves
+    if cur.empty:
+        return cur
+    return cur[cur["kind"] == kind].merge(data.done[["run_id", *data.cell_fields]], on="run_id")
+
+
+def _curve_figure(
+    stats: StudyStats,
+    data: StudyData,
+    cur: pd.DataFrame,
+    out: Path,
+    name: str,
+    title: str,
+    ylabel: str,
+    *,
+    markers: bool = False,
+) -> list[Path]:
+    contexts = _contexts(data.done, data)[:MAX_PANELS]
+    strategies = strategy_order(list(data.done["strategy"].unique()), stats.baseline)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(contexts), height=1.9)
+        fig, axes = _panels(len(contexts), height=2.1)
         for ax, (ctx, keys) in zip(axes, contexts, strict=False):
             sub = cur[_match(cur, keys)]
             for s in strategies:
@@ -163,16 +214,20 @@ def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
                 if not len(g):
                     continue
                 m, lo, hi = g.mean(), g.min(), g.max()
-                ax.plot(m.index, m.values, color=strategy_colour(s), label=s)
+                style = {"marker": strategy_marker(s), "markersize": 3} if markers else {}
+                if markers and len(m) < 3:  # two evals: a line between them would invent a curve
+                    style["ls"] = ":"
+                ax.plot(m.index, m.values, color=strategy_colour(s), label=s, **style)
                 ax.fill_between(m.index, lo.values, hi.values, color=strategy_colour(s), alpha=0.2, lw=0)
-            smooth = f", rolling mean of {window} steps" if window > 1 else ""
-            ax.set_title(ctx if ctx != "all" else f"Training loss (mean, min–max over seeds{smooth})")
+            ax.set_title(ctx if ctx != "all" else "\n".join(textwrap.wrap(title, 48)))
             ax.set_xlabel("step")
-        axes[0].set_ylabel("train loss")
+        axes[0].set_ylabel(ylabel)
         handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
-        axes[0].legend(handles=handles, frameon=False, loc="upper right")
+        axes[0].legend(
+            handles=handles, frameon=False, loc="upper right", ncol=2 if len(strategies) > 3 else 1
+        )
         fig.tight_layout()
-        return save(fig, out, "curves")
+        return save(fig, out, name)
 
 
 def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
@@ -333,6 +388,7 @@ def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, li
         "eval_loss": eval_loss(stats, out),
         "forest": forest(stats, out),
         "curves": curves(stats, data, out),
+        "eval_curve": eval_curve(stats, data, out),
         "rank_heatmaps": rank_heatmaps(stats, data, out),
         "rank_trajectory": rank_trajectory(stats, data, out),
         "pareto": pareto(stats, out),

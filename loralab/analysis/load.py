@@ -42,7 +42,9 @@ class StudyData:
     expected: pd.DataFrame  # one row per expected run (plan), columns of `varied` + run_id
     nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # run_id -> example, nll_sum, tokens
     base_nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # the base model's, per run
-    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, loss
+    curves: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # run_id, kind (train|eval), step, loss, tokens
     allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
@@ -117,7 +119,7 @@ def load_study_dir(
         expected=expected,
         nll=nll,
         base_nll=base_nll,
-        curves=_concat(curves, ["run_id", "step", "loss"]),
+        curves=_concat(curves, CURVE_COLUMNS),
         allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
         configs=configs,
@@ -163,13 +165,21 @@ def _read_examples(path: Path) -> pd.DataFrame:
     return table.to_pandas().sort_values("example", kind="stable", ignore_index=True)
 
 
+CURVE_COLUMNS = ["run_id", "kind", "step", "loss", "tokens"]
+
+
 def _curve(rd: RunDir) -> pd.DataFrame:
-    rows = [
-        (rd.run_id, int(m["step"]), float(m["loss"]))
-        for m in rd.read_metrics()
-        if m.get("type") == "train" and m.get("loss") is not None and "step" in m
-    ]
-    return pd.DataFrame(rows, columns=["run_id", "step", "loss"])
+    """Train steps (loss, supervised tokens) and evals (base at step 0, any intermediate, final)."""
+    rows = []
+    for m in rd.read_metrics():
+        if "step" not in m:
+            continue
+        if m.get("type") == "train" and m.get("loss") is not None:
+            rows.append((rd.run_id, "train", int(m["step"]), float(m["loss"]), float(m.get("tokens") or 1)))
+        elif m.get("type") == "eval" and m.get("eval_loss") is not None:
+            tokens = float(m.get("eval_tokens") or 1)
+            rows.append((rd.run_id, "eval", int(m["step"]), float(m["eval_loss"]), tokens))
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -27,7 +27,8 @@ ASSETS = resources.files("loralab") / "assets"
 FIGURE_CAPTIONS = {
     "eval_loss": "Eval loss per strategy with bootstrap intervals.",
     "forest": "Paired differences against the baseline; filled markers are significant after correction.",
-    "curves": "Training loss: mean over seeds and min–max band.",
+    "curves": "Training loss (token-weighted rolling mean): mean over seeds and min–max band.",
+    "eval_curve": "Eval loss at each evaluation (step 0: the base model): mean over seeds and min–max band.",
     "rank_heatmaps": "Final rank per layer × module kind.",
     "rank_trajectory": "Adapter parameters during training (dynamic strategies).",
     "pareto": "Trainable parameters against eval loss across budgets.",
@@ -114,7 +115,8 @@ def _html_table(t: Table) -> str:
 
 
 def _runs(data: StudyData) -> str:
-    curves = {rid: g for rid, g in data.curves.groupby("run_id", sort=False)} if len(data.curves) else {}
+    train = data.curves[data.curves["kind"] == "train"] if len(data.curves) else data.curves
+    curves = {rid: g for rid, g in train.groupby("run_id", sort=False)} if len(train) else {}
     allocs = (
         {rid: g for rid, g in data.allocations.groupby("run_id", sort=False)} if len(data.allocations) else {}
     )

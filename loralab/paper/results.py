@@ -69,7 +69,14 @@ FIGURE_CAPTIONS = {
         "Paired eval-loss differences against the baseline with their intervals (negative: better);"
         " filled markers are significant after correction."
     ),
-    "curves": "Training loss over steps: mean over seeds and the min–max band.",
+    "curves": (
+        "Training loss over steps (token-weighted trailing rolling mean of each run): mean over seeds and"
+        " the min–max band."
+    ),
+    "eval_curve": (
+        "Eval loss at each evaluation, step 0 being the base model without adapters: mean over seeds and"
+        " the min–max band."
+    ),
     "rank_heatmaps": "Final rank per layer and module kind for each strategy.",
     "rank_trajectory": "Adapter parameters over training for dynamic strategies.",
     "pareto": "Trainable parameters against eval loss across budgets.",

@@ -88,10 +88,19 @@ def generate_store(
         )  # fmt: skip
         rd.write_record(record)
         rd.write_json(rd.allocation, _allocation(strategy, rank))
+        rd.append_metrics({"type": "eval", "base": True, "step": 0, "eval_loss": base_loss})
         for step in range(1, curve_steps + 1):
             rd.append_metrics(
-                {"type": "train", "step": step, "loss": float(loss + 1.0 / step + 0.01 * rng.normal())}
+                {
+                    "type": "train",
+                    "step": step,
+                    "loss": float(loss + 1.0 / step + 0.01 * rng.normal()),
+                    "tokens": 50 + (step * 37) % 100,  # varied, without drawing from rng
+                }
             )
+            if step == curve_steps // 2:
+                rd.append_metrics({"type": "eval", "step": step, "eval_loss": (loss + base_loss) / 2})
+        rd.append_metrics({"type": "eval", "step": curve_steps, "eval_loss": loss})
         rd.set_status("done")
     if write_plan:
         record: dict[str, Any] = {"name": study, "baseline": next(iter(strategies)), "runs": plan}

@@ -26,7 +26,7 @@ def analysed(tmp_path_factory) -> Path:
 def test_report_is_self_contained(analysed: Path):
     page = (analysed / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # no network
-    assert page.count("data:image/png;base64,") == 6  # every figure inline
+    assert page.count("data:image/png;base64,") == 7  # every figure inline
     assert "Incomplete study" in page and "<details>" in page and "class='sortable'" in page
 
 
@@ -35,7 +35,7 @@ def test_report_renders_in_headless_chromium(analysed: Path):
     shot = analysed / "report_screenshot.png"
     result = load_page(analysed / "report.html", shot)
     assert result.errors == []
-    assert len(result.images) == 6
+    assert len(result.images) == 7
     assert all(img["complete"] and img["naturalWidth"] > 0 for img in result.images), result.images
     assert result.title == "loralab study gen"
     assert shot.stat().st_size > 10_000
