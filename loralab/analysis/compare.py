@@ -97,48 +97,10 @@ def compare_arms(
         low=lo, high=hi, method="two-level paired bootstrap (seeds, then examples), percentile"
     )
     t_lo, t_hi = S.t_interval(d, conf)
-    t, p_t = S.paired_t(d)
-    p_sf, sf_exact = S.sign_flip_test(d, settings.n_resamples, seed)
-    if example_p is None:
-        _, example_p, ex_exact = S.example_permutation_test(
-            a.nll, a.tokens, b.nll, b.tokens, settings.n_resamples, seed
-        )
-    else:
-        ex_exact = (1 << a.nll.shape[1]) <= settings.n_resamples
-    tests = {
-        "seed_t": None
-        if n < 2
-        else TestResult(
-            name="seed_t",
-            level="seed",
-            answers=ANSWERS["seed_t"],
-            statistic=_num(t),
-            p_value=_num(p_t),
-            n=n,
-            exact=False,
-        ),
-        "seed_sign_flip": TestResult(
-            name="seed_sign_flip",
-            level="seed",
-            answers=ANSWERS["seed_sign_flip"],
-            statistic=diff,
-            p_value=float(p_sf),
-            n=n,
-            exact=sf_exact,
-        ),
-        "example_permutation": TestResult(
-            name="example_permutation",
-            level="example",
-            answers=ANSWERS["example_permutation"],
-            statistic=diff,
-            p_value=float(example_p),
-            n=int(a.nll.shape[1]),
-            exact=ex_exact,
-        ),
-    }
+    tests = _tests(a, b, d, settings, example_p)
     primary, caveat = choose_primary(n, settings)
-    if a.params and b.params and abs(a.params - b.params) > PARAMS_RTOL * max(a.params, b.params):
-        budget_note = f"unequal trainable parameters ({a.params:,.0f} vs {b.params:,.0f})"
+    budget_note = _budget_note(a, b)
+    if budget_note:
         caveat = f"{caveat}; {budget_note}" if caveat else budget_note
     p_primary = tests[primary].p_value if tests[primary] is not None else None
     return Comparison(
@@ -182,6 +144,49 @@ def compare_arms(
             for s, ra, rb, la, lb, x in zip(seeds, a.run_ids, b.run_ids, loss_a, loss_b, d, strict=True)
         ],
     )
+
+
+def _tests(
+    a: Arm, b: Arm, d: np.ndarray, settings: Settings, example_p: float | None
+) -> dict[str, TestResult | None]:
+    """The three tests of a comparison: over seeds (t, exact sign flip) and over examples."""
+    n, diff = len(d), float(d.mean())
+    t, p_t = S.paired_t(d)
+    p_sf, sf_exact = S.sign_flip_test(d, settings.n_resamples, settings.seed)
+    if example_p is None:
+        _, example_p, ex_exact = S.example_permutation_test(
+            a.nll, a.tokens, b.nll, b.tokens, settings.n_resamples, settings.seed
+        )
+    else:
+        ex_exact = (1 << a.nll.shape[1]) <= settings.n_resamples
+
+    def result(
+        name: TestName, level: str, statistic: object, p: object, units: int, exact: bool
+    ) -> TestResult:
+        return TestResult(
+            name=name,
+            level=level,
+            answers=ANSWERS[name],
+            statistic=_num(statistic),
+            p_value=_num(p),
+            n=units,
+            exact=exact,
+        )
+
+    return {
+        "seed_t": None if n < 2 else result("seed_t", "seed", t, p_t, n, False),
+        "seed_sign_flip": result("seed_sign_flip", "seed", diff, p_sf, n, sf_exact),
+        "example_permutation": result(
+            "example_permutation", "example", diff, example_p, int(a.nll.shape[1]), ex_exact
+        ),
+    }
+
+
+def _budget_note(a: Arm, b: Arm) -> str | None:
+    """The caveat of arms whose recorded trainable parameters differ by more than PARAMS_RTOL."""
+    if a.params and b.params and abs(a.params - b.params) > PARAMS_RTOL * max(a.params, b.params):
+        return f"unequal trainable parameters ({a.params:,.0f} vs {b.params:,.0f})"
+    return None
 
 
 def correct(comparisons: list[Comparison], settings: Settings) -> list[Comparison]:
