@@ -219,13 +219,17 @@ def _curve_figure(
                     style["ls"] = ":"
                 ax.plot(m.index, m.values, color=strategy_colour(s), label=s, **style)
                 ax.fill_between(m.index, lo.values, hi.values, color=strategy_colour(s), alpha=0.2, lw=0)
-            ax.set_title(ctx if ctx != "all" else "\n".join(textwrap.wrap(title, 48)))
+            if ctx != "all":
+                ax.set_title(ctx)
             ax.set_xlabel("step")
         axes[0].set_ylabel(ylabel)
-        handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
-        axes[0].legend(
-            handles=handles, frameon=False, loc="upper right", ncol=2 if len(strategies) > 3 else 1
-        )
+        if contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
+            _top_legend(axes[0], strategies, "\n".join(textwrap.wrap(title, 48)))
+        else:
+            handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
+            axes[0].legend(
+                handles=handles, frameon=False, loc="upper right", ncol=2 if len(strategies) > 3 else 1
+            )
         fig.tight_layout()
         return save(fig, out, name)
 
