@@ -200,13 +200,14 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
         f" {stats.settings.power:.0%} power if the observed mean/sd of the per-seed differences were the"
         " truth (a planning figure, uncertain with few seeds; – when undefined or over 1000)."
     )
+    *notes, rounding = _notes(stats, comps)
     return Table(
         name,
         f"Study {stats.study}: paired comparisons (Δ < 0: first better)",
         header,
         rows,
         frozenset(),
-        (*_notes(stats, comps)[:-1], power, _notes(stats, comps)[-1]),
+        (*notes, power, rounding),
     )
 
 
