@@ -47,6 +47,7 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nodrop": ({"dropout": 0.0}, {}),
     "shared-dropout": ({"dropout_sharing": "input"}, {}),
+    "compact-dropout": ({"dropout_impl": "compact"}, {}),
     "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
     "checkpointing": ({}, {"activation_checkpointing": True}),
     "compile": ({}, {"compile": True}),

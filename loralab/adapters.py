@@ -8,7 +8,6 @@ projections. Modules with rank 0 are not targeted at all.
 from __future__ import annotations
 
 import re
-import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from torch import nn
 
 from loralab.config import LoraConfig
 from loralab.errors import BudgetError
+from loralab.lora_dropout import install_dropout
 from loralab.models import count_parameters
 from loralab.strategies.alpha import module_alpha, scaling
 from loralab.strategies.base import RankAllocation, Strategy
@@ -102,48 +102,8 @@ def attach_lora(
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)
     verify_trainable(peft_model, allocation.params)
-    if cfg.dropout_sharing == "input" and cfg.dropout > 0:
-        share_dropout(peft_model, cfg.dropout)
+    install_dropout(peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing)
     return peft_model
-
-
-class SharedInputDropout(nn.Module):
-    """Dropout that returns the same dropped tensor to every module called on the same input tensor.
-
-    PEFT computes `lora_B(lora_A(dropout(x)))` in each adapted module, so q/k/v (and gate/up), which
-    read the same activations, each draw a mask and keep their own dropped copy for backward. One
-    instance shared by all adapted modules remembers its last input (weakly) and output: a call on the
-    same tensor object reuses them. Same expectation per module; masks are correlated across the
-    modules of one input, which is why this is an option (`lora.dropout_sharing`), not the default.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.dropout = nn.Dropout(p)
-        self._input: weakref.ref | None = None
-        self._output: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        if self._input is not None and self._input() is x and self._output is not None:
-            return self._output
-        out = self.dropout(x)
-        self._input, self._output = weakref.ref(x), out
-        return out
-
-
-def share_dropout(model: nn.Module, p: float) -> int:
-    """Give every LoRA module of `model` one `SharedInputDropout(p)`; returns how many it replaced."""
-    shared = SharedInputDropout(p)
-    replaced = 0
-    for module in model.modules():
-        dropouts = getattr(module, "lora_dropout", None)
-        if isinstance(dropouts, nn.ModuleDict):
-            for name in list(dropouts):
-                dropouts[name] = shared
-                replaced += 1
-    return replaced
 
 
 def save_adapter(model: PeftModel, directory: Path) -> None:

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("data",),
     ("models", "modules", "nll", "callbacks"),  # callbacks: the loop's protocol, for strategies and train
     ("strategies", "signals"),
-    ("allocation", "allocation_report", "adapters"),
+    ("allocation", "allocation_report", "lora_dropout", "adapters"),
     ("train",),
     ("evaluate",),
     ("store", "provenance"),

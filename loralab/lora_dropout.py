@@ -1,0 +1,177 @@
+"""LoRA dropout: what PEFT's `lora_B(lora_A(dropout(x)))` keeps for backward, and how to keep less.
+
+On a CPU, torch's dropout is `x * noise`, `noise` a float tensor of 0 and 1/(1-p). Autograd keeps
+`noise` (for the input's gradient) and `lora_A` keeps `x * noise` (for its weight's gradient): 8 bytes
+per element of every adapted module's input, seven modules per Llama layer, about a fifth of a
+SmolLM2 step's peak memory (docs/performance.md).
+
+`lora.dropout_impl`:
+- `peft` (default): PEFT's modules, unchanged.
+- `compact`: the same dropout, kept smaller. `CompactDropout` draws the mask exactly as torch does
+  (same generator, same draws, same order, so training is bit-identical to PEFT's), keeps only a
+  one-byte mask, and `lora_A` (a `CompactLoraA`) keeps the module input `x` (which q/k/v, or gate/up,
+  share) instead of `x * noise`; backward recomputes `x * noise` and runs autograd's own `linear`
+  backward on it, so the gradients are the ones PEFT's modules give, bit for bit. What autograd keeps
+  for dropout falls from 4-8 bytes to 1 byte per dropped element (SmolLM2, 8 x 175 tokens: 0.94 GiB
+  less kept for backward, 3.5 -> 2.6 GiB); the recomputation costs about 5 % of a CPU step, and glibc's
+  allocator returns only part of the saving as lower peak RSS (docs/performance.md), so it is an
+  option for memory-bound runs, not the default. CPU only: on other devices torch's fused dropout
+  draws its mask differently, and these modules fall back to it.
+
+`lora.dropout_sharing=input` (`SharedInputDropout`) is a change of semantics: modules reading the same
+tensor share one mask. It composes with either implementation.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["CompactDropout", "CompactLoraA", "SharedInputDropout", "install_dropout"]
+
+_DROPPED = "_loralab_dropped"  # attribute of a CompactDropout output: (input, mask, scale)
+
+
+class _MaskedScaleFn(torch.autograd.Function):
+    """`x * scale * mask`: torch's `x * noise`, bit for bit (noise is scale or 0), keeping the mask."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(mask, scale)
+        return x.mul(scale).mul_(mask)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        mask, scale = ctx.saved_tensors
+        return grad.mul(scale).mul_(mask), None, None
+
+
+class _DroppedLinearFn(torch.autograd.Function):
+    """`linear(dropped, weight)` for `dropped = x * noise`, keeping (x, mask) instead of `dropped`.
+
+    Backward rebuilds `dropped` from them and runs the forward's own `linear` (under the forward's
+    autocast) through autograd, so the gradients are those of PEFT's `lora_A`, bit for bit; the
+    gradient then reaches `x` through `_MaskedScaleFn` as it would through torch's dropout (once per
+    dropped tensor, also when modules share one).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        dropped: torch.Tensor,
+        weight: torch.Tensor,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor:
+        ctx.autocast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+        ctx.save_for_backward(x, weight, mask, scale)
+        return F.linear(dropped, weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight, mask, scale = ctx.saved_tensors
+        need_d, need_w = ctx.needs_input_grad[:2]
+        enabled, dtype = ctx.autocast
+        dropped = (x.detach() * torch.mul(mask, scale)).requires_grad_(need_d)  # the forward's values
+        w = weight.detach().requires_grad_(need_w)
+        with torch.enable_grad(), torch.autocast("cpu", dtype=dtype, enabled=enabled):
+            out = F.linear(dropped, w)
+        wanted = [t for t in (dropped, w) if t.requires_grad]
+        grads = iter(torch.autograd.grad(out, wanted, grad) if wanted else ())
+        g_d = next(grads) if need_d else None
+        g_w = next(grads) if need_w else None
+        return g_d, g_w, None, None, None
+
+
+class CompactDropout(nn.Module):
+    """Dropout whose output tells a `CompactLoraA` how to recompute it (see the module docstring)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu" or not torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return F.dropout(x, self.p, training=True)
+        with torch.no_grad():
+            # torch's CPU dropout draws a float tensor with bernoulli_(1-p) and divides it by 1-p; a
+            # bool tensor draws the same values from the generator (tests/test_lora_dropout.py)
+            mask = torch.empty_like(x, dtype=torch.bool).bernoulli_(1 - self.p)
+            scale = torch.ones((), dtype=x.dtype).div_(1 - self.p)
+        out = _MaskedScaleFn.apply(x, mask, scale)
+        setattr(out, _DROPPED, (x, mask, scale))
+        return out
+
+
+class CompactLoraA(nn.Linear):
+    """A LoRA A matrix that, fed a `CompactDropout` output, keeps its input and mask, not the output.
+
+    Installed by changing the class of PEFT's `nn.Linear` in place: same parameters, same state-dict
+    keys, same saved adapters; anything else it is fed goes through `nn.Linear.forward`.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        info = getattr(input, _DROPPED, None)
+        if info is None or self.bias is not None:
+            return super().forward(input)
+        return _DroppedLinearFn.apply(input, self.weight, *info)
+
+
+class SharedInputDropout(nn.Module):
+    """Dropout that returns the same dropped tensor to every module called on the same input tensor.
+
+    PEFT computes `lora_B(lora_A(dropout(x)))` in each adapted module, so q/k/v (and gate/up), which
+    read the same activations, each draw a mask and keep their own dropped copy for backward. One
+    instance shared by all adapted modules remembers its last input (weakly) and output: a call on the
+    same tensor object reuses them. Same expectation per module; masks are correlated across the
+    modules of one input, which is why this is an option (`lora.dropout_sharing`), not the default.
+    """
+
+    def __init__(self, dropout: nn.Module):
+        super().__init__()
+        self.dropout = dropout
+        self._input: weakref.ref | None = None
+        self._output: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        if self._input is not None and self._input() is x and self._output is not None:
+            return self._output
+        out = self.dropout(x)
+        self._input, self._output = weakref.ref(x), out
+        return out
+
+
+def install_dropout(model: nn.Module, p: float, *, impl: str = "compact", sharing: str = "module") -> int:
+    """Replace the LoRA dropout modules of `model` as `impl`/`sharing` say; returns how many changed.
+
+    Only plain LoRA layers change (a `lora_A` that is a bias-free `nn.Linear`); others (AdaLoRA's
+    parameters, DoRA, LoRA biases) keep PEFT's dropout, which is always correct.
+    """
+    if p == 0 or (impl == "peft" and sharing == "module"):
+        return 0
+    make = (lambda: CompactDropout(p)) if impl == "compact" else (lambda: nn.Dropout(p))
+    shared = SharedInputDropout(make()) if sharing == "input" else None
+    changed = 0
+    for module in model.modules():
+        dropouts, lora_a = getattr(module, "lora_dropout", None), getattr(module, "lora_A", None)
+        if not isinstance(dropouts, nn.ModuleDict) or not isinstance(lora_a, nn.ModuleDict):
+            continue
+        for name in list(dropouts):
+            a = lora_a[name] if name in lora_a else None  # noqa: SIM401 (a ModuleDict has no get)
+            plain = type(a) in (nn.Linear, CompactLoraA) and a.bias is None
+            if not plain or name in getattr(module, "lora_variant", {}):
+                continue
+            if impl == "compact":
+                a.__class__ = CompactLoraA
+            dropouts[name] = shared if shared is not None else make()
+            changed += 1
+    return changed

@@ -1,0 +1,183 @@
+"""The compact LoRA dropout: PEFT's training bit for bit, with less kept for backward."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+from loralab.adapters import attach_lora
+from loralab.config import DataConfig, LoraConfig, ModelConfig, TrainConfig
+from loralab.data import prepare_data
+from loralab.lora_dropout import (
+    CompactDropout,
+    CompactLoraA,
+    _DroppedLinearFn,
+    _MaskedScaleFn,
+    install_dropout,
+)
+from loralab.models import load_model, target_modules
+from loralab.nll import supervised_token_nll
+from loralab.strategies import Signals, get_strategy, resolve_budget
+from loralab.train.loop import train
+
+
+def _peft_model(impl: str, sharing: str = "module", p: float = 0.5, name: str = "tiny-llama"):
+    loaded = load_model(ModelConfig(name=name))
+    mods = target_modules(loaded.model)
+    budget = resolve_budget("r8", mods, sum(q.numel() for q in loaded.model.parameters()))
+    uniform = get_strategy("uniform")
+    alloc = uniform.allocate(mods, budget, Signals(), uniform.Options())
+    cfg = LoraConfig(dropout=p, dropout_impl=impl, dropout_sharing=sharing)
+    return attach_lora(loaded.model, alloc, cfg, seed=0, total_steps=4), loaded.tokenizer
+
+
+def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama"):
+    model, tok = _peft_model(impl, sharing, name=name)
+    data = prepare_data(DataConfig(source="synthetic", max_examples=40, val_set_size=8), tok)
+    losses: list[tuple[float, float]] = []
+
+    from loralab.train import Callback
+
+    class Record(Callback):
+        def on_step_end(self, state):
+            losses.append((state.logs["loss"], state.logs["grad_norm"]))
+
+    cfg = TrainConfig(max_steps=4, batch_size=4, grad_accum=2, checkpoint_every=0, seed=0)
+    with tempfile.TemporaryDirectory() as d:
+        train(
+            model, data.train, cfg, pad_id=tok.pad_token_id, device=torch.device("cpu"), precision=precision,
+            checkpoint_dir=Path(d), callbacks=[Record()], evaluate=dict,
+        )  # fmt: skip
+    weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    return losses, weights, model
+
+
+@pytest.mark.parametrize(
+    ("sharing", "precision", "name"),
+    [("module", "fp32", "tiny-llama"), ("module", "bf16", "tiny-llama"), ("input", "fp32", "tiny-llama"),
+     ("module", "fp32", "tiny-gpt2")],
+)  # fmt: skip
+def test_compact_dropout_trains_bit_identically_to_peft(sharing, precision, name):
+    """Same masks, same gradients: losses, gradient norms and adapter weights equal to the bit."""
+    ref_losses, ref_w, ref_model = _train("peft", sharing, precision, name)
+    losses, w, model = _train("compact", sharing, precision, name)
+    assert not any(isinstance(m, CompactLoraA) for m in ref_model.modules())
+    assert sum(isinstance(m, CompactLoraA) for m in model.modules()) == sum(
+        isinstance(m, LoraLayer) for m in model.modules()
+    )
+    assert losses == ref_losses
+    assert w.keys() == ref_w.keys() and all(torch.equal(w[k], ref_w[k]) for k in w)
+
+
+def _saved_bytes(model: nn.Module, tok) -> int:
+    """Bytes of the distinct storages autograd keeps for backward in one training forward."""
+    data = prepare_data(DataConfig(source="synthetic", max_examples=24, val_set_size=4), tok)
+    from loralab.data import collate
+
+    batch = collate(data.train[:8], tok.pad_token_id)
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    model.train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        supervised_token_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    return sum(n for ptr, n in storages.items() if ptr not in params)
+
+
+def test_compact_dropout_keeps_a_mask_not_two_float_copies():
+    """What dropout adds to the saved tensors: PEFT at least 4 bytes per dropped element (its float
+    noise, plus x*noise where nothing else keeps x); compact exactly 1 (a bool mask) and its scale."""
+    model, tok = _peft_model("compact")
+    calls: list[int] = []
+    for m in model.modules():
+        if isinstance(m, CompactDropout):
+            m.register_forward_hook(lambda _m, inp, _out: calls.append(inp[0].numel()))
+    compact = _saved_bytes(model, tok)
+    none = _saved_bytes(*_peft_model("compact", p=0.0))
+    peft = _saved_bytes(*_peft_model("peft"))
+    assert len(calls) == sum(isinstance(m, LoraLayer) for m in model.modules())
+    assert compact - none == sum(calls) + 4 * len(calls)  # one bool per element, one fp32 scale per call
+    assert peft - none >= 4 * sum(calls)
+
+
+def test_the_functions_gradients_match_finite_differences():
+    """An independent check of the hand-written backward passes (double precision, fixed mask)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(3, 5, 6) > 0.3
+    scale = torch.ones((), dtype=torch.float64).div_(0.7)
+
+    assert torch.autograd.gradcheck(
+        lambda x, w: _DroppedLinearFn.apply(x * mask / 0.7, w, x.detach(), mask, scale), (x, w)
+    )
+    assert torch.autograd.gradcheck(lambda x: _MaskedScaleFn.apply(x, mask, scale), (x,))
+    assert torch.allclose(
+        _DroppedLinearFn.apply(x * mask / 0.7, w, x.detach(), mask, scale), (x * mask / 0.7) @ w.T
+    )
+
+
+def test_a_bool_mask_draws_what_torchs_float_dropout_draws():
+    """CompactDropout relies on bernoulli_ giving the same draws for bool and float tensors."""
+    for shape in [(7, 3), (1000, 576), (3, 401, 64)]:
+        torch.manual_seed(1)
+        noise = torch.empty(shape).bernoulli_(0.95).div_(0.95)
+        torch.manual_seed(1)
+        mask = torch.empty(shape, dtype=torch.bool).bernoulli_(0.95)
+        assert torch.equal(noise, mask * torch.ones(()).div_(0.95))
+        x = torch.randn(shape)
+        torch.manual_seed(2)
+        ref = nn.functional.dropout(x, 0.05, training=True)
+        torch.manual_seed(2)
+        assert torch.equal(ref, CompactDropout(0.05).train()(x))
+
+
+def test_eval_mode_and_other_devices_and_layers_fall_back():
+    drop = CompactDropout(0.5)
+    x = torch.randn(4, 8, requires_grad=True)
+    assert drop.eval()(x) is x  # no dropout in eval mode
+    drop.train()
+    with torch.no_grad():
+        y = drop(x)  # no graph: plain dropout, no recompute bookkeeping
+    assert not hasattr(y, "_loralab_dropped") and ((y == 0) | (y == x * 2)).all()
+    assert CompactLoraA.forward is not nn.Linear.forward
+    # a lora_A with a bias, or a variant (DoRA), keeps PEFT's dropout
+    host = nn.Module()
+    host.lora_dropout = nn.ModuleDict({"default": nn.Dropout(0.5)})
+    host.lora_A = nn.ModuleDict({"default": nn.Linear(8, 2, bias=True)})
+    assert install_dropout(host, 0.5) == 0 and type(host.lora_A["default"]) is nn.Linear
+    host.lora_A = nn.ModuleDict({"default": nn.Linear(8, 2, bias=False)})
+    host.lora_variant = {"default": object()}
+    assert install_dropout(host, 0.5) == 0
+    del host.lora_variant
+    assert install_dropout(host, 0.5) == 1 and type(host.lora_A["default"]) is CompactLoraA
+    assert install_dropout(host, 0.0) == 0  # no dropout: nothing to replace
+
+
+def test_compact_adapters_save_and_reload_with_plain_peft(tmp_path):
+    """The class swap keeps parameter names: a saved adapter loads into a model without loralab."""
+    from peft import PeftModel
+
+    from loralab.adapters import save_adapter
+
+    model, _ = _peft_model("compact")
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.01)
+    save_adapter(model, tmp_path / "a")
+    reloaded = PeftModel.from_pretrained(
+        load_model(ModelConfig(name="tiny-llama")).model, str(tmp_path / "a")
+    )
+    ids = torch.arange(20).unsqueeze(0)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(input_ids=ids).logits, reloaded.eval()(input_ids=ids).logits)
