@@ -48,6 +48,8 @@ LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nodrop": ({"dropout": 0.0}, {}),
     "shared-dropout": ({"dropout_sharing": "input"}, {}),
     "compact-dropout": ({"dropout_impl": "compact"}, {}),
+    "fast-dropout": ({"dropout_rng": "fast"}, {}),
+    "fast-compact-dropout": ({"dropout_rng": "fast", "dropout_impl": "compact"}, {}),
     "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
     "checkpointing": ({}, {"activation_checkpointing": True}),
     "compile": ({}, {"compile": True}),

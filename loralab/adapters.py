@@ -102,7 +102,9 @@ def attach_lora(
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)
     verify_trainable(peft_model, allocation.params)
-    install_dropout(peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing)
+    install_dropout(
+        peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing, rng=cfg.dropout_rng
+    )
     return peft_model
 
 

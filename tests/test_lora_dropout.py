@@ -16,8 +16,10 @@ from loralab.data import prepare_data
 from loralab.lora_dropout import (
     CompactDropout,
     CompactLoraA,
+    FastDropout,
     _DroppedLinearFn,
     _MaskedScaleFn,
+    fast_mask,
     install_dropout,
 )
 from loralab.models import load_model, target_modules
@@ -26,18 +28,20 @@ from loralab.strategies import Signals, get_strategy, resolve_budget
 from loralab.train.loop import train
 
 
-def _peft_model(impl: str, sharing: str = "module", p: float = 0.5, name: str = "tiny-llama"):
+def _peft_model(
+    impl: str, sharing: str = "module", p: float = 0.5, name: str = "tiny-llama", rng: str = "torch"
+):
     loaded = load_model(ModelConfig(name=name))
     mods = target_modules(loaded.model)
     budget = resolve_budget("r8", mods, sum(q.numel() for q in loaded.model.parameters()))
     uniform = get_strategy("uniform")
     alloc = uniform.allocate(mods, budget, Signals(), uniform.Options())
-    cfg = LoraConfig(dropout=p, dropout_impl=impl, dropout_sharing=sharing)
+    cfg = LoraConfig(dropout=p, dropout_impl=impl, dropout_sharing=sharing, dropout_rng=rng)
     return attach_lora(loaded.model, alloc, cfg, seed=0, total_steps=4), loaded.tokenizer
 
 
-def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama"):
-    model, tok = _peft_model(impl, sharing, name=name)
+def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama", rng: str = "torch"):
+    model, tok = _peft_model(impl, sharing, name=name, rng=rng)
     data = prepare_data(DataConfig(source="synthetic", max_examples=40, val_set_size=8), tok)
     losses: list[tuple[float, float]] = []
 
@@ -58,14 +62,15 @@ def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama"):
 
 
 @pytest.mark.parametrize(
-    ("sharing", "precision", "name"),
-    [("module", "fp32", "tiny-llama"), ("module", "bf16", "tiny-llama"), ("input", "fp32", "tiny-llama"),
-     ("module", "fp32", "tiny-gpt2")],
+    ("sharing", "precision", "name", "rng"),
+    [("module", "fp32", "tiny-llama", "torch"), ("module", "bf16", "tiny-llama", "torch"),
+     ("input", "fp32", "tiny-llama", "torch"), ("module", "fp32", "tiny-gpt2", "torch"),
+     ("module", "fp32", "tiny-llama", "fast"), ("input", "bf16", "tiny-llama", "fast")],
 )  # fmt: skip
-def test_compact_dropout_trains_bit_identically_to_peft(sharing, precision, name):
+def test_compact_dropout_trains_bit_identically_to_peft(sharing, precision, name, rng):
     """Same masks, same gradients: losses, gradient norms and adapter weights equal to the bit."""
-    ref_losses, ref_w, ref_model = _train("peft", sharing, precision, name)
-    losses, w, model = _train("compact", sharing, precision, name)
+    ref_losses, ref_w, ref_model = _train("peft", sharing, precision, name, rng)
+    losses, w, model = _train("compact", sharing, precision, name, rng)
     assert not any(isinstance(m, CompactLoraA) for m in ref_model.modules())
     assert sum(isinstance(m, CompactLoraA) for m in model.modules()) == sum(
         isinstance(m, LoraLayer) for m in model.modules()
@@ -154,13 +159,13 @@ def test_eval_mode_and_other_devices_and_layers_fall_back():
     host = nn.Module()
     host.lora_dropout = nn.ModuleDict({"default": nn.Dropout(0.5)})
     host.lora_A = nn.ModuleDict({"default": nn.Linear(8, 2, bias=True)})
-    assert install_dropout(host, 0.5) == 0 and type(host.lora_A["default"]) is nn.Linear
+    assert install_dropout(host, 0.5, impl="compact") == 0 and type(host.lora_A["default"]) is nn.Linear
     host.lora_A = nn.ModuleDict({"default": nn.Linear(8, 2, bias=False)})
     host.lora_variant = {"default": object()}
-    assert install_dropout(host, 0.5) == 0
+    assert install_dropout(host, 0.5, impl="compact") == 0
     del host.lora_variant
-    assert install_dropout(host, 0.5) == 1 and type(host.lora_A["default"]) is CompactLoraA
-    assert install_dropout(host, 0.0) == 0  # no dropout: nothing to replace
+    assert install_dropout(host, 0.5, impl="compact") == 1 and type(host.lora_A["default"]) is CompactLoraA
+    assert install_dropout(host, 0.0, impl="compact") == 0  # no dropout: nothing to replace
 
 
 def test_compact_adapters_save_and_reload_with_plain_peft(tmp_path):
@@ -181,3 +186,39 @@ def test_compact_adapters_save_and_reload_with_plain_peft(tmp_path):
     ids = torch.arange(20).unsqueeze(0)
     with torch.no_grad():
         assert torch.equal(model.eval()(input_ids=ids).logits, reloaded.eval()(input_ids=ids).logits)
+
+
+def test_fast_masks_drop_the_quantised_rate_unbiased_and_follow_the_seed():
+    x = torch.ones(1000, 1000)
+    torch.manual_seed(0)
+    mask, scale = fast_mask(x, 0.05)
+    assert mask.shape == x.shape and mask.dtype == torch.bool
+    drop = round(0.05 * 65536) / 65536
+    n = x.numel()
+    sigma = (drop * (1 - drop) / n) ** 0.5
+    assert abs((1 - mask.float().mean().item()) - drop) < 5 * sigma  # binomial, 5 sigma
+    assert scale.item() == pytest.approx(1 / (1 - drop), rel=1e-7)  # the kept fraction's inverse: unbiased
+    torch.manual_seed(0)
+    assert torch.equal(fast_mask(x, 0.05)[0], mask)  # the seeded generator decides
+    assert not torch.equal(fast_mask(x, 0.05)[0], mask)
+    # each of the four 16-bit lanes of a 64-bit draw is uniform (no lane always kept or dropped)
+    lanes = mask.flatten()[: n - n % 4].view(-1, 4).float().mean(0)
+    assert torch.allclose(lanes, torch.full((4,), 1 - drop), atol=5 * sigma * 2)
+    assert fast_mask(torch.ones(7, 3), 0.5)[0].shape == (7, 3)  # sizes that are not a multiple of 4
+    assert not fast_mask(torch.ones(1000), 0.999999)[0].all()  # p near 1 still drops, no division by 0
+
+
+def test_fast_rng_is_another_mask_than_torchs_but_the_same_dropout():
+    torch.manual_seed(3)
+    x = torch.randn(200, 300)
+    fast = FastDropout(0.2).train()(x)
+    torch.manual_seed(3)
+    ref = nn.functional.dropout(x, 0.2, training=True)
+    assert not torch.equal(fast == 0, ref == 0)  # other masks
+    kept = fast != 0
+    assert torch.allclose(fast[kept], x[kept] * 65536 / (65536 - round(0.2 * 65536)))
+    assert abs((~kept).float().mean().item() - 0.2) < 0.01
+    model, _ = _peft_model("peft", rng="fast")
+    assert sum(isinstance(m, FastDropout) for m in model.modules()) == sum(
+        isinstance(m, LoraLayer) for m in model.modules()
+    )
