@@ -40,7 +40,9 @@ def _peft_model(
     return attach_lora(loaded.model, alloc, cfg, seed=0, total_steps=4), loaded.tokenizer
 
 
-def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama", rng: str = "torch"):
+def _train(
+    impl: str, sharing: str, precision: str, name: str = "tiny-llama", rng: str = "torch", ckpt: bool = False
+):
     model, tok = _peft_model(impl, sharing, name=name, rng=rng)
     data = prepare_data(DataConfig(source="synthetic", max_examples=40, val_set_size=8), tok)
     losses: list[tuple[float, float]] = []
@@ -51,7 +53,9 @@ def _train(impl: str, sharing: str, precision: str, name: str = "tiny-llama", rn
         def on_step_end(self, state):
             losses.append((state.logs["loss"], state.logs["grad_norm"]))
 
-    cfg = TrainConfig(max_steps=4, batch_size=4, grad_accum=2, checkpoint_every=0, seed=0)
+    cfg = TrainConfig(
+        max_steps=4, batch_size=4, grad_accum=2, checkpoint_every=0, seed=0, activation_checkpointing=ckpt
+    )
     with tempfile.TemporaryDirectory() as d:
         train(
             model, data.train, cfg, pad_id=tok.pad_token_id, device=torch.device("cpu"), precision=precision,
@@ -77,6 +81,17 @@ def test_compact_dropout_trains_bit_identically_to_peft(sharing, precision, name
     )
     assert losses == ref_losses
     assert w.keys() == ref_w.keys() and all(torch.equal(w[k], ref_w[k]) for k in w)
+
+
+@pytest.mark.parametrize("rng", ["torch", "fast"])
+def test_activation_checkpointing_replays_the_same_masks(rng):
+    """Recomputed blocks redraw their masks from the replayed generator: the same training."""
+    plain, plain_w, _ = _train("compact", "module", "fp32", rng=rng)
+    ckpt, ckpt_w, _ = _train("compact", "module", "fp32", rng=rng, ckpt=True)
+    ref, _, _ = _train("peft", "module", "fp32", rng=rng, ckpt=True)
+    assert ckpt == ref
+    assert [loss for loss, _ in ckpt] == [loss for loss, _ in plain]
+    assert all(torch.allclose(ckpt_w[k], plain_w[k], atol=1e-6) for k in plain_w)
 
 
 def _saved_bytes(model: nn.Module, tok) -> int:
