@@ -22,6 +22,7 @@ from throughput import DEFAULT_DATA, _data, _model
 
 SETTINGS = {  # name -> LoraConfig overrides
     "peft": {"dropout_impl": "peft"},
+    "mask (default)": {"dropout_impl": "mask"},
     "compact": {"dropout_impl": "compact"},
     "shared": {"dropout_sharing": "input"},
     "shared+compact": {"dropout_sharing": "input", "dropout_impl": "compact"},

@@ -5,18 +5,20 @@ On a CPU, torch's dropout is `x * noise`, `noise` a float tensor of 0 and 1/(1-p
 per element of every adapted module's input, seven modules per Llama layer, about a fifth of a
 SmolLM2 step's peak memory (docs/performance.md).
 
-`lora.dropout_impl`:
-- `peft` (default): PEFT's modules, unchanged.
-- `compact`: the same dropout, kept smaller. `CompactDropout` draws the mask exactly as torch does
-  (same generator, same draws, same order, so training is bit-identical to PEFT's), keeps only a
-  one-byte mask, and `lora_A` (a `CompactLoraA`) keeps the module input `x` (which q/k/v, or gate/up,
-  share) instead of `x * noise`; backward recomputes `x * noise` and runs autograd's own `linear`
-  backward on it, so the gradients are the ones PEFT's modules give, bit for bit. What autograd keeps
-  for dropout falls from 4-8 bytes to 1 byte per dropped element (SmolLM2, 8 x 175 tokens: 0.94 GiB
-  less kept for backward, 3.5 -> 2.6 GiB); the recomputation costs about 5 % of a CPU step, and glibc's
-  allocator returns only part of the saving as lower peak RSS (docs/performance.md), so it is an
-  option for memory-bound runs, not the default. CPU only: on other devices torch's fused dropout
-  draws its mask differently, and these modules fall back to it.
+`lora.dropout_impl` (how much is kept; none changes a number: training is bit-identical to PEFT's,
+`tests/test_lora_dropout.py`):
+- `mask` (default): `MaskDropout` draws the mask exactly as torch does (same generator, same draws,
+  same order: a bool tensor draws what a float one does) and keeps it as one byte per element
+  instead of the float noise: 5 bytes per element instead of 8, at the same speed.
+- `compact`: `CompactDropout` keeps the mask too, and `lora_A` (a `CompactLoraA`) keeps the module
+  input `x` (which q/k/v, or gate/up, share) instead of `x * noise`; backward recomputes `x * noise`
+  and runs autograd's own `linear` backward on it, so the gradients are the ones PEFT's modules
+  give, bit for bit. 1 byte per element (SmolLM2, 8 x 175 tokens: 0.94 GiB less kept for backward
+  than PEFT's, 3.0 -> 2.06 GiB), but the recomputation costs about 5 % of a CPU step and glibc's
+  allocator returns only part of the saving as lower peak RSS: an option for runs short of memory.
+- `peft`: PEFT's `nn.Dropout`, unchanged (the ablation).
+On other devices, and under `torch.compile`, these modules call torch's own dropout (on CUDA a fused
+kernel that draws its mask differently).
 
 `lora.dropout_rng`:
 - `torch` (default): torch's `bernoulli_`, the masks PEFT draws. On a CPU it costs about 3.6 ns per
@@ -43,7 +45,7 @@ from torch import nn
 __all__ = [
     "CompactDropout",
     "CompactLoraA",
-    "FastDropout",
+    "MaskDropout",
     "SharedInputDropout",
     "fast_mask",
     "install_dropout",
@@ -147,12 +149,12 @@ class CompactDropout(nn.Module):
         return out
 
 
-class FastDropout(nn.Module):
-    """Dropout with `fast_mask`'s masks, kept for backward as torch's dropout keeps them."""
+class MaskDropout(nn.Module):
+    """torch's dropout (or `fast_mask`'s) that keeps a one-byte mask for backward, not a float noise."""
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, rng: str = "torch"):
         super().__init__()
-        self.p = p
+        self.p, self.rng = p, rng
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -160,9 +162,8 @@ class FastDropout(nn.Module):
         if not _eager_cpu(x):
             return F.dropout(x, self.p, training=True)
         with torch.no_grad():
-            mask, scale = fast_mask(x, self.p)
-            noise = torch.mul(mask, scale)
-        return x * noise
+            mask, scale = (fast_mask if self.rng == "fast" else torch_mask)(x, self.p)
+        return _MaskedScaleFn.apply(x, mask, scale)
 
 
 class CompactLoraA(nn.Linear):
@@ -206,7 +207,7 @@ class SharedInputDropout(nn.Module):
 
 
 def install_dropout(
-    model: nn.Module, p: float, *, impl: str = "peft", sharing: str = "module", rng: str = "torch"
+    model: nn.Module, p: float, *, impl: str = "mask", sharing: str = "module", rng: str = "torch"
 ) -> int:
     """Replace the LoRA dropout modules of `model` as `impl`/`sharing`/`rng` say; returns how many changed.
 
@@ -219,7 +220,9 @@ def install_dropout(
     def make() -> nn.Module:
         if impl == "compact":
             return CompactDropout(p, rng)
-        return FastDropout(p) if rng == "fast" else nn.Dropout(p)
+        if impl == "mask" or rng == "fast":
+            return MaskDropout(p, rng)
+        return nn.Dropout(p)
 
     shared = SharedInputDropout(make()) if sharing == "input" else None
     changed = 0

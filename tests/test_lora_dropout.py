@@ -16,7 +16,7 @@ from loralab.data import prepare_data
 from loralab.lora_dropout import (
     CompactDropout,
     CompactLoraA,
-    FastDropout,
+    MaskDropout,
     _DroppedLinearFn,
     _MaskedScaleFn,
     fast_mask,
@@ -65,20 +65,29 @@ def _train(
     return losses, weights, model
 
 
-@pytest.mark.parametrize(
-    ("sharing", "precision", "name", "rng"),
-    [("module", "fp32", "tiny-llama", "torch"), ("module", "bf16", "tiny-llama", "torch"),
-     ("input", "fp32", "tiny-llama", "torch"), ("module", "fp32", "tiny-gpt2", "torch"),
-     ("module", "fp32", "tiny-llama", "fast"), ("input", "bf16", "tiny-llama", "fast")],
-)  # fmt: skip
-def test_compact_dropout_trains_bit_identically_to_peft(sharing, precision, name, rng):
-    """Same masks, same gradients: losses, gradient norms and adapter weights equal to the bit."""
-    ref_losses, ref_w, ref_model = _train("peft", sharing, precision, name, rng)
-    losses, w, model = _train("compact", sharing, precision, name, rng)
+CASES = [
+    ("module", "fp32", "tiny-llama", "torch"), ("module", "bf16", "tiny-llama", "torch"),
+    ("input", "fp32", "tiny-llama", "torch"), ("module", "fp32", "tiny-gpt2", "torch"),
+    ("module", "fp32", "tiny-llama", "fast"), ("input", "bf16", "tiny-llama", "fast"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("impl", ["mask", "compact"])
+@pytest.mark.parametrize(("sharing", "precision", "name", "rng"), CASES)
+def test_dropout_impls_train_bit_identically_to_peft(impl, sharing, precision, name, rng):
+    """Same masks, same gradients: losses, gradient norms and adapter weights equal to the bit.
+
+    With fast masks the reference is the mask implementation (PEFT's modules cannot draw them)."""
+    ref_impl = "peft" if rng == "torch" else "mask"
+    ref_losses, ref_w, ref_model = _train(ref_impl, sharing, precision, name, rng)
+    losses, w, model = _train(impl, sharing, precision, name, rng)
+    layers = sum(isinstance(m, LoraLayer) for m in model.modules())
     assert not any(isinstance(m, CompactLoraA) for m in ref_model.modules())
-    assert sum(isinstance(m, CompactLoraA) for m in model.modules()) == sum(
-        isinstance(m, LoraLayer) for m in model.modules()
-    )
+    assert sum(isinstance(m, CompactLoraA) for m in model.modules()) == (layers if impl == "compact" else 0)
+    if impl == "mask" and sharing == "module":
+        assert sum(isinstance(m, MaskDropout) for m in model.modules()) == layers
+    if rng == "torch":
+        assert not any(isinstance(m, (MaskDropout, CompactDropout)) for m in ref_model.modules())
     assert losses == ref_losses
     assert w.keys() == ref_w.keys() and all(torch.equal(w[k], ref_w[k]) for k in w)
 
@@ -115,18 +124,24 @@ def _saved_bytes(model: nn.Module, tok) -> int:
 
 def test_compact_dropout_keeps_a_mask_not_two_float_copies():
     """What dropout adds to the saved tensors: PEFT at least 4 bytes per dropped element (its float
-    noise, plus x*noise where nothing else keeps x); compact exactly 1 (a bool mask) and its scale."""
+    noise, plus x*noise where nothing else keeps x); mask 3 less; compact exactly 1 (a bool mask)."""
     model, tok = _peft_model("compact")
-    calls: list[int] = []
+    calls: list[tuple[int, bool]] = []
     for m in model.modules():
         if isinstance(m, CompactDropout):
-            m.register_forward_hook(lambda _m, inp, _out: calls.append(inp[0].numel()))
+            m.register_forward_hook(lambda _m, i, _o: calls.append((i[0].numel(), i[0].requires_grad)))
     compact = _saved_bytes(model, tok)
     none = _saved_bytes(*_peft_model("compact", p=0.0))
     peft = _saved_bytes(*_peft_model("peft"))
+    mask = _saved_bytes(*_peft_model("mask"))
     assert len(calls) == sum(isinstance(m, LoraLayer) for m in model.modules())
-    assert compact - none == sum(calls) + 4 * len(calls)  # one bool per element, one fp32 scale per call
-    assert peft - none >= 4 * sum(calls)
+    elements = sum(n for n, _ in calls)
+    assert compact - none == elements + 4 * len(calls)  # one bool per element, one fp32 scale per call
+    assert peft - none >= 4 * elements
+    # where the input needs a gradient, dropout keeps its noise: a bool mask and a scale, not floats
+    graded = [n for n, grad in calls if grad]
+    assert 0 < len(graded) < len(calls)  # the first layer's q/k/v input (embeddings) needs none
+    assert peft - mask == 3 * sum(graded) - 4 * len(graded)
 
 
 def test_the_functions_gradients_match_finite_differences():
@@ -226,7 +241,7 @@ def test_fast_masks_drop_the_quantised_rate_unbiased_and_follow_the_seed():
 def test_fast_rng_is_another_mask_than_torchs_but_the_same_dropout():
     torch.manual_seed(3)
     x = torch.randn(200, 300)
-    fast = FastDropout(0.2).train()(x)
+    fast = MaskDropout(0.2, "fast").train()(x)
     torch.manual_seed(3)
     ref = nn.functional.dropout(x, 0.2, training=True)
     assert not torch.equal(fast == 0, ref == 0)  # other masks
@@ -234,6 +249,6 @@ def test_fast_rng_is_another_mask_than_torchs_but_the_same_dropout():
     assert torch.allclose(fast[kept], x[kept] * 65536 / (65536 - round(0.2 * 65536)))
     assert abs((~kept).float().mean().item() - 0.2) < 0.01
     model, _ = _peft_model("peft", rng="fast")
-    assert sum(isinstance(m, FastDropout) for m in model.modules()) == sum(
+    assert sum(isinstance(m, MaskDropout) for m in model.modules()) == sum(
         isinstance(m, LoraLayer) for m in model.modules()
     )
