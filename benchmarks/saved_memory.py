@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import DEFAULT_DATA, _data, _model
 
 SETTINGS = {  # name -> LoraConfig overrides
-    "peft": {"dropout_impl": "peft"},
-    "mask (default)": {"dropout_impl": "mask"},
+    "peft (default)": {"dropout_impl": "peft"},
+    "mask": {"dropout_impl": "mask"},
     "compact": {"dropout_impl": "compact"},
     "shared": {"dropout_sharing": "input"},
     "shared+compact": {"dropout_sharing": "input", "dropout_impl": "compact"},

@@ -47,7 +47,7 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nodrop": ({"dropout": 0.0}, {}),
     "shared-dropout": ({"dropout_sharing": "input"}, {}),
-    "peft-dropout": ({"dropout_impl": "peft"}, {}),
+    "mask-dropout": ({"dropout_impl": "mask"}, {}),
     "compact-dropout": ({"dropout_impl": "compact"}, {}),
     "fast-dropout": ({"dropout_rng": "fast"}, {}),
     "fast-compact-dropout": ({"dropout_rng": "fast", "dropout_impl": "compact"}, {}),
