@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import multiprocessing as mp
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -39,6 +41,7 @@ def saved(args: argparse.Namespace, overrides: dict) -> tuple[int, collections.C
     from loralab.strategies import Signals, get_strategy, resolve_budget
     from loralab.train.loop import BatchPlan
 
+    torch.manual_seed(0)
     loaded = _model(args)
     data = _data(args, loaded.tokenizer)
     mods = target_modules(loaded.model)
@@ -76,8 +79,9 @@ def main() -> None:
     ap.add_argument("--cutoff", type=int, default=256)
     ap.add_argument("--eval-examples", type=int, default=16)
     args = ap.parse_args()
-    torch.manual_seed(0)
-    rows = {name: saved(args, over) for name, over in SETTINGS.items()}
+    # one fresh process per setting: a process that loaded several models keeps their memory
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as pool:
+        rows = {name: pool.submit(saved, args, over).result() for name, over in SETTINGS.items()}
     shape = next(iter(rows.values()))[2]
     base = rows["no dropout"][0]
     print(f"model {args.model}, batch {shape[0]} x {shape[1]} tokens, dropout 0.05, r8 on every projection")
