@@ -132,25 +132,6 @@ def _eager_cpu(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
-class CompactDropout(nn.Module):
-    """Dropout whose output tells a `CompactLoraA` how to recompute it (see the module docstring)."""
-
-    def __init__(self, p: float, rng: str = "torch"):
-        super().__init__()
-        self.p, self.rng = p, rng
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if not _eager_cpu(x):
-            return F.dropout(x, self.p, training=True)
-        with torch.no_grad():
-            mask, scale = (fast_mask if self.rng == "fast" else torch_mask)(x, self.p)
-        out = _MaskedScaleFn.apply(x, mask, scale)
-        setattr(out, _DROPPED, (x, mask, scale))
-        return out
-
-
 class MaskDropout(nn.Module):
     """torch's dropout (or `fast_mask`'s) that keeps a one-byte mask for backward, not a float noise."""
 
@@ -165,7 +146,19 @@ class MaskDropout(nn.Module):
             return F.dropout(x, self.p, training=True)
         with torch.no_grad():
             mask, scale = (fast_mask if self.rng == "fast" else torch_mask)(x, self.p)
+        return self._drop(x, mask, scale)
+
+    def _drop(self, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return _MaskedScaleFn.apply(x, mask, scale)
+
+
+class CompactDropout(MaskDropout):
+    """Dropout whose output tells a `CompactLoraA` how to recompute it (see the module docstring)."""
+
+    def _drop(self, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        out = _MaskedScaleFn.apply(x, mask, scale)
+        setattr(out, _DROPPED, (x, mask, scale))
+        return out
 
 
 class CompactLoraA(nn.Linear):
