@@ -1,6 +1,6 @@
 """loralab beside the tool a user would pick instead: `transformers.Trainer` + PEFT, on the same work.
 
-Arms (same model, examples pool, hyper-parameters, precision, LoRA dropout and optimizer steps):
+Arms (same model, examples, hyper-parameters, precision, LoRA dropout and optimizer steps):
   a       Trainer + PEFT as alpaca-lora configures it: pad to longest (multiple of 8), random batches,
           loss over full logits (`model(**batch).loss`), AdamW, cosine schedule, clip 1.0
   a2      the same Trainer with `train_sampling_strategy="group_by_length"`
@@ -8,7 +8,9 @@ Arms (same model, examples pool, hyper-parameters, precision, LoRA dropout and o
           adapters from `attach_lora`, exactly what a run calls (defaults of `TrainConfig`/`LoraConfig`)
   b:<lever>  b with one lever switched (ablation lines, see LEVERS)
 
-Each arm runs in its own spawned process (so peak RSS is its own) from this one script; arms are
+Every arm trains one epoch of the same `--steps` x `--batch-size` Alpaca examples (each batches them
+its own way), so examples/s compares like with like. Each arm runs in its own spawned process (so
+peak RSS is its own) from this one script; arms (and precisions, `--precision fp32,bf16`) are
 interleaved over `--repeats` and the median is reported. Timing starts after the first optimizer step
 (allocator warm-up, compile). Eval loss: loralab's supervised-token NLL on the same held-out examples
 for every arm. Model FLOPs per step: 4 x (non-embedding params) per real token + 4 x d x vocab per
@@ -16,7 +18,7 @@ supervised position (the head's useful work); the share of the GEMM peak measure
 Asserts nothing.
 
     python benchmarks/throughput.py                       # defaults: a few minutes
-    python benchmarks/throughput.py --steps 32 --repeats 2 --precision bf16   # a stable ratio
+    python benchmarks/throughput.py --steps 32 --repeats 2 --precision fp32,bf16   # stable ratios
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nodrop": ({"dropout": 0.0}, {}),
     "shared-dropout": ({"dropout_sharing": "input"}, {}),
-    "mask-dropout": ({"dropout_impl": "mask"}, {}),
-    "compact-dropout": ({"dropout_impl": "compact"}, {}),
-    "fast-dropout": ({"dropout_rng": "fast"}, {}),
-    "fast-compact-dropout": ({"dropout_rng": "fast", "dropout_impl": "compact"}, {}),
+    # dropout levers name both settings, so that their meaning does not move with the defaults
+    "peft-dropout": ({"dropout_impl": "peft", "dropout_rng": "torch"}, {}),  # PEFT's own, its masks
+    "mask-dropout": ({"dropout_impl": "mask", "dropout_rng": "torch"}, {}),
+    "compact-dropout": ({"dropout_impl": "compact", "dropout_rng": "torch"}, {}),
+    "fast-dropout": ({"dropout_impl": "peft", "dropout_rng": "fast"}, {}),
+    "fast-compact-dropout": ({"dropout_impl": "compact", "dropout_rng": "fast"}, {}),
     "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
     "checkpointing": ({}, {"activation_checkpointing": True}),
     "compile": ({}, {"compile": True}),
@@ -75,7 +79,7 @@ def _data(args: argparse.Namespace, tokenizer: Any):
     from loralab.config import DataConfig
     from loralab.data import prepare_data
 
-    pool = args.batch_size * 32  # one length-grouping mega-batch: the batches an epoch would see
+    pool = args.batch_size * args.steps  # one epoch: every arm trains on the same examples
     cfg = DataConfig(
         source=args.data, max_examples=pool + args.eval_examples, val_set_size=args.eval_examples,
         cutoff_len=args.cutoff, split_seed=0,
@@ -242,8 +246,9 @@ def _child(arm: str, args: argparse.Namespace, queue: Any) -> None:
         queue.put(arm_loralab(args, arm.partition(":")[2] or None))
 
 
-def run_arm(arm: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One arm in a fresh spawned process (its own peak RSS); returns its figures."""
+def run_arm(arm: str, args: argparse.Namespace, precision: str) -> dict[str, Any]:
+    """One arm in one precision, in a fresh spawned process (its own peak RSS); returns its figures."""
+    args = argparse.Namespace(**{**vars(args), "precision": precision})
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(arm, args, queue))
@@ -261,13 +266,35 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def report(med: dict[str, dict[str, float]], precision: str, peak: float) -> None:
+    """One precision's table (medians per arm) and each b arm's ratios to a and a2."""
+    print(f"\n{precision}:")
+    cols = [("arm", -22), ("ex/s", 7), ("sup tok/s", 11), ("padding", 9), ("peak RSS", 10)]
+    cols += [("train loss", 12), ("eval loss", 11), ("MFU", 7)]
+    print("".join(f"{n:<{-w}}" if w < 0 else f"{n:>{w}}" for n, w in cols))
+    for a, m in med.items():
+        print(
+            f"{a:<22}{m['examples_s']:>7.2f}{m['sup_tokens_s']:>11.1f}{m['padding']:>9.1%}"
+            f"{m['peak_rss_gib']:>8.2f}Gi{m['train_loss']:>12.4f}{m['eval_loss']:>11.4f}"
+            f"{m['flops_s'] / 1e9 / peak:>7.1%}"
+        )
+    for base in ("a", "a2"):
+        for other, r in med.items():
+            if base in med and other.startswith("b"):
+                print(
+                    f"{other}/{base}: examples/s {r['examples_s'] / med[base]['examples_s']:.2f}x,"
+                    f" sup tokens/s {r['sup_tokens_s'] / med[base]['sup_tokens_s']:.2f}x,"
+                    f" peak RSS {r['peak_rss_gib'] / med[base]['peak_rss_gib']:.2f}x"
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--data", default=str(DEFAULT_DATA) if DEFAULT_DATA.is_file() else "synthetic")
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per arm (the first is not timed)")
     ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats; the median is reported")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--precision", default="fp32", help="fp32, bf16 or both side by side: fp32,bf16")
     ap.add_argument("--arms", default="a,a2,b", help=f"comma list; b:<lever> with lever in {sorted(LEVERS)}")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--cutoff", type=int, default=256)
@@ -276,6 +303,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
+    bad = [p for p in args.precision.split(",") if p not in ("fp32", "bf16")]
+    if bad:
+        ap.error(f"--precision {bad[0]!r}: use fp32, bf16 or fp32,bf16")
     torch.set_num_threads(args.threads)
     print(f"load average at start: {os.getloadavg()}")
     peak = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
@@ -287,34 +317,34 @@ def main() -> None:
         f"model {args.model}, data {args.data}, {args.precision}, batch {args.batch_size}, cutoff"
         f" {args.cutoff}, r8 on {len(TARGETS)} projections, dropout {args.dropout}, {args.steps} steps"
     )
-    arms = args.arms.split(",")
-    runs: dict[str, list[dict]] = {a: [] for a in arms}
+    arms, precisions = args.arms.split(","), args.precision.split(",")
+    jobs = [(arm, prec) for prec in precisions for arm in arms]
+    runs: dict[tuple[str, str], list[dict]] = {job: [] for job in jobs}
     for rep in range(args.repeats):
-        for arm in arms if rep % 2 == 0 else arms[::-1]:
-            runs[arm].append(run_arm(arm, args))
-            print(f"  repeat {rep + 1} {arm}: {runs[arm][-1]['examples_s']:.2f} ex/s", file=sys.stderr)
-    med = {a: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for a, rs in runs.items()}
-    cols = [("arm", -18), ("ex/s", 7), ("sup tok/s", 11), ("padding", 9), ("peak RSS", 10)]
-    cols += [("train loss", 12), ("eval loss", 11), ("MFU", 7)]
-    print("".join(f"{n:<{-w}}" if w < 0 else f"{n:>{w}}" for n, w in cols))
-    for a, m in med.items():
-        mfu = m["flops_s"] / 1e9 / peak[args.precision]
-        print(
-            f"{a:<18}{m['examples_s']:>7.2f}{m['sup_tokens_s']:>11.1f}{m['padding']:>9.1%}"
-            f"{m['peak_rss_gib']:>8.2f}Gi{m['train_loss']:>12.4f}{m['eval_loss']:>11.4f}{mfu:>7.1%}"
-        )
-    for base in ("a", "a2"):
-        for other in med:
-            if base in med and other.startswith("b"):
-                r = med[other]
+        for arm, prec in jobs if rep % 2 == 0 else jobs[::-1]:
+            runs[arm, prec].append(run_arm(arm, args, prec))
+            rate = runs[arm, prec][-1]["examples_s"]
+            print(f"  repeat {rep + 1} {arm} {prec}: {rate:.2f} ex/s", file=sys.stderr)
+    med = {job: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for job, rs in runs.items()}
+    for prec in precisions:
+        report({a: m for (a, p), m in med.items() if p == prec}, prec, peak[prec])
+    if len(precisions) > 1:
+        first = precisions[0]
+        for (arm, prec), m in med.items():
+            if prec != first:
+                base = med[arm, first]
                 print(
-                    f"{other}/{base}: examples/s {r['examples_s'] / med[base]['examples_s']:.2f}x,"
-                    f" sup tokens/s {r['sup_tokens_s'] / med[base]['sup_tokens_s']:.2f}x,"
-                    f" peak RSS {r['peak_rss_gib'] / med[base]['peak_rss_gib']:.2f}x"
+                    f"{arm} {prec}/{first}: examples/s {m['examples_s'] / base['examples_s']:.2f}x,"
+                    f" sup tokens/s {m['sup_tokens_s'] / base['sup_tokens_s']:.2f}x,"
+                    f" peak RSS {m['peak_rss_gib'] / base['peak_rss_gib']:.2f}x"
+                    f" (GEMM peak {peak[prec] / peak[first]:.2f}x)"
                 )
     print(f"load average at end: {os.getloadavg()}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "peak": peak, "median": med}, indent=1))
+        medians = [{"arm": a, "precision": p, **m} for (a, p), m in med.items()]
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "peak": peak, "median": medians}, indent=1)
+        )
 
 
 if __name__ == "__main__":
