@@ -7,8 +7,9 @@ SmolLM2 step's peak memory (docs/performance.md).
 
 `lora.dropout_impl` (how much is kept; none changes a number: training is bit-identical to PEFT's,
 `tests/test_lora_dropout.py`):
-- `peft` (default): PEFT's `nn.Dropout`, unchanged. Measured beside the others it is the fastest
-  with torch's masks (benchmarks/README.md), so it stays the default.
+- `peft` (default): PEFT's `nn.Dropout`, unchanged, with torch's masks; with the fast masks (the
+  default generator) a `MaskDropout`. Measured beside the others it is the fastest with torch's masks
+  (benchmarks/README.md), so it stays the default.
 - `mask`: `MaskDropout` draws the mask exactly as torch does (same generator, same draws, same
   order: a bool tensor draws what a float one does) and keeps it as one byte per element instead of
   the float noise: 5 bytes per element instead of 8; on SmolLM2 0.25 GiB (3 %) less peak RSS and
@@ -23,13 +24,15 @@ On other devices, and under `torch.compile`, these modules call torch's own drop
 kernel that draws its mask differently).
 
 `lora.dropout_rng`:
-- `torch` (default): torch's `bernoulli_`, the masks PEFT draws. On a CPU it costs about 3.6 ns per
-  element, 14 % of a SmolLM2 step: more than anything but the matrix products.
-- `fast`: 16 random bits per element from one 64-bit draw per four elements (`fast_mask`), about 4.7x
-  cheaper. Dropped with probability round(p * 65536) / 65536 (0.05 -> 0.0500031) and scaled by the
-  inverse of the kept fraction, so unbiased. Other masks than torch's, from the same seeded generator:
-  a change of semantics within the same distribution, hence an option (docs/performance.md has the
-  seed-level evidence).
+- `fast` (default): 16 random bits per element from one 64-bit draw per four elements (`fast_mask`),
+  about 4.7x cheaper than torch's `bernoulli_`. Dropped with probability round(p * 65536) / 65536
+  (0.05 -> 0.0500031) and scaled by the inverse of the kept fraction, so unbiased. Other masks than
+  torch's, from the same seeded generator: a change of semantics within the same distribution, made
+  the default on seed-level evidence (eval loss equal within noise over three seeds of the worked
+  example, docs/performance.md). Kept as one byte per element (`MaskDropout`).
+- `torch`: torch's `bernoulli_`, the masks PEFT draws (and what runs made before the field existed
+  used). On a CPU it costs about 3.6 ns per element, 14 % of a SmolLM2 step: more than anything but
+  the matrix products.
 
 `lora.dropout_sharing=input` (`SharedInputDropout`) is a change of semantics: modules reading the same
 tensor share one mask. It composes with either implementation and generator.

@@ -2,7 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from loralab.config import RunConfig, apply_overrides, build_config, load_config, parse_budget
+from loralab.config import (
+    ADDED_FIELDS,
+    RunConfig,
+    apply_overrides,
+    build_config,
+    load_config,
+    parse_budget,
+    with_added_fields,
+)
 from loralab.errors import ConfigError
 
 
@@ -98,8 +106,25 @@ def test_config_command_prints_the_resolved_config_and_id(tmp_path):
     assert load_config(path) == cfg
 
 
-def test_an_added_field_at_its_default_keeps_earlier_run_ids():
-    # ids computed before train.eval_precision existed: earlier run directories must still be found
-    assert load_config(None, []).run_id() == "de133c9e74d8"
-    assert load_config(None, ["train.precision=bf16", "lora.budget=r4"]).run_id() == "d7500a3b61f1"
-    assert load_config(None, ["train.eval_precision=bf16"]).run_id() != "de133c9e74d8"
+def test_an_added_field_at_its_legacy_value_keeps_earlier_run_ids():
+    # ids computed before train.eval_precision existed: earlier run directories must still be found.
+    # lora.dropout_rng's default became `fast` after those runs; at `torch` (what they ran) the id holds
+    legacy = ["lora.dropout_rng=torch"]
+    assert load_config(None, legacy).run_id() == "de133c9e74d8"
+    assert load_config(None, [*legacy, "train.precision=bf16", "lora.budget=r4"]).run_id() == "d7500a3b61f1"
+    assert load_config(None, [*legacy, "train.eval_precision=bf16"]).run_id() != "de133c9e74d8"
+    assert load_config(None, []).run_id() != "de133c9e74d8"  # today's default masks are other masks
+
+
+def test_a_stored_config_without_an_added_field_reads_as_its_legacy_value():
+    old = load_config(None, ["lora.dropout_rng=torch"]).model_dump(mode="json")
+    for section, key, _ in ADDED_FIELDS:
+        del old[section][key]  # a spec.yaml written before these fields existed
+    filled = with_added_fields(old)
+    assert filled["lora"]["dropout_rng"] == "torch" and filled["lora"]["dropout_impl"] == "peft"
+    assert "dropout_rng" not in old["lora"]  # the input is not changed
+    cfg = RunConfig.model_validate(filled)
+    assert cfg.lora.dropout_rng == "torch" and cfg.run_id() == "de133c9e74d8"
+    assert RunConfig.model_validate(old).lora.dropout_rng == "fast"  # what reading it naively would say
+    given = with_added_fields({**old, "lora": {**old["lora"], "dropout_rng": "fast"}})
+    assert given["lora"]["dropout_rng"] == "fast"  # a value the spec holds is kept

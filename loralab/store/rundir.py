@@ -31,7 +31,7 @@ from loralab.atomic import (
     last_jsonl,
     read_jsonl,
 )
-from loralab.config import RunConfig
+from loralab.config import RunConfig, with_added_fields
 from loralab.errors import StoreError, validation_message
 from loralab.record import RunRecord
 
@@ -154,6 +154,8 @@ class RunDir:
             raise StoreError(f"{self.spec} is damaged ({type(e).__name__}); rerun the run") from None
         if not isinstance(spec, dict):
             raise StoreError(f"{self.spec} holds no mapping; rerun the run")
+        if isinstance(spec.get("config"), dict):  # fields added since the run read as what it ran with
+            spec["config"] = with_added_fields(spec["config"])
         return spec
 
     def read_config(self) -> RunConfig:

@@ -59,3 +59,15 @@ def test_replace_dir_and_recover(tmp_path: Path):
     final.rename(old)
     recover_dir(final)
     assert (final / "v").read_text() == "2" and not old.exists()
+
+
+def test_a_spec_written_before_a_field_existed_reads_as_what_the_run_ran_with(tmp_path: Path):
+    from loralab.config import ADDED_FIELDS, load_config
+
+    cfg = load_config(None, ["lora.dropout_rng=torch"])
+    old = cfg.model_dump(mode="json")
+    for section, key, _ in ADDED_FIELDS:
+        del old[section][key]
+    rd = Store(tmp_path).create("s", cfg.run_id(), {"run_id": cfg.run_id(), "config": old})
+    assert rd.read_spec()["config"]["lora"]["dropout_rng"] == "torch"  # not today's default, fast
+    assert rd.read_config() == cfg
