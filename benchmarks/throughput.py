@@ -56,6 +56,7 @@ LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fast-dropout": ({"dropout_impl": "peft", "dropout_rng": "fast"}, {}),
     "fast-compact-dropout": ({"dropout_impl": "compact", "dropout_rng": "fast"}, {}),
     "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
+    "unfused-head": ({}, {}),  # logits + cross_entropy, kept for backward (loralab.nll.FUSED_HEAD off)
     "checkpointing": ({}, {"activation_checkpointing": True}),
     "compile": ({}, {"compile": True}),
     "adamw-foreach": ({}, {"optimizer": "adamw_foreach"}),
@@ -186,6 +187,10 @@ def arm_loralab(args: argparse.Namespace, lever: str | None) -> dict[str, Any]:
     from loralab.train.loop import train
 
     lora_kw, train_kw = LEVERS[lever] if lever else ({}, {})
+    if lever == "unfused-head":
+        import loralab.nll
+
+        loralab.nll.FUSED_HEAD = False
     loaded = _model(args, "eager" if lever == "eager" else "sdpa")
     tok = loaded.tokenizer
     data = _data(args, tok)

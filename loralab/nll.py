@@ -4,6 +4,7 @@ A causal LM's head turns every position's hidden state into vocabulary logits; w
 labels most positions are prompt or padding, and their logits are thrown away. Here the backbone
 runs once, the supervised positions are gathered, and only they pass through the head: on Alpaca
 with a 49k vocabulary that skips most of the logits' FLOPs and memory (docs/performance.md: 1.13x per step).
+In training, a frozen head's logits are not kept either (`_HeadNLLFn`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,71 @@ def supervised_token_nll(
     mask = target != IGNORE_INDEX
     rows = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(target)[mask]
     selected = hidden[:, :-1][mask]  # (tokens, d_model): only positions whose next token is supervised
-    logits = head(selected).float()
-    nll = F.cross_entropy(logits, target[mask], reduction="none")
+    if selected.requires_grad and _fusable(head):
+        nll = head_nll(selected, head.weight, target[mask])
+    else:
+        logits = head(selected).float()
+        nll = F.cross_entropy(logits, target[mask], reduction="none")
     return TokenNLL(nll=nll, row=rows, batch_size=labels.shape[0])
+
+
+# Rows of logits per chunk, by the products' dtype (measured on SmolLM2's 49k vocabulary, 2 CPU
+# threads: fp32 is fastest in large chunks, bf16 in chunks of about 128 rows).
+HEAD_CHUNK = {torch.float32: 1024}
+HEAD_CHUNK_16BIT = 128
+
+
+FUSED_HEAD = True  # False: logits + cross_entropy as before (the `b:unfused-head` benchmark line)
+
+
+def _fusable(head: nn.Module) -> bool:
+    """A plain bias-free linear head whose weight is frozen (LoRA's case): its NLL can be fused."""
+    plain = type(head) is nn.Linear and head.bias is None
+    return FUSED_HEAD and plain and not head.weight.requires_grad
+
+
+class _HeadNLLFn(torch.autograd.Function):
+    """Per-token NLL of `hidden @ weight.T` against `target`, chunk by chunk, never keeping logits.
+
+    The gradient of token i's NLL with respect to its hidden state is (softmax_i - onehot_i) @ W, the
+    same for any upstream weight g_i but for the factor g_i; so forward computes it per chunk while the
+    chunk's logits are at hand and keeps only that (tokens x d_model), and backward scales it by g.
+    Same FLOPs as logits + cross-entropy + their backward; what is not kept are the (tokens x vocab)
+    logits and log-probabilities (two copies, 0.4 GiB for 1000 tokens of a 49k vocabulary in fp32).
+    Under autocast the products run in the autocast dtype and the softmax in fp32, as
+    `head(x).float()` followed by `cross_entropy` does.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: object, hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        acc = torch.promote_types(dtype, torch.float32)  # the softmax's dtype: fp32, or fp64 in tests
+        w = weight.to(dtype)
+        nll = torch.empty(hidden.shape[0], dtype=acc, device=hidden.device)
+        grad = torch.empty(hidden.shape, dtype=dtype, device=hidden.device)
+        with torch.autocast(device, enabled=False):
+            chunk = HEAD_CHUNK.get(dtype, HEAD_CHUNK_16BIT)
+            for start in range(0, hidden.shape[0], chunk):
+                end = min(start + chunk, hidden.shape[0])
+                t = target[start:end].unsqueeze(1)
+                logp = torch.log_softmax((hidden[start:end].to(dtype) @ w.T).to(acc), dim=-1)
+                nll[start:end] = logp.gather(1, t).squeeze(1).neg()
+                probs = logp.exp_()  # in place: d nll / d logits = softmax - onehot
+                probs.scatter_add_(1, t, torch.full_like(t, -1, dtype=probs.dtype))
+                torch.mm(probs.to(dtype), w, out=grad[start:end])
+        ctx.save_for_backward(grad)
+        ctx.hidden_dtype = hidden.dtype
+        return nll
+
+    @staticmethod
+    def backward(ctx: object, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (grad,) = ctx.saved_tensors
+        return (grad.to(g.dtype) * g.unsqueeze(1)).to(ctx.hidden_dtype), None, None
+
+
+def head_nll(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-token NLL of a frozen bias-free linear head (`_HeadNLLFn`): (tokens,) float32."""
+    return _HeadNLLFn.apply(hidden, weight, target)
