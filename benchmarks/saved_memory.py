@@ -22,12 +22,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import DEFAULT_DATA, _data, _model
 
+TORCH = {"dropout_rng": "torch"}  # torch's masks: PEFT's own dropout where dropout_impl is peft
 SETTINGS = {  # name -> LoraConfig overrides
-    "peft (default)": {"dropout_impl": "peft"},
-    "mask": {"dropout_impl": "mask"},
-    "compact": {"dropout_impl": "compact"},
-    "shared": {"dropout_sharing": "input"},
-    "shared+compact": {"dropout_sharing": "input", "dropout_impl": "compact"},
+    "peft": {"dropout_impl": "peft", **TORCH},
+    "default (fast masks)": {},
+    "mask": {"dropout_impl": "mask", **TORCH},
+    "compact": {"dropout_impl": "compact", **TORCH},
+    "shared": {"dropout_sharing": "input", **TORCH},
+    "shared+compact": {"dropout_sharing": "input", "dropout_impl": "compact", **TORCH},
     "no dropout": {"dropout": 0.0},
 }
 

@@ -58,6 +58,8 @@ LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "eager": ({}, {}),  # attention that keeps its probabilities (b uses SDPA, transformers' default)
     "unfused-head": ({}, {}),  # logits + cross_entropy, kept for backward (loralab.nll.FUSED_HEAD off)
     "checkpointing": ({}, {"activation_checkpointing": True}),
+    "forward-1024": ({}, {"max_forward_tokens": 1024}),  # long batches in passes of <= 1024 positions
+    "forward-768": ({}, {"max_forward_tokens": 768}),
     "compile": ({}, {"compile": True}),
     "adamw-foreach": ({}, {"optimizer": "adamw_foreach"}),
     "adamw-fused": ({}, {"optimizer": "adamw_fused"}),

@@ -29,6 +29,7 @@ ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
     ("train", "optimizer", "adamw"),
     ("train", "activation_checkpointing", False),
     ("train", "compile", False),
+    ("train", "max_forward_tokens", None),
 )
 
 
@@ -211,6 +212,14 @@ class TrainConfig(_Frozen):
     )
     compile: bool = Field(
         False, description="torch.compile the transformer body (compile time is paid in the first steps)."
+    )
+    max_forward_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Split a micro-batch whose padded size (rows x longest) exceeds this into forward"
+        " passes of at most this many positions (whole rows), in the same optimizer step: the same loss"
+        " and gradient up to float rounding, activation memory capped by this instead of the longest"
+        " batch; dropout masks are drawn per pass (other masks, same distribution). null: no split.",
     )
 
 

@@ -1,7 +1,8 @@
 """The one training procedure every experiment uses, whatever its strategy.
 
 Read top to bottom, one optimizer step is: gather its micro-batches from the deterministic data
-order, forward (supervised positions only) and backward each, check the loss is finite, clip, step
+order (split into forward passes of at most `train.max_forward_tokens` positions when set), forward
+(supervised positions only) and backward each, check the loss is finite, clip, step
 the optimizer and the schedule, let callbacks see the gradients (AdaLoRA), zero them, log, then
 evaluate when due (always after the last step) and checkpoint. The data order is a pure function of
 (seed, epoch), and the checkpoint holds the step, so a resumed run replays exactly the batches the
@@ -57,6 +58,22 @@ class BatchPlan:
         return epoch, self._cache[epoch][pos]
 
 
+def split_rows(idx: list[int], lengths: list[int], max_tokens: int | None) -> list[list[int]]:
+    """`idx` in consecutive parts whose padded size (rows x longest) is at most `max_tokens` (>= 1 row)."""
+    if max_tokens is None or len(idx) * max(lengths[i] for i in idx) <= max_tokens:
+        return [idx]
+    parts: list[list[int]] = [[]]
+    longest = 0
+    for i in idx:
+        longest_with = max(longest, lengths[i])
+        if parts[-1] and (len(parts[-1]) + 1) * longest_with > max_tokens:
+            parts.append([])
+            longest_with = lengths[i]
+        parts[-1].append(i)
+        longest = longest_with
+    return parts
+
+
 def total_steps(cfg: TrainConfig, n_examples: int) -> int:
     """Optimizer steps of the run: max_steps, or epochs over the training set."""
     if cfg.max_steps is not None:
@@ -109,12 +126,7 @@ def train(
     keys = [cb.state_key for cb in callbacks]
     if len(set(keys)) < len(keys):
         raise ValueError(f"two callbacks share a state_key ({sorted(keys)}); give each its own")
-    counters = LoopCounters()
-    if has_checkpoint(checkpoint_dir):
-        saved = load_checkpoint(checkpoint_dir, model=model, optimizer=optimizer, scheduler=scheduler)
-        counters = LoopCounters.from_dict({"step": saved["step"], **saved["loop"]})
-        for cb in callbacks:
-            cb.load_state_dict(saved["callbacks"].get(cb.state_key, {}))
+    counters = _restore(checkpoint_dir, model, optimizer, scheduler, callbacks)
     state = TrainState(**counters.to_dict(), max_steps=max_steps, model=model, optimizer=optimizer)
     if not counters.step:
         _preflight(model, examples, plan, pad_id, accelerator)
@@ -122,59 +134,46 @@ def train(
     def on_device(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
 
+    def forward_backward(
+        batch: dict[str, torch.Tensor], n_tokens: int, passes: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass's summed NLL and its share of the step's loss, after its backward."""
+        with accelerator.autocast():
+            token_nll = supervised_token_nll(
+                model, batch["input_ids"], batch["attention_mask"], batch["labels"]
+            )
+            loss = token_nll.total / n_tokens  # token-weighted over the whole accumulated step
+            extra = extra_loss(model) if extra_loss is not None else None
+            if extra is not None:
+                loss = loss + extra / passes  # the step's extra loss, once over its passes
+        accelerator.backward(loss)
+        return token_nll.total.detach().float(), loss.detach().float()
+
     model.train()
     _call(callbacks, "on_train_begin", state)
     while state.step < max_steps:
         t0 = time.perf_counter()
         micro = [plan.micro_batch(state.step * cfg.grad_accum + j) for j in range(cfg.grad_accum)]
-        host = [collate([examples[i] for i in idx], pad_id) for _, idx in micro]
+        host = [
+            collate([examples[i] for i in part], pad_id)
+            for _, idx in micro
+            for part in split_rows(idx, plan.lengths, cfg.max_forward_tokens)
+        ]
         # counts come from the host copies: no device sync; the step's one sync is after backward
         n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in host)
-        nll_sum = torch.zeros((), device=accelerator.device)
-        loss_sum = torch.zeros((), device=accelerator.device)
-        for batch in map(on_device, host):
-            with accelerator.autocast():
-                token_nll = supervised_token_nll(
-                    model, batch["input_ids"], batch["attention_mask"], batch["labels"]
-                )
-                loss = token_nll.total / n_tokens  # token-weighted over the whole accumulated step
-                extra = extra_loss(model) if extra_loss is not None else None
-                if extra is not None:
-                    loss = loss + extra / cfg.grad_accum
-            accelerator.backward(loss)
-            nll_sum += token_nll.total.detach().float()
-            loss_sum += loss.detach().float()
+        sums = [forward_backward(batch, n_tokens, len(host)) for batch in map(on_device, host)]
         norm = _clip(accelerator, params, cfg.max_grad_norm)
-        nll_total, loss_total, grad_norm = torch.stack([nll_sum, loss_sum, norm.float()]).tolist()
-        if not math.isfinite(loss_total):  # checked before the optimizer sees its gradients
-            raise TrainingError(f"non-finite loss ({loss_total}) at step {state.step + 1}; run stopped")
-        if not math.isfinite(grad_norm) and precision != "fp16":  # fp16: the loss scaler skips the step
-            raise TrainingError(f"non-finite gradient norm at step {state.step + 1}; run stopped")
+        nll_total, loss_total, grad_norm = torch.stack(
+            [*map(sum, zip(*sums, strict=True)), norm.float()]
+        ).tolist()
+        _check_finite(loss_total, grad_norm, state.step + 1, precision)
         lr = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
         state.step += 1
         _call(callbacks, "on_before_zero_grad", state)
         optimizer.zero_grad(set_to_none=True)
-
-        seconds = time.perf_counter() - t0
-        positions = sum(int(b["attention_mask"].numel()) for b in host)
-        real = sum(int(b["attention_mask"].sum()) for b in host)
-        state.epoch = micro[-1][0]
-        state.tokens_seen += n_tokens
-        state.examples_seen += sum(len(idx) for _, idx in micro)
-        state.wall_time += seconds
-        state.logs = {
-            "step": state.step,
-            "epoch": state.epoch,
-            "loss": nll_total / n_tokens,
-            "lr": lr,
-            "grad_norm": grad_norm,
-            "tokens": n_tokens,
-            "padding": 1 - real / positions,
-            "step_s": seconds,
-            "tokens_per_s": n_tokens / seconds,
-        }
+        _log_step(state, micro, host, n_tokens, time.perf_counter() - t0, nll_total, lr, grad_norm)
         _call(callbacks, "on_step_end", state)
 
         last = state.step == max_steps
@@ -194,6 +193,56 @@ def train(
     model.eval()
     _call(callbacks, "on_train_end", state)
     return state
+
+
+def _restore(
+    checkpoint_dir: Path, model: nn.Module, optimizer: Any, scheduler: Any, callbacks: list[Callback]
+) -> LoopCounters:
+    """The loop's counters: from the checkpoint (restoring model, optimizer, schedule, callbacks), or zero."""
+    if not has_checkpoint(checkpoint_dir):
+        return LoopCounters()
+    saved = load_checkpoint(checkpoint_dir, model=model, optimizer=optimizer, scheduler=scheduler)
+    for cb in callbacks:
+        cb.load_state_dict(saved["callbacks"].get(cb.state_key, {}))
+    return LoopCounters.from_dict({"step": saved["step"], **saved["loop"]})
+
+
+def _check_finite(loss: float, grad_norm: float, step: int, precision: str) -> None:
+    """Stop before the optimizer sees the gradients of a non-finite loss or gradient norm."""
+    if not math.isfinite(loss):
+        raise TrainingError(f"non-finite loss ({loss}) at step {step}; run stopped")
+    if not math.isfinite(grad_norm) and precision != "fp16":  # fp16: the loss scaler skips the step
+        raise TrainingError(f"non-finite gradient norm at step {step}; run stopped")
+
+
+def _log_step(
+    state: TrainState,
+    micro: list[tuple[int, list[int]]],
+    host: list[dict[str, torch.Tensor]],
+    n_tokens: int,
+    seconds: float,
+    nll_total: float,
+    lr: float,
+    grad_norm: float,
+) -> None:
+    """Advance the state's counters by the finished step and set its log line."""
+    positions = sum(int(b["attention_mask"].numel()) for b in host)
+    real = sum(int(b["attention_mask"].sum()) for b in host)
+    state.epoch = micro[-1][0]
+    state.tokens_seen += n_tokens
+    state.examples_seen += sum(len(idx) for _, idx in micro)
+    state.wall_time += seconds
+    state.logs = {
+        "step": state.step,
+        "epoch": state.epoch,
+        "loss": nll_total / n_tokens,
+        "lr": lr,
+        "grad_norm": grad_norm,
+        "tokens": n_tokens,
+        "padding": 1 - real / positions,
+        "step_s": seconds,
+        "tokens_per_s": n_tokens / seconds,
+    }
 
 
 def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float | None) -> torch.Tensor:

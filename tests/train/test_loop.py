@@ -124,3 +124,59 @@ def test_a_resume_restores_the_counters_and_each_callbacks_state_by_its_key(setu
     state = _train(setup, again, max_steps=2, checkpoint_every=1)
     assert state.step == 2 and state.tokens_seen > 0 and state.examples_seen == 8
     assert [c.n for c in again] == [2, 2]  # 1 from the checkpoint (by key, not position) + 1 step
+
+
+def test_split_rows_caps_each_forward_pass():
+    from loralab.train.loop import split_rows
+
+    lengths = [10, 30, 20, 40, 5, 40]
+    idx = [0, 1, 2, 3, 4, 5]
+    assert split_rows(idx, lengths, None) == [idx]
+    assert split_rows(idx, lengths, 240) == [idx]  # 6 rows x 40 fits
+    parts = split_rows(idx, lengths, 80)
+    assert [i for p in parts for i in p] == idx  # the same rows, in order
+    assert all(len(p) * max(lengths[i] for i in p) <= 80 for p in parts)
+    assert parts == [[0, 1], [2, 3], [4, 5]]
+    assert split_rows(idx, lengths, 3) == [[i] for i in idx]  # a row longer than the cap still runs alone
+
+
+class _Steps(Callback):
+    def __init__(self):
+        self.logs = []
+
+    def on_step_end(self, state):
+        self.logs.append(dict(state.logs))
+
+
+def test_split_forward_passes_give_the_same_step(tmp_path):
+    """Without dropout, splitting a micro-batch into passes changes only float rounding."""
+
+    def run(split):
+        loaded = load_model(ModelConfig(name="tiny-llama"))  # no dropout inside the model (GPT-2 has some)
+        data = prepare_data(
+            DataConfig(source="synthetic", synthetic_size=80, val_set_size=8, cutoff_len=64), loaded.tokenizer
+        )
+        mods = target_modules(loaded.model)
+        s = get_strategy("uniform")
+        alloc = s.allocate(mods, resolve_budget("r2", mods, 1), Signals(), s.Options())
+        model = attach_lora(loaded.model, alloc, LoraConfig(dropout=0.0), seed=0)
+        rec = _Steps()
+        cfg = TrainConfig(
+            max_steps=3, batch_size=8, grad_accum=2, checkpoint_every=0, seed=0, max_forward_tokens=split
+        )
+        train(
+            model, data.train, cfg, pad_id=loaded.tokenizer.pad_token_id, device=torch.device("cpu"),
+            precision="fp32", checkpoint_dir=tmp_path / str(split), callbacks=[rec], evaluate=dict,
+        )  # fmt: skip
+        weights = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+        return rec.logs, weights
+
+    whole, w_whole = run(None)
+    split, w_split = run(40)  # rows of up to 64 tokens: every micro-batch of 8 splits
+    for a, b in zip(whole, split, strict=True):
+        assert a["tokens"] == b["tokens"] and a["padding"] >= b["padding"]  # parts pad to their own longest
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
+    assert any(a["padding"] > b["padding"] for a, b in zip(whole, split, strict=True))  # it did split
+    for a, b in zip(w_whole, w_split, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
