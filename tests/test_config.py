@@ -109,7 +109,7 @@ def test_config_command_prints_the_resolved_config_and_id(tmp_path):
 def test_an_added_field_at_its_legacy_value_keeps_earlier_run_ids():
     # ids computed before train.eval_precision existed: earlier run directories must still be found.
     # lora.dropout_rng's default became `fast` after those runs; at `torch` (what they ran) the id holds
-    legacy = ["lora.dropout_rng=torch"]
+    legacy = ["lora.dropout_rng=torch", "train.max_forward_tokens=null"]
     assert load_config(None, legacy).run_id() == "de133c9e74d8"
     assert load_config(None, [*legacy, "train.precision=bf16", "lora.budget=r4"]).run_id() == "d7500a3b61f1"
     assert load_config(None, [*legacy, "train.eval_precision=bf16"]).run_id() != "de133c9e74d8"
@@ -117,7 +117,9 @@ def test_an_added_field_at_its_legacy_value_keeps_earlier_run_ids():
 
 
 def test_a_stored_config_without_an_added_field_reads_as_its_legacy_value():
-    old = load_config(None, ["lora.dropout_rng=torch"]).model_dump(mode="json")
+    old = load_config(None, ["lora.dropout_rng=torch", "train.max_forward_tokens=null"]).model_dump(
+        mode="json"
+    )
     for section, key, _ in ADDED_FIELDS:
         del old[section][key]  # a spec.yaml written before these fields existed
     filled = with_added_fields(old)

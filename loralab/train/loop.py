@@ -58,6 +58,16 @@ class BatchPlan:
         return epoch, self._cache[epoch][pos]
 
 
+AUTO_FORWARD_TOKENS = 1024  # CPU: half the peak RSS of 8 x 256 batches, no slower (benchmarks/README.md)
+
+
+def forward_cap(setting: int | str | None, device: torch.device) -> int | None:
+    """Positions per forward pass: `train.max_forward_tokens`, with `auto` resolved for `device`."""
+    if setting == "auto":
+        return AUTO_FORWARD_TOKENS if device.type == "cpu" else None  # a GPU wants large products
+    return setting  # type: ignore[return-value]
+
+
 def split_rows(idx: list[int], lengths: list[int], max_tokens: int | None) -> list[list[int]]:
     """`idx` in consecutive parts whose padded size (rows x longest) is at most `max_tokens` (>= 1 row)."""
     if max_tokens is None or len(idx) * max(lengths[i] for i in idx) <= max_tokens:
@@ -122,6 +132,7 @@ def train(
         warmup=warmup_steps(max_steps, cfg.warmup_steps, cfg.warmup_ratio),
         kind=cfg.schedule,
     )
+    cap = forward_cap(cfg.max_forward_tokens, accelerator.device)
     plan = BatchPlan([len(e.input_ids) for e in examples], cfg.batch_size, cfg.seed, group_by_length)
     keys = [cb.state_key for cb in callbacks]
     if len(set(keys)) < len(keys):
@@ -157,7 +168,7 @@ def train(
         host = [
             collate([examples[i] for i in part], pad_id)
             for _, idx in micro
-            for part in split_rows(idx, plan.lengths, cfg.max_forward_tokens)
+            for part in split_rows(idx, plan.lengths, cap)
         ]
         # counts come from the host copies: no device sync; the step's one sync is after backward
         n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in host)

@@ -180,3 +180,14 @@ def test_split_forward_passes_give_the_same_step(tmp_path):
     assert any(a["padding"] > b["padding"] for a, b in zip(whole, split, strict=True))  # it did split
     for a, b in zip(w_whole, w_split, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_forward_cap_splits_on_a_cpu_only():
+    from loralab.train.loop import AUTO_FORWARD_TOKENS, forward_cap
+
+    assert TrainConfig().max_forward_tokens == "auto"
+    assert forward_cap("auto", torch.device("cpu")) == AUTO_FORWARD_TOKENS
+    assert forward_cap("auto", torch.device("cuda")) is None  # large products keep a GPU busy
+    assert forward_cap(512, torch.device("cuda")) == 512 and forward_cap(None, torch.device("cpu")) is None
+    with pytest.raises(ValueError):
+        TrainConfig(max_forward_tokens=0)
