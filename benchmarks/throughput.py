@@ -144,6 +144,7 @@ def arm_trainer(args: argparse.Namespace, grouped: bool) -> dict[str, Any]:
         r=8, lora_alpha=16, lora_dropout=args.dropout, target_modules=list(TARGETS), bias="none",
         task_type="CAUSAL_LM",
     )  # fmt: skip
+    torch.manual_seed(args.seed)  # the adapters' init: get_peft_model runs before the Trainer seeds
     model = get_peft_model(loaded.model, peft_cfg)
     inner = DataCollatorForSeq2Seq(tok, pad_to_multiple_of=8, return_tensors="pt", padding=True)
     seen: list[tuple[int, int, int, int]] = []
@@ -169,7 +170,8 @@ def arm_trainer(args: argparse.Namespace, grouped: bool) -> dict[str, Any]:
             output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
             learning_rate=3e-4, lr_scheduler_type="cosine", warmup_steps=0, weight_decay=0.0,
             max_grad_norm=1.0, optim="adamw_torch", logging_steps=1, save_strategy="no", report_to=[],
-            bf16=args.precision == "bf16", use_cpu=True, seed=0, data_seed=0, dataloader_num_workers=0,
+            bf16=args.precision == "bf16", use_cpu=True, seed=args.seed, data_seed=args.seed,
+            dataloader_num_workers=0,
             train_sampling_strategy="group_by_length" if grouped else "random", disable_tqdm=True,
         )  # fmt: skip
         trainer = Trainer(
@@ -203,9 +205,9 @@ def arm_loralab(args: argparse.Namespace, lever: str | None) -> dict[str, Any]:
     budget = resolve_budget("r8", modules, sum(p.numel() for p in loaded.model.parameters()))
     uniform = get_strategy("uniform")
     alloc = uniform.allocate(modules, budget, Signals(), uniform.Options())
-    model = attach_lora(loaded.model, alloc, lcfg, seed=0, total_steps=args.steps)
+    model = attach_lora(loaded.model, alloc, lcfg, seed=args.seed, total_steps=args.steps)
     tcfg = TrainConfig(
-        max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=0, seed=0, **train_kw
+        max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=0, seed=args.seed, **train_kw
     )
     marks: list[float] = []
     losses: list[float] = []
@@ -308,6 +310,9 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.05)
     ap.add_argument("--eval-examples", type=int, default=32)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument(
+        "--seed", type=int, default=0, help="every arm's seed: adapter init, batch order, dropout"
+    )
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     bad = [p for p in args.precision.split(",") if p not in ("fp32", "bf16")]
