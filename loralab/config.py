@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -213,7 +213,7 @@ class TrainConfig(_Frozen):
     compile: bool = Field(
         False, description="torch.compile the transformer body (compile time is paid in the first steps)."
     )
-    max_forward_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+    max_forward_tokens: int | Literal["auto"] | None = Field(
         "auto",
         description="Split a micro-batch whose padded size (rows x longest) exceeds this into forward"
         " passes of at most this many positions (whole rows), in the same optimizer step: the same loss"
@@ -221,6 +221,13 @@ class TrainConfig(_Frozen):
         " batch; dropout masks are drawn per pass (other masks, same distribution). null: no split;"
         " auto: 1024 on a CPU (half the peak memory, no slower: docs/performance.md), no split on a GPU.",
     )
+
+    @field_validator("max_forward_tokens", mode="before")
+    @classmethod
+    def _forward_tokens(cls, v: Any) -> Any:
+        if v is None or v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError(f"got {v!r}; use a positive number of positions (e.g. 1024), auto or null")
 
 
 class OutputConfig(_Frozen):

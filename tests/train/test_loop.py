@@ -189,5 +189,6 @@ def test_auto_forward_cap_splits_on_a_cpu_only():
     assert forward_cap("auto", torch.device("cpu")) == AUTO_FORWARD_TOKENS
     assert forward_cap("auto", torch.device("cuda")) is None  # large products keep a GPU busy
     assert forward_cap(512, torch.device("cuda")) == 512 and forward_cap(None, torch.device("cpu")) is None
-    with pytest.raises(ValueError):
-        TrainConfig(max_forward_tokens=0)
+    for bad in (0, -5, "big", True):
+        with pytest.raises(ValueError, match="positive number of positions"):
+            TrainConfig(max_forward_tokens=bad)
