@@ -165,6 +165,12 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         hp("cfg.alpha", "LoRA alpha"),
         hp("cfg.dropout", "LoRA dropout"),
     ]
+    if (
+        hps[-1]
+        and shared_config(inputs, "lora.dropout")
+        and _shared_text(inputs, "lora.dropout_rng") == "fast"
+    ):
+        hps[-1] += " (masks from 16 random bits per element, so $p$ is rounded to a multiple of $2^{-16}$)"
     hp_text = "; ".join(h for h in hps if h)
     budget_text = (
         f"The budget is {md_code(budget)}"

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from loralab.paper.facts import claim_sentence, collect_facts, slug
 from loralab.paper.inputs import load_inputs
@@ -92,3 +93,18 @@ def test_every_number_has_its_stats_json_value(study):
 def test_slug_is_safe_for_any_name():
     assert slug("a_b%c&d#e$f{g}h~i^j\\k") == "a-b-c-d-e-f-g-h-i-j-k"
     assert slug("!!!") == "x"
+
+
+def test_the_method_names_the_dropout_masks_the_runs_used(study):
+    from loralab.paper.draft import render_draft
+
+    inputs = load_inputs(study)
+    fast = render_draft(inputs, collect_facts(inputs))  # the fixture's runs: today's default masks
+    assert "LoRA dropout" in fast and "16 random bits per element" in fast
+    for spec_path in study.glob("*/spec.yaml"):  # runs made before the field existed: torch's masks
+        spec = yaml.safe_load(spec_path.read_text())
+        del spec["config"]["lora"]["dropout_rng"]
+        spec_path.write_text(yaml.safe_dump(spec))
+    inputs = load_inputs(study)
+    torch_masks = render_draft(inputs, collect_facts(inputs))
+    assert "LoRA dropout" in torch_masks and "random bits" not in torch_masks
