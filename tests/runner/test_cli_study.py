@@ -175,7 +175,9 @@ def test_a_failing_run_fails_the_study_with_exit_1_and_the_rest_finish(tmp_path:
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_exits_130(tmp_path: Path):
-    path = write_study(tmp_path / "study.yaml", tmp_path / "runs", base=BASE, grid={"seeds": [0]})
+    # a run far longer than the test: a slow poll (a loaded 2-core CI machine) cannot let it finish first
+    base = TINY_BASE | {"train": {"max_steps": 5000, "checkpoint_every": 0, "threads": 1}}
+    path = write_study(tmp_path / "study.yaml", tmp_path / "runs", base=base, grid={"seeds": [0]})
     [rd] = run_dirs(path)
     proc = subprocess.Popen(
         [LORALAB, "study", str(path)], cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
