@@ -173,14 +173,23 @@ def test_a_failing_run_fails_the_study_with_exit_1_and_the_rest_finish(tmp_path:
     assert sorted(rd.state for rd in run_dirs(path)) == ["done", "failed"]
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a test run in the background (`cmd &`) inherits SIGINT ignored,
+    and Python then never raises KeyboardInterrupt, so the child would not be interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_exits_130(tmp_path: Path):
-    # a run far longer than the test: a slow poll (a loaded 2-core CI machine) cannot let it finish first
-    base = TINY_BASE | {"train": {"max_steps": 5000, "checkpoint_every": 0, "threads": 1}}
-    path = write_study(tmp_path / "study.yaml", tmp_path / "runs", base=base, grid={"seeds": [0]})
+    path = write_study(tmp_path / "study.yaml", tmp_path / "runs", base=BASE, grid={"seeds": [0]})
     [rd] = run_dirs(path)
     proc = subprocess.Popen(
-        [LORALAB, "study", str(path)], cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [LORALAB, "study", str(path)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 120
     while read_claim(rd.path) is None and time.monotonic() < deadline:
