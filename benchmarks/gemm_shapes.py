@@ -13,22 +13,15 @@ in fp32 and bf16, on this process's threads. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import gemm_rate
 
-def rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 8) -> float:
-    """Median GFLOP/s of an (m x k) @ (k x n) product in `dtype`."""
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
-    a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * m * k * n / statistics.median(times) / 1e9
+REPS = 8  # timed products per shape (the head's large ones: 4)
 
 
 def main() -> None:
@@ -47,17 +40,17 @@ def main() -> None:
     body = [(d, d, 2), (d, kv, 2), (d, f, 2), (f, d, 1)]
     print(f"{args.threads} threads, {m} tokens, {args.supervised} supervised positions")
     for dtype in (torch.float32, torch.bfloat16):
-        peak = rate(2048, 2048, 2048, dtype)
+        peak = gemm_rate(2048, 2048, 2048, dtype, REPS)
         flops = secs = 0.0
         for d_in, d_out, count in body:
             for k, n in ((d_in, d_out), (d_out, d_in)):  # forward; input gradient
-                r = rate(m, k, n, dtype)
+                r = gemm_rate(m, k, n, dtype, REPS)
                 flops += 2 * m * k * n * count
                 secs += 2 * m * k * n * count / (r * 1e9)
                 print(f"  {str(dtype)[6:]:<9}({m} x {k}) @ ({k} x {n}): {r:6.0f} GFLOP/s")
         head = [
-            rate(args.supervised, d, args.vocab, dtype, 4),
-            rate(args.supervised, args.vocab, d, dtype, 4),
+            gemm_rate(args.supervised, d, args.vocab, dtype, 4),
+            gemm_rate(args.supervised, args.vocab, d, dtype, 4),
         ]
         body_rate = flops / secs / 1e9
         print(

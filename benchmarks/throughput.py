@@ -66,16 +66,21 @@ LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
-    """Median GFLOP/s of an n x n matmul in `dtype` on this process's threads."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 6) -> float:
+    """Median GFLOP/s of an (m x k) @ (k x n) product in `dtype` on this process's threads."""
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
     a @ b
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return 2 * m * k * n / statistics.median(times) / 1e9
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
+    """Median GFLOP/s of an n x n matmul in `dtype`: the peak MFU is measured against."""
+    return gemm_rate(n, n, n, dtype, reps)
 
 
 def _data(args: argparse.Namespace, tokenizer: Any):
