@@ -153,23 +153,23 @@ def status(
     raise typer.Exit(code=status_command(study, root, overrides=list(overrides or [])))
 
 
-def _settings(
-    confidence: float, resamples: int, seed: int, correction: str, primary: str, min_seeds: int, power: float
-):
+def _settings(confidence: float, resamples: int, seed: int, alpha: float, margin: str | None, power: float):
     """Statistical settings from CLI options (validated by the schema)."""
     from pydantic import ValidationError
 
     from loralab.analysis.schema import Settings
+    from loralab.config import margin_nats
     from loralab.errors import ConfigError
 
+    if margin is not None:
+        margin_nats(margin)  # a bad margin is one line naming it
     try:
         return Settings(
             confidence=confidence,
             n_resamples=resamples,
             seed=seed,
-            correction=correction,
-            primary=primary,
-            min_seeds_seed_level=min_seeds,
+            alpha=alpha,
+            equivalence_margin=margin,
             power=power,
         )
     except ValidationError as e:
@@ -180,9 +180,10 @@ def _settings(
 _CONFIDENCE = typer.Option(0.95, help="Confidence level of intervals.")
 _RESAMPLES = typer.Option(10_000, help="Bootstrap resamples (and example permutations).")
 _SEED = typer.Option(0, help="Seed of every resample (same seed, same bytes).")
-_CORRECTION = typer.Option("holm", help="Multiplicity correction: holm or fdr_bh.")
-_PRIMARY = typer.Option("auto", help="Primary test: auto, seed_t, seed_sign_flip, example_permutation.")
-_MIN_SEEDS = typer.Option(5, help="Seeds from which 'auto' uses the seed-level t-test.")
+_ALPHA = typer.Option(0.05, help="Family-wise error of the verdicts (Bonferroni over the comparisons).")
+_MARGIN = typer.Option(
+    None, help="Equivalence margin δ: '1%' (perplexity ratio) or nats/token; default: the study file's."
+)
 _POWER = typer.Option(0.8, help="Power for which 'seeds needed' plans a next study.")
 
 
@@ -194,16 +195,15 @@ def analyze(
     confidence: float = _CONFIDENCE,
     resamples: int = _RESAMPLES,
     seed: int = _SEED,
-    correction: str = _CORRECTION,
-    primary: str = _PRIMARY,
-    min_seeds: int = _MIN_SEEDS,
+    alpha: float = _ALPHA,
+    margin: str | None = _MARGIN,
     power: float = _POWER,
 ) -> None:
     """Statistics, figures, tables and report.html of a study, under <study dir>/analysis/."""
     from loralab.analysis.pipeline import analyze as run_analysis
     from loralab.analysis.summary import print_summary
 
-    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds, power)
+    settings = _settings(confidence, resamples, seed, alpha, margin, power)
     directory, plan = _study_target(study, list(overrides or []))
     stats, out = run_analysis(directory, plan=plan, settings=settings, baseline=baseline, echo=_progress)
     print_summary(stats, out)
@@ -217,16 +217,15 @@ def compare(
     confidence: float = _CONFIDENCE,
     resamples: int = _RESAMPLES,
     seed: int = _SEED,
-    correction: str = _CORRECTION,
-    primary: str = _PRIMARY,
-    min_seeds: int = _MIN_SEEDS,
+    alpha: float = _ALPHA,
+    margin: str | None = _MARGIN,
     power: float = _POWER,
 ) -> None:
     """Compare two strategies (or two run ids), paired, with the same statistics as analyze."""
     from loralab.analysis.pipeline import compare as run_compare
     from loralab.analysis.summary import print_comparisons
 
-    settings = _settings(confidence, resamples, seed, correction, primary, min_seeds, power)
+    settings = _settings(confidence, resamples, seed, alpha, margin, power)
     directory, plan = _study_target(study, [])
     print_comparisons(run_compare(directory, a, b, plan=plan, settings=settings, echo=_progress))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -385,3 +386,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Load a run config from YAML (or defaults) and apply `key=value` overrides."""
     tree = load_yaml(path) if path is not None else {}
     return build_config(apply_overrides(tree, list(overrides or [])))
+
+
+DEFAULT_EQUIVALENCE_MARGIN = "1%"
+
+
+def margin_nats(spec: str | float) -> float:
+    """δ in nats/token from 'P%' (perplexity within a ratio of 1 + P/100: log(1 + P/100)) or nats/token."""
+    text = str(spec).strip()
+    try:
+        value = math.log1p(float(text[:-1]) / 100) if text.endswith("%") else float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"equivalence margin {spec!r} is not a positive margin; give a perplexity ratio such as '1%'"
+            " or nats/token such as 0.01"
+        )
+    return value

@@ -14,7 +14,6 @@ import numpy as np
 from loralab.analysis import stats as S
 from loralab.analysis.schema import Comparison, Interval, SeedDifference, Settings, TestName, TestResult
 
-SEED_CAVEAT = "seed variance not covered"
 ANSWERS = {
     "seed_t": "Does the training procedure make a difference for a new seed? (paired t over seeds,"
     " assumes normal differences)",
@@ -51,16 +50,6 @@ class Arm:
         )
 
 
-def choose_primary(n_seeds: int, settings: Settings) -> tuple[TestName, str | None]:
-    """The primary test for a comparison with `n_seeds` pairs, and the caveat its claims carry."""
-    policy = settings.primary
-    if policy == "auto":
-        policy = "seed_t" if n_seeds >= settings.min_seeds_seed_level else "example_permutation"
-    if policy in ("seed_t", "seed_sign_flip") and n_seeds < 2:
-        policy = "example_permutation"  # nothing to test over seeds with one pair
-    return policy, SEED_CAVEAT if policy == "example_permutation" else None
-
-
 def example_contributions(a: Arm, b: Arm) -> np.ndarray | None:
     """Per-example terms x_e of the example-level statistic when both arms share token counts, else None."""
     if not np.array_equal(a.tokens, b.tokens):
@@ -78,7 +67,7 @@ def compare_arms(
     kind: str = "vs_baseline",
     example_p: float | None = None,
 ) -> Comparison:
-    """Compare arm a with arm b (the reference) on their common seeds; p_adjusted is left unset."""
+    """Compare arm a with arm b (the reference) on their common seeds; the verdict is set by `correct`."""
     seeds = sorted(set(a.seeds) & set(b.seeds))
     a, b = a.take(seeds), b.take(seeds)
     n, conf, seed = len(seeds), settings.confidence, settings.seed
@@ -93,16 +82,9 @@ def compare_arms(
             a.nll, a.tokens, b.nll, b.tokens, n_resamples=settings.n_resamples, seed=seed
         )
     lo, hi = S.percentile_interval(reps, conf)
-    boot_ci = Interval(
-        low=lo, high=hi, method="two-level paired bootstrap (seeds, then examples), percentile"
-    )
     t_lo, t_hi = S.t_interval(d, conf)
     tests = _tests(a, b, d, settings, example_p)
-    primary, caveat = choose_primary(n, settings)
-    budget_note = _budget_note(a, b)
-    if budget_note:
-        caveat = f"{caveat}; {budget_note}" if caveat else budget_note
-    p_primary = tests[primary].p_value if tests[primary] is not None else None
+    p_primary = tests["seed_t"].p_value if tests["seed_t"] is not None else None
     return Comparison(
         id=f"{a.label} vs {b.label} | {context_label}",
         kind=kind,
@@ -116,24 +98,34 @@ def compare_arms(
         loss_a=float(loss_a.mean()),
         loss_b=float(loss_b.mean()),
         difference=diff,
-        difference_ci=boot_ci,
+        difference_ci=None,
         difference_t_ci=None
         if n < 2
-        else Interval(low=float(t_lo), high=float(t_hi), method="t over per-seed differences"),
+        else Interval(
+            low=float(t_lo), high=float(t_hi), method="t over per-seed differences", confidence=conf
+        ),
+        example_ci=Interval(
+            low=lo,
+            high=hi,
+            method="two-level paired bootstrap (seeds, then examples), percentile; these adapters only",
+            confidence=conf,
+        ),
         ppl_ratio=float(np.exp(diff)),
-        ppl_ratio_ci=Interval(low=float(np.exp(lo)), high=float(np.exp(hi)), method="exp of difference_ci"),
+        ppl_ratio_ci=None,
         seed_t=tests["seed_t"],
         seed_sign_flip=tests["seed_sign_flip"],
         example_permutation=tests["example_permutation"],
         min_sign_flip_p=S.min_sign_flip_p(n),
-        primary_test=primary,
+        primary_test="seed_t",
         p_primary=_num(p_primary),
         p_adjusted=None,
-        significant=False,
-        caveat=caveat,
+        p_equivalence=None,
+        margin=0.0,
+        verdict="unresolved",
+        caveat=_budget_note(a, b),
         g_z=_num(S.hedges_gz(d)),
-        p_improve_seeds=float(S.prob_improvement(d)),
-        p_improve_bootstrap=float(S.prob_improvement(reps)),
+        share_seeds_better=float(S.share_better(d)),
+        prob_improvement=S.prob_improvement_runs(loss_a, loss_b),
         win_rate=S.win_rate(a.nll, b.nll),
         params_a=a.params,
         params_b=b.params,
@@ -189,24 +181,47 @@ def _budget_note(a: Arm, b: Arm) -> str | None:
     return None
 
 
-def correct(comparisons: list[Comparison], settings: Settings) -> list[Comparison]:
-    """Adjust the primary p-values over `comparisons` (one family), mark significance at alpha, plan seeds."""
-    p = np.array([np.nan if c.p_primary is None else c.p_primary for c in comparisons], float)
-    adj = S.adjust(p, settings.correction) if len(p) else p
-    plan_alpha = settings.alpha / max(len(comparisons), 1)  # Holm's first step; BH's strictest too
+def correct(comparisons: list[Comparison], settings: Settings, margin: float) -> list[Comparison]:
+    """The family's verdicts: simultaneous intervals (Bonferroni over comparisons and looks) and δ.
+
+    Every comparison with at least 2 seeds is one member of the family. Its interval has confidence
+    1 − alpha / (family · looks), so all of them hold together at 1 − alpha in every look; the verdict
+    is read off that interval alone (`stats.verdict_of`), and the adjusted p-values say the same.
+    """
+    family = sum(c.n_seeds >= 2 for c in comparisons)
+    factor = max(family, 1) * settings.looks
+    level = S.interval_confidence(settings.alpha, family, settings.looks)
     out = []
-    for c, q in zip(comparisons, adj, strict=True):
-        q = _num(q)
-        needed = S.seeds_for_power(np.array([x.difference for x in c.per_seed]), plan_alpha, settings.power)
-        out.append(
-            c.model_copy(
-                update={
-                    "p_adjusted": q,
-                    "significant": q is not None and q < settings.alpha,
-                    "seeds_for_power": needed,
-                }
+    for c in comparisons:
+        d = np.array([x.difference for x in c.per_seed])
+        update: dict = {"margin": margin}
+        if c.n_seeds >= 2:
+            lo, hi = S.t_interval(d, level)
+            method = (
+                f"t over per-seed differences, simultaneous: {level:.4g} each"
+                f" (Bonferroni over {family} comparison{'s' if family != 1 else ''}"
+                f"{f' and {settings.looks} looks' if settings.looks > 1 else ''})"
             )
-        )
+            ci = Interval(low=float(lo), high=float(hi), method=method, confidence=level)
+            p_eq = _num(S.tost_p(d, margin))
+            estimate, low, high = S.seeds_to_resolve(d, level, margin)
+            verdict = S.verdict_of(ci.low, ci.high, margin)
+            update |= {
+                "difference_ci": ci,
+                "ppl_ratio_ci": Interval(
+                    low=float(np.exp(ci.low)),
+                    high=float(np.exp(ci.high)),
+                    method="exp of difference_ci",
+                    confidence=level,
+                ),
+                "p_adjusted": None if c.p_primary is None else min(1.0, c.p_primary * factor),
+                "p_equivalence": None if p_eq is None else min(1.0, 2 * p_eq * factor),
+                "verdict": verdict,
+                "seeds_to_resolve": estimate if verdict == "unresolved" else None,
+                "seeds_to_resolve_range": (low, high) if verdict == "unresolved" else None,
+                "seeds_for_power": S.seeds_for_power(d, 1 - level, settings.power),
+            }
+        out.append(c.model_copy(update=update))
     return out
 
 

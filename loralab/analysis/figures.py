@@ -102,24 +102,34 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
 
 
 def forest(stats: StudyStats, out: Path) -> list[Path]:
-    """Paired differences vs the baseline with CIs; filled markers are significant after correction."""
+    """Paired differences vs the baseline with the simultaneous interval each verdict rests on, ±δ shaded."""
     every = [c for c in stats.comparisons if c.kind == "vs_baseline"]
     comps = every[:MAX_FOREST]
     if not comps:
         return []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.9 + 0.22 * len(comps)))
+        ax.axvspan(-stats.margin, stats.margin, color="0.92", lw=0, zorder=0)
         for i, c in enumerate(comps):
             y = len(comps) - 1 - i
             colour = strategy_colour(c.a)
-            ax.plot([c.difference_ci.low, c.difference_ci.high], [y, y], color=colour, lw=1.4)
+            if c.difference_ci is not None:
+                ax.plot([c.difference_ci.low, c.difference_ci.high], [y, y], color=colour, lw=1.4)
             ax.plot(
                 c.difference,
                 y,
                 strategy_marker(c.a),
                 color=colour,
                 markersize=5,
-                markerfacecolor=colour if c.significant else "white",
+                markerfacecolor=colour if c.verdict in ("better", "worse") else "white",
+            )
+            ax.annotate(
+                c.verdict,
+                (1.01, y),
+                xycoords=("axes fraction", "data"),
+                fontsize=6.5,
+                va="center",
+                color="0.25",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # tick labels must not collide at column width
@@ -128,15 +138,14 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
         labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]
         ax.set_yticks(range(len(comps))[::-1], labels)
         ax.set_xlabel(f"Δ eval loss vs {stats.baseline} (nats/token)\n< 0: better than {stats.baseline}")
-        corr = "Holm" if stats.settings.correction == "holm" else "BH"
-        title = f"Paired Δ; filled: significant ({corr})"
+        title = f"Paired Δ, {1 - stats.settings.alpha:.0%} simultaneous intervals; grey: ±δ"
         if len(every) > len(comps):
             title += f"\nfirst {len(comps)} of {len(every)} (all in the tables)"
         ax.set_title(title)
         if any(c.caveat for c in comps):
             fig.text(0.01, 0.005, "‡ " + _caveats(comps), fontsize=6, color="0.3", va="bottom")
         ax.grid(axis="y", visible=False)
-        fig.tight_layout(rect=(0, 0.04 if any(c.caveat for c in comps) else 0, 1, 1))
+        fig.tight_layout(rect=(0, 0.04 if any(c.caveat for c in comps) else 0, 0.9, 1))
         return save(fig, out, "forest")
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
+from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
 from loralab.record import RunRecord
 from loralab.store import RunDir, Store
@@ -37,6 +38,7 @@ class StudyData:
     name: str
     directory: Path
     baseline: str
+    margin_spec: str  # the study file's analysis.equivalence_margin (δ as declared)
     runs: pd.DataFrame  # one row per run directory: run_id, state, varied fields, eval metrics
     varied: list[str]  # varied columns of `runs`, seed included
     expected: pd.DataFrame  # one row per expected run (plan), columns of `varied` + run_id
@@ -114,6 +116,11 @@ def load_study_dir(
         name=name,
         directory=directory,
         baseline=str(plan.get("baseline", "uniform")),
+        margin_spec=str(
+            ((plan.get("definition") or {}).get("analysis") or {}).get(
+                "equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN
+            )
+        ),
         runs=runs,
         varied=varied,
         expected=expected,

@@ -16,7 +16,8 @@ import pandas as pd
 
 from loralab.analysis.load import StudyData, load_study_dir
 from loralab.analysis.schema import Artifacts, Settings, StudyStats
-from loralab.analysis.study_stats import pair_comparisons, resample_runs, study_stats
+from loralab.analysis.study_stats import margin_spec, pair_comparisons, resample_runs, study_stats
+from loralab.config import margin_nats
 from loralab.errors import AnalysisError
 from loralab.store import atomic_write_parquet, atomic_write_text
 
@@ -117,7 +118,10 @@ def compare(
         n_done=len(data.done),
         summaries=[],
         comparisons=comparisons,
-        family_size=sum(c.p_primary is not None for c in comparisons),
+        family_size=sum(c.n_seeds >= 2 for c in comparisons),
+        margin=margin_nats(margin_spec(data, settings)),
+        margin_spec=margin_spec(data, settings),
+        simultaneous_confidence=1 - settings.alpha,
         coverage=[],
         complete=True,
     )

@@ -18,7 +18,7 @@ import yaml
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.schema import StudyStats
-from loralab.analysis.tables import Table, all_tables
+from loralab.analysis.tables import Table, all_tables, verdict_note
 from loralab.store import atomic_write_text
 
 ASSETS = resources.files("loralab") / "assets"
@@ -26,7 +26,10 @@ ASSETS = resources.files("loralab") / "assets"
 
 FIGURE_CAPTIONS = {
     "eval_loss": "Eval loss per strategy with bootstrap intervals.",
-    "forest": "Paired differences against the baseline; filled markers are significant after correction.",
+    "forest": (
+        "Paired differences against the baseline with the simultaneous interval each verdict rests on;"
+        " ±δ shaded; filled markers: better or worse."
+    ),
     "curves": "Training loss (token-weighted rolling mean): mean over seeds and min–max band.",
     "eval_curve": "Eval loss at each evaluation (step 0: the base model): mean over seeds and min–max band.",
     "rank_heatmaps": "Final rank per layer × module kind.",
@@ -70,10 +73,9 @@ def _summary(stats: StudyStats) -> str:
     lines = [
         f"<p>{stats.n_done} of {stats.n_runs} runs finished; baseline <b>{_e(stats.baseline)}</b>;"
         f" cells vary over {_e(', '.join(stats.cell_fields))}.</p>",
-        f"<p class='note'>Settings: confidence {s.confidence}, {s.n_resamples} resamples, seed {s.seed},"
-        f" correction {s.correction}, primary test policy {s.primary} (seed-level t-test from"
-        f" {s.min_seeds_seed_level} seeds), α = {s.alpha}. Δ = loss(strategy) − loss(baseline), negative is"
-        " better.</p>",
+        f"<p class='note'>{_e(verdict_note(stats))} Settings: α = {s.alpha}, seed {s.seed},"
+        f" {s.n_resamples} resamples for the descriptive example-level statistics. Δ = loss(strategy) −"
+        " loss(baseline), negative is better.</p>",
     ]
     if stats.complete:
         lines.append("<div class='ok'>Every expected run is finished.</div>")
@@ -83,19 +85,28 @@ def _summary(stats: StudyStats) -> str:
             f"<div class='warn'>Incomplete study: {len(gaps)} cell(s) lack seeds;"
             " see the coverage table.</div>"
         )
-    claims = []
-    for c in stats.comparisons:
-        if c.significant:
-            better = "better" if c.difference < 0 else "worse"
-            caveat = f" <i>({_e(c.caveat)})</i>" if c.caveat else ""
-            claims.append(
-                f"<li><b>{_e(c.a)}</b> is {better} than {_e(c.b)} ({_e(c.context_label)}):"
-                f" Δ = {c.difference:.4f}"
-                f" [{c.difference_ci.low:.4f}, {c.difference_ci.high:.4f}], adjusted p = {c.p_adjusted:.2g}"
-                f" ({_e(c.primary_test)}){caveat}</li>"
-            )
-    lines.append("<ul>" + "".join(claims) + "</ul>" if claims else "<p>No comparison is significant.</p>")
+    lines.append(_verdicts(stats))
     return "\n".join(lines)
+
+
+def _verdicts(stats: StudyStats) -> str:
+    """Every comparison's verdict with the interval it rests on, grouped by verdict."""
+    if not stats.comparisons:
+        return "<p>No comparison: the study has no strategy besides the baseline with finished runs.</p>"
+    items = []
+    for verdict in ("better", "worse", "equivalent", "unresolved"):
+        for c in (c for c in stats.comparisons if c.verdict == verdict):
+            caveat = f" <i>({_e(c.caveat)})</i>" if c.caveat else ""
+            interval = (
+                "no interval (fewer than 2 seeds)"
+                if c.difference_ci is None
+                else f"[{c.difference_ci.low:.4f}, {c.difference_ci.high:.4f}]"
+            )
+            items.append(
+                f"<li><b>{_e(c.a)}</b> vs {_e(c.b)} ({_e(c.context_label)}): <b>{verdict}</b>;"
+                f" Δ = {c.difference:.4f} {interval}, {c.n_seeds} seeds{caveat}</li>"
+            )
+    return "<ul>" + "".join(items) + "</ul>"
 
 
 def _html_table(t: Table) -> str:

@@ -7,7 +7,11 @@ Conventions used by every field:
   `loralab compare`): **negative means `a` is better**. The perplexity ratio is `exp(difference)`.
 - a *cell* is one value of every varied config field except the seed; a comparison's *context* is
   a cell without the strategy (same model, budget and other fields for both arms).
-- intervals are two-sided at `settings.confidence`.
+- a *verdict* (better, worse, equivalent, unresolved) rests on one interval only: the simultaneous
+  t-interval of the mean per-seed difference (`difference_ci`), at `settings.confidence` for the
+  whole family and every look of the design (Bonferroni; docs/analysis.md, "Verdicts"). Its
+  population is new training seeds on this eval set.
+- other intervals (per-cell loss) are two-sided at `settings.confidence`.
 
 `schema_version` increases when a field changes meaning or is removed; additions keep the version.
 """
@@ -18,12 +22,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Scalar = str | int | float | bool | None
 TestName = Literal["seed_t", "seed_sign_flip", "example_permutation"]
-PrimaryPolicy = Literal["auto", "seed_t", "seed_sign_flip", "example_permutation"]
-Correction = Literal["holm", "fdr_bh"]
+Correction = Literal["bonferroni"]
+Verdict = Literal["better", "worse", "equivalent", "unresolved"]
 
 
 class _Frozen(BaseModel):
@@ -31,11 +35,12 @@ class _Frozen(BaseModel):
 
 
 class Interval(_Frozen):
-    """A two-sided interval at `settings.confidence`."""
+    """A two-sided interval."""
 
     low: float = Field(description="Lower end.")
     high: float = Field(description="Upper end.")
     method: str = Field(description="How it was computed, e.g. 't over seeds' or 'two-level bootstrap'.")
+    confidence: float | None = Field(None, description="Its own coverage level (None: settings.confidence).")
 
 
 class Settings(_Frozen):
@@ -45,20 +50,21 @@ class Settings(_Frozen):
     n_resamples: int = Field(10_000, ge=100, description="Bootstrap replicates (and example permutations).")
     seed: int = Field(0, description="Seed of every resampling; the same seed gives identical output.")
     correction: Correction = Field(
-        "holm", description="Multiplicity correction over the family: Holm (FWER) or Benjamini–Hochberg."
+        "bonferroni",
+        description="Multiplicity correction of the verdicts: Bonferroni over the family and the looks, the"
+        " one correction whose simultaneous intervals agree with its tests (docs/analysis.md).",
     )
-    primary: PrimaryPolicy = Field(
-        "auto",
-        description=(
-            "Which test decides significance. 'auto': the seed-level paired t-test when a comparison has"
-            " at least `min_seeds_seed_level` seeds, otherwise the example-level permutation test with"
-            " the caveat 'seed variance not covered'."
-        ),
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Family-wise error of the verdicts, over every comparison and look."
     )
-    min_seeds_seed_level: int = Field(
-        5, ge=2, description="Seeds a comparison needs for 'auto' to choose the seed-level t-test."
+    equivalence_margin: str | None = Field(
+        None,
+        description="Smallest effect of interest δ: 'P%' (a perplexity ratio within 1 ± P%) or nats/token"
+        " ('0.01'). None: the study file's analysis.equivalence_margin, else 1%.",
     )
-    alpha: float = Field(0.05, gt=0, lt=1, description="Level at which an adjusted p is called significant.")
+    looks: int = Field(
+        1, ge=1, description="Looks of the design at the data (an adaptive study's; 1 for a fixed one)."
+    )
     power: float = Field(
         0.8, gt=0, lt=1, description="Power that a comparison's `seeds_for_power` plans a next study for."
     )
@@ -132,32 +138,63 @@ class Comparison(_Frozen):
     loss_a: float = Field(description="Mean over paired seeds of arm a's token-weighted loss.")
     loss_b: float = Field(description="Mean over paired seeds of arm b's token-weighted loss.")
     difference: float = Field(description="loss_a - loss_b, mean paired difference (negative: a better).")
-    difference_ci: Interval = Field(description="Two-level paired bootstrap interval of the difference.")
-    difference_t_ci: Interval | None = Field(description="t-interval of the difference over seeds (n ≥ 2).")
+    difference_ci: Interval | None = Field(
+        description="The interval every verdict rests on: simultaneous t-interval of the mean per-seed"
+        " difference (confidence 1 − alpha/(family · looks) each, so the family holds at 1 − alpha); None"
+        " with fewer than 2 seeds."
+    )
+    difference_t_ci: Interval | None = Field(
+        description="Unadjusted t-interval of the difference over seeds at settings.confidence (n ≥ 2)."
+    )
+    example_ci: Interval = Field(
+        description="Secondary, descriptive: two-level paired bootstrap (seeds, then examples), percentile;"
+        " for these trained adapters on this eval distribution. Never the basis of a verdict."
+    )
     ppl_ratio: float = Field(description="exp(difference) = ppl_a / ppl_b (below 1: a better).")
-    ppl_ratio_ci: Interval = Field(description="exp of difference_ci.")
+    ppl_ratio_ci: Interval | None = Field(description="exp of difference_ci.")
     seed_t: TestResult | None = Field(description="Paired t-test over per-seed differences (n ≥ 2).")
     seed_sign_flip: TestResult = Field(description="Exact sign-flip permutation test over seeds.")
     example_permutation: TestResult = Field(
-        description="Paired permutation over eval examples with the seeds held fixed."
+        description="Secondary: paired permutation over eval examples with the seeds held fixed."
     )
     min_sign_flip_p: float = Field(description="Smallest two-sided p the sign-flip test can reach: 2/2^n.")
-    primary_test: TestName = Field(description="The test that decides significance for this comparison.")
-    p_primary: float | None = Field(description="p of the primary test, before correction.")
-    p_adjusted: float | None = Field(description="p of the primary test after the family's correction.")
-    significant: bool = Field(description="p_adjusted < settings.alpha.")
-    caveat: str | None = Field(
-        description="Printed wherever the claim appears, e.g. 'seed variance not covered'."
+    primary_test: TestName = Field(description="The test verdicts rest on: always seed_t.")
+    p_primary: float | None = Field(description="p of the seed-level t-test, before correction.")
+    p_adjusted: float | None = Field(
+        description="Bonferroni-adjusted p (× family × looks, capped at 1): below alpha exactly when"
+        " difference_ci excludes 0."
+    )
+    p_equivalence: float | None = Field(
+        description="Two one-sided t-tests against ±margin over seeds (larger one-sided p), Bonferroni"
+        " adjusted like p_adjusted (× 2 for the interval's halves)."
+    )
+    margin: float = Field(description="δ, the smallest effect of interest, in nats/token.")
+    verdict: Verdict = Field(
+        description="better / worse: difference_ci excludes 0 (and is not inside ±margin); equivalent:"
+        " difference_ci inside ±margin; unresolved: neither (or fewer than 2 seeds)."
+    )
+    caveat: str | None = Field(description="Printed wherever the verdict appears, e.g. unequal budgets.")
+    seeds_to_resolve: int | None = Field(
+        None,
+        description="Seeds whose interval would resolve this comparison if the observed mean and spread"
+        " were the truth (at the same interval confidence); None: resolved, under 2 seeds, or over 1000.",
+    )
+    seeds_to_resolve_range: tuple[int | None, int | None] | None = Field(
+        None,
+        description="The same at the ends of the 80 % chi-square interval of the spread (None: over 1000).",
     )
     seeds_for_power: int | None = Field(
         None,
-        description="Seeds a paired t-test at alpha / family size (Holm's strictest step) would need for"
-        " `settings.power` if the true effect were the observed mean/sd of the per-seed differences: a"
-        " planning figure, uncertain with few seeds. None: fewer than 2 seeds, no spread, or over 1000.",
+        description="Seeds a paired t-test at the interval's level would need for `settings.power` if the"
+        " true effect were the observed mean/sd of the per-seed differences: a planning figure. None:"
+        " fewer than 2 seeds, no spread, or over 1000.",
     )
     g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 3.")
-    p_improve_seeds: float = Field(description="Share of seeds with a better than b (ties count half).")
-    p_improve_bootstrap: float = Field(description="Share of bootstrap replicates with difference < 0.")
+    share_seeds_better: float = Field(description="Share of paired seeds with a better than b (ties half).")
+    prob_improvement: float = Field(
+        description="P(X_a < X_b), Agarwal et al. (2021): share of all (run of a, run of b) pairs where a's"
+        " loss is lower (ties half); descriptive."
+    )
     win_rate: float = Field(description="Share of eval examples where a's mean NLL over seeds is lower.")
     params_a: float | None = Field(description="Mean trainable parameters of arm a.")
     params_b: float | None = Field(description="Mean trainable parameters of arm b.")
@@ -203,6 +240,11 @@ class StudyStats(_Frozen):
     summaries: list[CellSummary] = Field(description="One per cell with at least one finished run.")
     comparisons: list[Comparison] = Field(description="vs-baseline comparisons (the family), then pairwise.")
     family_size: int = Field(description="Comparisons the correction was applied over.")
+    margin: float = Field(description="δ in nats/token, the smallest effect of interest.")
+    margin_spec: str = Field(description="δ as declared ('1%' of perplexity, or nats/token).")
+    simultaneous_confidence: float = Field(
+        description="1 − alpha: the joint coverage of every comparison's interval over the family and looks."
+    )
     coverage: list[CoverageRow] = Field(description="One row per expected cell, complete or not.")
     complete: bool = Field(description="Every expected run is done.")
     artifacts: Artifacts = Field(default_factory=Artifacts, description="Files of the analysis.")

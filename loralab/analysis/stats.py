@@ -15,6 +15,9 @@ References
 - Holm (1979) step-down; Benjamini & Hochberg (1995) step-up FDR.
 - Hedges' g_z for paired designs: Lakens (2013), eq. 5 and the small-sample correction J.
 - Probability of improvement: Agarwal et al. (NeurIPS 2021); Bouthillier et al. (MLSys 2021).
+- Equivalence by two one-sided tests (TOST): Schuirmann (1987); Lakens, Scheel & Isager (2018).
+- Simultaneous intervals by Bonferroni over comparisons and looks: Dunn (1961); sequential looks
+  as in Jennison & Turnbull (2000), ch. 2 (the Bonferroni split of alpha over K looks).
 """
 
 from __future__ import annotations
@@ -153,8 +156,108 @@ def seeds_for_power(d: np.ndarray, alpha: float, power: float = 0.8, max_n: int 
     return lo
 
 
-def prob_improvement(d: np.ndarray) -> np.ndarray:
-    """Share of entries below zero over the last axis (a better when d = a − b < 0), ties half."""
+# --- verdicts (the seed-level policy: docs/analysis.md, "Verdicts") -----------------------------
+
+VERDICTS = ("better", "worse", "equivalent", "unresolved")
+
+
+def interval_confidence(alpha: float, family: int, looks: int = 1) -> float:
+    """Confidence of each shown interval so that all of them, over every look, hold at 1 − alpha.
+
+    Bonferroni over the family and over the looks of a sequential design: each interval is a
+    two-sided t-interval at 1 − alpha / (family · looks). The verdicts read off these intervals keep
+    the family-wise error at alpha under any dependence between comparisons and looks.
+    """
+    return 1.0 - alpha / (max(int(family), 1) * max(int(looks), 1))
+
+
+def verdict_of(low: float, high: float, margin: float) -> str:
+    """better | worse | equivalent | unresolved from an interval of Δ = a − b (negative: a better).
+
+    Equivalent when the whole interval lies inside ±margin (two one-sided tests, each at half the
+    interval's error), whatever its sign; better or worse when it excludes 0 and is not inside the
+    margin; unresolved otherwise (and when the interval is undefined).
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "unresolved"
+    if -margin < low and high < margin:
+        return "equivalent"
+    if high < 0:
+        return "better"
+    if low > 0:
+        return "worse"
+    return "unresolved"
+
+
+def verdicts(d: np.ndarray, confidence: float, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised verdicts over per-seed differences `(..., n)`: (verdict strings, low, high)."""
+    low, high = t_interval(d, confidence)
+    low, high = np.atleast_1d(low), np.atleast_1d(high)
+    out = np.array([verdict_of(lo, hi, margin) for lo, hi in zip(low.ravel(), high.ravel(), strict=True)])
+    return out.reshape(low.shape), low, high
+
+
+def tost_p(d: np.ndarray, margin: float) -> np.ndarray:
+    """Two one-sided t-tests of |mean(d)| ≥ margin over the last axis: the larger one-sided p; NaN n < 2."""
+    d = np.asarray(d, float)
+    n = d.shape[-1]
+    if n < 2:
+        return np.full(d.shape[:-1], np.nan)
+    se = d.std(-1, ddof=1) / np.sqrt(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_low = _st.t.sf((d.mean(-1) + margin) / se, n - 1)  # H0: mean <= -margin
+        p_high = _st.t.cdf((d.mean(-1) - margin) / se, n - 1)  # H0: mean >= +margin
+    return np.maximum(p_low, p_high)
+
+
+def _half_width(sd: float, n: int, confidence: float) -> float:
+    return float(_st.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n))
+
+
+def _seeds_needed(mean: float, sd: float, confidence: float, margin: float, max_n: int) -> int | None:
+    """Smallest n whose interval, centred on `mean` with spread `sd`, would resolve; None above max_n."""
+    room = max(abs(mean), margin - abs(mean))  # excluding 0, or fitting inside ±margin
+    if sd == 0:
+        return 2
+    for n in range(2, max_n + 1):
+        if _half_width(sd, n, confidence) < room:
+            return n
+    return None
+
+
+def seeds_to_resolve(
+    d: np.ndarray, confidence: float, margin: float, level: float = 0.8, max_n: int = 1000
+) -> tuple[int | None, int | None, int | None]:
+    """Seeds that would resolve a comparison if the observed mean and spread were the truth.
+
+    Returns (estimate, low, high): the estimate uses the observed sd of the per-seed differences `d`;
+    low and high use the ends of the `level` chi-square interval of that sd (the planning figure's own
+    uncertainty, which is large with few seeds). None: undefined (fewer than 2 seeds) or above max_n.
+    """
+    d = np.asarray(d, float)
+    n = d.size
+    if n < 2:
+        return None, None, None
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    q = (1 - level) / 2
+    sd_lo = sd * np.sqrt((n - 1) / _st.chi2.ppf(1 - q, n - 1))
+    sd_hi = sd * np.sqrt((n - 1) / _st.chi2.ppf(q, n - 1))
+    return tuple(_seeds_needed(mean, s, confidence, margin, max_n) for s in (sd, sd_lo, sd_hi))  # type: ignore[return-value]
+
+
+def prob_improvement_runs(loss_a: np.ndarray, loss_b: np.ndarray) -> float:
+    """P(X_a < X_b) of Agarwal et al. (2021): a random run of a has a lower loss than one of b (ties half).
+
+    Over every pair of runs (unpaired, the Mann–Whitney U / (n_a n_b) of the run losses); a
+    description of these runs, not a test.
+    """
+    a = np.asarray(loss_a, float)[:, None]
+    b = np.asarray(loss_b, float)[None, :]
+    return float((a < b).mean() + 0.5 * (a == b).mean())
+
+
+def share_better(d: np.ndarray) -> np.ndarray:
+    """Share of paired seeds with a better (d = a − b < 0) over the last axis, ties half."""
     d = np.asarray(d, float)
     return (d < 0).mean(-1) + 0.5 * (d == 0).mean(-1)
 
@@ -227,7 +330,7 @@ def example_sign_flip_batch(x: np.ndarray, n_resamples: int = 10_000, seed: int 
 
 def win_rate(nll_a: np.ndarray, nll_b: np.ndarray) -> float:
     """Share of examples where a's NLL, averaged over seeds, is below b's: `(seeds, examples)`, ties half."""
-    return float(prob_improvement(np.mean(nll_a, 0) - np.mean(nll_b, 0)))
+    return float(share_better(np.mean(nll_a, 0) - np.mean(nll_b, 0)))
 
 
 # --- bootstrap -----------------------------------------------------------------------------------

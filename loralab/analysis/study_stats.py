@@ -19,6 +19,7 @@ from loralab.analysis import stats as S
 from loralab.analysis.compare import Arm, compare_arms, correct, example_contributions
 from loralab.analysis.load import StudyData, example_matrix
 from loralab.analysis.schema import CellSummary, Comparison, CoverageRow, Interval, Settings, StudyStats
+from loralab.config import margin_nats
 from loralab.errors import AnalysisError
 
 Progress = Callable[[str], None]
@@ -205,7 +206,7 @@ def pair_comparisons(
         )
         if progress is not None and (i + 1) % 50 == 0:
             progress(f"compared {i + 1}/{len(prepared)}")
-    return correct(out, settings)
+    return correct(out, settings, margin_nats(margin_spec(data, settings)))
 
 
 def _batched_example_p(prepared: list[tuple[dict, Arm, Arm]], settings: Settings) -> list[float | None]:
@@ -221,6 +222,11 @@ def _batched_example_p(prepared: list[tuple[dict, Arm, Arm]], settings: Settings
         for (i, _), value in zip(items, ps, strict=True):
             p[i] = float(value)
     return p
+
+
+def margin_spec(data: StudyData, settings: Settings) -> str:
+    """δ as declared: the analysis option if given, else the study file's."""
+    return settings.equivalence_margin or data.margin_spec
 
 
 def coverage(data: StudyData) -> list[CoverageRow]:
@@ -295,7 +301,10 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
         n_done=len(data.done),
         summaries=summaries,
         comparisons=comparisons,
-        family_size=sum(c.p_primary is not None for c in comparisons),
+        family_size=sum(c.n_seeds >= 2 for c in comparisons),
+        margin=margin_nats(margin_spec(data, settings)),
+        margin_spec=margin_spec(data, settings),
+        simultaneous_confidence=1 - settings.alpha,
         coverage=cov,
         complete=all(r.complete for r in cov),
     )

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from loralab.analysis.schema import Comparison, StudyStats
 from loralab.analysis.study_stats import label_of
-from loralab.analysis.tables import ci, f4, fp
+from loralab.analysis.tables import ci, ci_of, f4, fp, verdict_note
 
 
 def _console() -> Console:
@@ -34,13 +34,15 @@ def print_summary(stats: StudyStats, out: Path) -> None:
         "loss",
         f"{conf} CI",
         "Δ",
-        f"Δ {conf} CI",
-        "test",
+        "Δ interval",
+        "verdict",
         "p adj",
         "",
     ):
         table.add_column(
-            col, justify="left" if col in ("context", "strategy", "test", "") else "right", no_wrap=col != ""
+            col,
+            justify="left" if col in ("context", "strategy", "verdict", "") else "right",
+            no_wrap=col != "",
         )
     for s in stats.summaries:
         ctx = label_of({k: v for k, v in s.cell.items() if k != "strategy"})
@@ -68,15 +70,14 @@ def print_summary(stats: StudyStats, out: Path) -> None:
 def print_comparisons(stats: StudyStats) -> None:
     """One row per context of a requested comparison."""
     console = _console()
-    conf = f"{stats.settings.confidence:.0%}"
     table = Table(title=f"study {stats.study}: paired comparison (Δ = first − second)", header_style="bold")
     for col in (
         "comparison",
         "context",
         "seeds",
         "Δ",
-        f"Δ {conf} CI",
-        "test",
+        "Δ interval",
+        "verdict",
         "p adj",
         "",
         "g_z",
@@ -85,7 +86,7 @@ def print_comparisons(stats: StudyStats) -> None:
     ):
         table.add_column(
             col,
-            justify="left" if col in ("comparison", "context", "test", "") else "right",
+            justify="left" if col in ("comparison", "context", "verdict", "") else "right",
             no_wrap=col != "",
         )
     for c in stats.comparisons:
@@ -96,7 +97,7 @@ def print_comparisons(stats: StudyStats) -> None:
             str(c.n_seeds),
             *cells,
             "–" if c.g_z is None else f"{c.g_z:.2f}",
-            f"{c.p_improve_bootstrap:.2f}",
+            f"{c.prob_improvement:.2f}",
             f"{c.win_rate:.2f}",
         )
     console.print(table)
@@ -104,23 +105,14 @@ def print_comparisons(stats: StudyStats) -> None:
 
 
 def _comparison_cells(c: Comparison) -> list[str]:
-    mark = ("*" if c.significant else "") + (f" ‡ {c.caveat}" if c.caveat else "")
-    return [
-        f4(c.difference),
-        ci(c.difference_ci.low, c.difference_ci.high),
-        c.primary_test,
-        fp(c.p_adjusted),
-        mark,
-    ]
+    mark = f"‡ {c.caveat}" if c.caveat else ""
+    return [f4(c.difference), ci_of(c.difference_ci), c.verdict, fp(c.p_adjusted), mark]
 
 
 def _footer(console: Console, stats: StudyStats, comps: list[Comparison]) -> None:
     s = stats.settings
-    corr = "Holm" if s.correction == "holm" else "Benjamini–Hochberg"
     console.print(
-        f"* significant at α={s.alpha} after {corr} over {stats.family_size} comparison(s); negative Δ is"
-        f" better. ‡ the claim's caveat. seed_t/seed_sign_flip generalise to new seeds; example_permutation"
-        " holds the seeds fixed.",
+        verdict_note(stats) + f" Negative Δ is better (α = {s.alpha}). ‡ the verdict's caveat.",
         highlight=False,
     )
     floors = sorted({(c.n_seeds, c.min_sign_flip_p) for c in comps})

@@ -3,8 +3,9 @@
 One rounding rule everywhere (`ROUNDING`): losses, differences and their intervals to 4 decimals
 (nats/token); perplexities and perplexity ratios to 3 significant decimals; p-values to 2
 significant digits and "<0.001" below 0.001; g_z, P(improve) and win rates to 2 decimals. The best
-(lowest) mean loss in each context is bold; `*` marks a comparison significant after correction and
-`‡` one whose claim carries a caveat (printed under the table).
+(lowest) mean loss in each context is bold only when a verdict says so (a "better" row); every
+comparison carries its verdict (better, worse, equivalent, unresolved) beside the interval it rests
+on, and `‡` marks one with a caveat (printed under the table).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loralab.analysis.schema import Comparison, StudyStats
+from loralab.analysis.schema import Comparison, Interval, StudyStats
 from loralab.store import atomic_write_text
 
 ROUNDING = (
@@ -115,17 +116,33 @@ def ci(low: float, high: float) -> str:
     return f"[{low:.4f}, {high:.4f}]"
 
 
+def ci_of(interval: Interval | None) -> str:
+    return "–" if interval is None else ci(interval.low, interval.high)
+
+
 def _mark(c: Comparison) -> str:
-    return ("*" if c.significant else "") + ("‡" if c.caveat else "")
+    return "‡" if c.caveat else ""
+
+
+def verdict_note(stats: StudyStats) -> str:
+    """How every verdict in a table was reached, in one note."""
+    s = stats.settings
+    looks = f" and {s.looks} looks" if s.looks > 1 else ""
+    return (
+        f"Δ interval: t-interval over per-seed paired differences, simultaneous at {1 - s.alpha:.0%} over"
+        f" {stats.family_size} comparison(s){looks} (Bonferroni); it covers new training seeds on this eval"
+        f" set. Verdict: better/worse when it excludes 0, equivalent when it lies inside ±δ ="
+        f" ±{stats.margin:.4f} nats/token ({_margin_words(stats)}), else unresolved."
+    )
+
+
+def _margin_words(stats: StudyStats) -> str:
+    spec = stats.margin_spec
+    return f"perplexity within ×(1 ± {spec})" if spec.endswith("%") else "as declared"
 
 
 def _notes(stats: StudyStats, comps: list[Comparison]) -> tuple[str, ...]:
-    corr = "Holm" if stats.settings.correction == "holm" else "Benjamini–Hochberg"
-    notes = [
-        f"* significant at α={stats.settings.alpha} after {corr} over {stats.family_size} comparisons"
-        f" (primary test per row). Intervals: {stats.settings.confidence:.0%}, two-level paired bootstrap"
-        f" ({stats.settings.n_resamples} resamples).",
-    ]
+    notes = [verdict_note(stats)]
     caveats = sorted({c.caveat for c in comps if c.caveat})
     notes += [f"‡ {c}" for c in caveats]
     notes.append(ROUNDING)
@@ -138,7 +155,7 @@ def main_table(stats: StudyStats) -> Table:
     ctx_fields = [f for f in stats.cell_fields if f != "strategy"]
     header = [*[f.split(".")[-1] for f in ctx_fields], "strategy", "seeds", "params", "loss", "95% CI", "ppl"]
     header[-2] = f"{stats.settings.confidence:.0%} CI"
-    header += [f"Δ vs {stats.baseline}", "Δ CI", "p (adj.)"]
+    header += [f"Δ vs {stats.baseline}", "Δ interval", "verdict"]
     rows, bold, best = [], set(), {}
     for s in stats.summaries:
         ctx = tuple(str(s.cell.get(f)) for f in ctx_fields)
@@ -149,12 +166,8 @@ def main_table(stats: StudyStats) -> Table:
         if c is None:
             row += ["–", "–", "–"]
         else:
-            row += [
-                f4(c.difference) + _mark(c),
-                ci(c.difference_ci.low, c.difference_ci.high),
-                fp(c.p_adjusted),
-            ]
-        if ctx not in best or s.mean_loss < best[ctx][1]:
+            row += [f4(c.difference) + _mark(c), ci_of(c.difference_ci), c.verdict]
+        if c is not None and c.verdict == "better" and (ctx not in best or s.mean_loss < best[ctx][1]):
             best[ctx] = (len(rows), s.mean_loss)
         rows.append(row)
     loss_col = header.index("loss")
@@ -162,7 +175,8 @@ def main_table(stats: StudyStats) -> Table:
     comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]
     return Table(
         "main",
-        f"Study {stats.study}: eval loss per cell (best per context in bold)",
+        f"Study {stats.study}: eval loss per cell"
+        + (" (in bold: the lowest loss among strategies found better)" if best else ""),
         header,
         rows,
         frozenset(bold),
@@ -171,10 +185,10 @@ def main_table(stats: StudyStats) -> Table:
 
 
 def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = "comparisons") -> Table:
-    """One row per comparison: Δ with CI, ppl ratio, primary test, p, adjusted p, g_z, P(improve), wins."""
+    """One row per comparison: Δ, its interval and verdict, p-values, effect sizes, seeds to resolve."""
     comps = [c for c in stats.comparisons if c.kind == kind]
-    header = ["comparison", "context", "n", "Δ loss", "Δ CI", "ppl ratio", "primary", "p", "p (adj.)"]
-    header += ["g_z", "P(impr.) seeds", "P(impr.) boot", "win rate", "seeds needed"]
+    header = ["comparison", "context", "n", "Δ loss", "Δ interval", "ppl ratio", "verdict", "p (adj.)"]
+    header += ["p equiv. (adj.)", "g_z", "seeds better", "P(X_a<X_b)", "win rate", "seeds to resolve"]
     rows = []
     for c in comps:
         rows.append(
@@ -183,22 +197,23 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
                 c.context_label,
                 str(c.n_seeds),
                 f4(c.difference) + _mark(c),
-                ci(c.difference_ci.low, c.difference_ci.high),
+                ci_of(c.difference_ci),
                 f3(c.ppl_ratio),
-                c.primary_test,
-                fp(c.p_primary),
+                c.verdict,
                 fp(c.p_adjusted),
+                fp(c.p_equivalence),
                 f2(c.g_z),
-                f2(c.p_improve_seeds),
-                f2(c.p_improve_bootstrap),
+                f2(c.share_seeds_better),
+                f2(c.prob_improvement),
                 f2(c.win_rate),
-                "–" if c.seeds_for_power is None else str(c.seeds_for_power),
+                _resolve(c),
             ]
         )
     power = (
-        f"seeds needed: seeds a paired t-test at α/{max(len(comps), 1)} would need for"
-        f" {stats.settings.power:.0%} power if the observed mean/sd of the per-seed differences were the"
-        " truth (a planning figure, uncertain with few seeds; – when undefined or over 1000)."
+        "seeds to resolve: seeds whose interval would resolve an unresolved comparison if the observed"
+        " mean and spread were the truth, with the range over the 80% interval of the spread (a planning"
+        " figure; > 1000 where it would not resolve). seeds better: share of paired seeds with the first"
+        " lower; P(X_a<X_b): share of all run pairs (Agarwal et al. 2021); both descriptive."
     )
     *notes, rounding = _notes(stats, comps)
     return Table(
@@ -209,6 +224,15 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
         frozenset(),
         (*notes, power, rounding),
     )
+
+
+def _resolve(c: Comparison) -> str:
+    """'7 (4–19)' for an unresolved comparison, '–' otherwise."""
+    if c.verdict != "unresolved" or c.seeds_to_resolve_range is None:
+        return "–"
+    lo, hi = c.seeds_to_resolve_range
+    est = "> 1000" if c.seeds_to_resolve is None else str(c.seeds_to_resolve)
+    return f"{est} ({lo if lo is not None else '> 1000'}–{hi if hi is not None else '> 1000'})"
 
 
 def tests_table(stats: StudyStats) -> Table:
@@ -239,7 +263,8 @@ def tests_table(stats: StudyStats) -> Table:
         )
     notes = (
         "seed t / sign-flip: would a new training seed show the difference (seed level).",
-        "example permutation: for these trained adapters, on this eval distribution (seeds fixed).",
+        "example permutation: for these trained adapters, on this eval distribution (seeds fixed); a"
+        " description, never the basis of a verdict.",
     )
     return Table(
         "tests", f"Study {stats.study}: p-values of every test (unadjusted)", header, rows, frozenset(), notes

@@ -1,7 +1,7 @@
 """The editable Markdown draft (`<study>/paper/draft.md`), written from the study's facts.
 
 The draft is prose around placeholders: `{{num:KEY}}` (a number from stats.json or the run specs),
-`{{claim:KEY}}` (a sentence whose verdict follows the comparison's primary test), `@fig:`/`@tbl:`/
+`{{claim:KEY}}` (a sentence stating the comparison's verdict with the interval it rests on), `@fig:`/`@tbl:`/
 `@sec:` cross-references and `[@key]` citations. `loralab paper build` resolves them; the draft never
 holds a typed number, so editing prose cannot desynchronise one. User text (strategy, study and
 model names) is Markdown-escaped here, so any character survives into LaTeX and Markdown.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loralab.errors import PaperError
 from loralab.paper.escape import md_code, md_escape
-from loralab.paper.facts import TEST_WORDS, PaperFacts, shared_config
+from loralab.paper.facts import PaperFacts, shared_config
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.results import results_section
 from loralab.store import atomic_write_text
@@ -62,10 +62,12 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
         f"We compare {_n('study.strategies')} strategies for distributing a fixed LoRA parameter budget"
         f" across the layers and modules of a language model{on_model}, each trained with"
         f" {_n('study.seeds')} seeds at exactly the same trainable-parameter budget. Every strategy is"
-        f" compared with the {base} baseline by a paired test chosen before looking at the results,"
-        f" corrected for {_n('study.family')} comparisons; {_n('study.significant')} of them show a"
-        " significant difference in eval loss. All numbers, tables and figures are generated from the"
-        " results store."
+        f" compared with the {base} baseline, paired by seed, and judged by a simultaneous"
+        f" {_n('study.simconf')}% interval over training seeds against a smallest effect of interest"
+        f" $\\delta$ = {_n('study.margin')} nats/token declared before the runs. Of the {_n('study.family')}"
+        f" comparisons, {_n('study.nbetter')} are better, {_n('study.nworse')} worse,"
+        f" {_n('study.nequivalent')} equivalent within $\\delta$ and {_n('study.nunresolved')} unresolved."
+        " All numbers, tables and figures are generated from the results store."
     )
     return (
         "---\n"
@@ -202,39 +204,35 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
 
 def _setup(inputs: StudyInputs) -> str:
     s = inputs.stats.settings
-    primary = (
-        f"the {TEST_WORDS[s.primary]}"
-        if s.primary != "auto"
-        else (
-            f"the {TEST_WORDS['seed_t']} when a comparison has at least {_n('study.minseeds')} paired"
-            f" seeds, otherwise the {TEST_WORDS['example_permutation']}, which does not cover seed variance"
-        )
-    )
-    corr = (
-        "Holm's procedure [@holm1979simple]"
-        if s.correction == "holm"
-        else ("the Benjamini–Hochberg procedure [@benjamini1995fdr]")
-    )
+    looks = f" and over the {_n('study.looks')} looks of the sequential design" if s.looks > 1 else ""
     return (
         "# Experimental setup {#sec:setup}\n\n"
         "The outcome is each run's token-weighted eval loss (nats per token) on a held-out split shared"
         " by all runs. A cell is one strategy in one context (model, budget and any other varied field);"
         " its loss is the mean over seeds, with a two-level bootstrap interval"
         f" ({_n('study.resamples')} resamples over seeds, then examples) at {_n('study.confidence')}%"
-        " confidence. Every strategy is compared with the baseline in its context, paired by seed and by"
-        f" eval example. The primary test, fixed before the results, is {primary}. The {_n('study.family')}"
-        f" comparisons with the baseline form one family, corrected by {corr}; a difference is called"
-        f" significant when its adjusted $p$ is below {_n('study.alpha')}. Effects are reported as the"
-        " mean paired loss difference with its interval, the perplexity ratio and, with two or more seeds,"
-        " Hedges' $g_z$ [@lakens2013effect].\n"
+        " confidence. Every strategy is compared with the baseline in its context, paired by seed. The"
+        " unit of inference is the training seed: each comparison rests on the per-seed differences of"
+        " eval loss, and its interval is a $t$-interval of their mean that covers a new training seed on"
+        f" this eval set. The {_n('study.family')} comparisons with the baseline form one family; each"
+        f" interval has confidence $1-\\alpha/m$ (Bonferroni over the $m$ comparisons{looks}), so that"
+        f" all of them hold together at {_n('study.simconf')}% [@dunn1961multiple]. Each comparison gets one"
+        " of four verdicts read off its interval: *better* or *worse* when it excludes zero, *equivalent*"
+        f" when it lies inside $\\pm\\delta$ with $\\delta$ = {_n('study.margin')} nats/token (two"
+        " one-sided tests [@lakens2018equivalence]), and *unresolved* otherwise. An example-level"
+        " permutation test over the eval examples is reported as a description of these trained adapters"
+        " and never decides a verdict. Effects are reported as the mean paired loss difference with its"
+        " interval, the perplexity ratio and, with three or more seeds, Hedges' $g_z$"
+        " [@lakens2013effect].\n"
     )
 
 
 def _discussion() -> str:
     return (
         "# Discussion {#sec:discussion}\n\n"
-        "A strategy that is not significantly different from the baseline is not thereby shown to be"
-        " equivalent: the intervals in @tbl:comparisons bound how large a difference the data still allow."
+        "An unresolved comparison is not a finding of no difference: only an interval inside"
+        " $\\pm\\delta$ shows equivalence, and the intervals in @tbl:comparisons bound how large a"
+        " difference the data still allow."
         " Differences in eval loss are reported in nats per token; the perplexity ratio gives the same"
         " effect on a multiplicative scale.\n"
     )
@@ -243,29 +241,22 @@ def _discussion() -> str:
 def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
     stats = inputs.stats
     items = [
-        f"Each strategy has {_n('study.seeds')} seeds; seed-level tests with few seeds have little power,"
-        " and the smallest reachable sign-flip $p$ is bounded by the number of seeds.",
+        f"Each strategy has {_n('study.seeds')} seeds; with few seeds the $t$-intervals over seeds are"
+        " wide, so comparisons may stay unresolved.",
     ]
     planned = [
         (c, key)
         for c, key in facts.comparison_keys
-        if c.kind == "vs_baseline" and c.seeds_for_power is not None and not c.significant
+        if c.kind == "vs_baseline" and c.verdict == "unresolved" and c.seeds_to_resolve is not None
     ]
     if planned:
         needs = "; ".join(
-            f"{md_escape(c.a)} vs {md_escape(c.b)}: {_n(key + '.seedsneeded')}" for c, key in planned
+            f"{md_escape(c.a)} vs {md_escape(c.b)}: {_n(key + '.toresolve')}" for c, key in planned
         )
         items.append(
-            "To resolve the differences observed here (not significant in this study) with"
-            f" {_n('study.power')}% power, a paired $t$-test over seeds at $\\alpha$ divided by the"
-            f" {_n('study.family')} comparisons would need, if the observed mean and spread of the per-seed"
-            f" differences were the truth, this many seeds: {needs}. With few seeds the spread, and hence"
-            " these numbers, are themselves uncertain."
-        )
-    if any(c.primary_test == "example_permutation" for c in stats.comparisons):
-        items.append(
-            "Where the primary test is the example-level permutation test, its $p$-value treats the eval"
-            " examples as the unit of inference and does not cover seed-to-seed variance."
+            "If the observed mean and spread of the per-seed differences were the truth, the unresolved"
+            f" comparisons would need about this many seeds to resolve: {needs}. With few seeds the spread,"
+            " and hence these numbers, are themselves uncertain (ranges in @tbl:comparisons)."
         )
     for cell, key in facts.cell_keys:  # dynamic strategies: more parameters during training than at the end
         peak, final = cell.peak_trainable_params, cell.trainable_params

@@ -2,7 +2,8 @@
 
 Nothing here computes a statistic: every value is a field of `stats.json` or of a run's spec.yaml,
 given a key and a printed form. A claim is a sentence chosen by the comparison's own verdict
-(`significant` under its primary test) and written with `{{num:...}}` placeholders, so the draft
+(better, worse, equivalent, unresolved: the seed-level policy of `analysis/compare.py`) and
+written with `{{num:...}}` placeholders, so the draft
 refers to it as `{{claim:KEY}}` and it is re-derived from the statistics at every build.
 """
 
@@ -23,9 +24,7 @@ TEST_WORDS = {
     "seed_sign_flip": "exact sign-flip test over seeds",
     "example_permutation": "paired permutation test over eval examples",
 }
-CORRECTION_WORDS = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
-CORRECTION_CITES = {"holm": "holm1979simple", "fdr_bh": "benjamini1995fdr"}
-EXAMPLE_LEVEL_CAVEAT = "seed variance not covered"
+VERDICT_WORDS = ("better", "worse", "equivalent", "unresolved")
 
 
 def slug(text: str) -> str:
@@ -94,7 +93,16 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         Number("study.confidence", s.confidence, "percent", src + "settings.confidence", decimals=1),
         Number("study.alpha", s.alpha, "float", src + "settings.alpha", decimals=2),
         Number("study.resamples", s.n_resamples, "int", src + "settings.n_resamples"),
-        Number("study.minseeds", s.min_seeds_seed_level, "int", src + "settings.min_seeds_seed_level"),
+        Number("study.margin", stats.margin, "float", src + "margin", decimals=4),
+        Number("study.marginspec", stats.margin_spec, "text", src + "margin_spec"),
+        Number(
+            "study.simconf",
+            stats.simultaneous_confidence,
+            "percent",
+            src + "simultaneous_confidence",
+            decimals=0,
+        ),
+        Number("study.looks", s.looks, "int", src + "settings.looks"),
         Number("study.power", s.power, "percent", src + "settings.power", decimals=0),
         Number(
             "study.strategies",
@@ -104,14 +112,15 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         ),
     ]
     family = [c for c in stats.comparisons if c.kind == "vs_baseline"]
-    out.append(
-        Number(
-            "study.significant",
-            sum(c.significant for c in family),
-            "int",
-            src + "comparisons[kind=vs_baseline].significant (count)",
+    for verdict in VERDICT_WORDS:
+        out.append(
+            Number(
+                f"study.n{verdict}",
+                sum(c.verdict == verdict for c in family),
+                "int",
+                src + f"comparisons[kind=vs_baseline].verdict == {verdict} (count)",
+            )
         )
-    )
     seeds = sorted({n for c in stats.summaries for n in c.seeds})
     out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds (count)"))
     return out
@@ -144,16 +153,19 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
     src = f"stats.json: comparisons[{i}]."
     out = [
         Number(f"{key}.diff", c.difference, "float", src + "difference", decimals=4),
-        Number(f"{key}.difflo", c.difference_ci.low, "float", src + "difference_ci.low", decimals=4),
-        Number(f"{key}.diffhi", c.difference_ci.high, "float", src + "difference_ci.high", decimals=4),
         Number(f"{key}.ratio", c.ppl_ratio, "float", src + "ppl_ratio"),
-        Number(f"{key}.ratiolo", c.ppl_ratio_ci.low, "float", src + "ppl_ratio_ci.low"),
-        Number(f"{key}.ratiohi", c.ppl_ratio_ci.high, "float", src + "ppl_ratio_ci.high"),
         Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
         Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
         Number(f"{key}.winrate", c.win_rate, "percent", src + "win_rate", decimals=1),
-        Number(f"{key}.sig", "yes" if c.significant else "no", "text", src + "significant"),
+        Number(f"{key}.verdict", c.verdict, "text", src + "verdict"),
     ]
+    if c.difference_ci is not None and c.ppl_ratio_ci is not None:
+        out += [
+            Number(f"{key}.difflo", c.difference_ci.low, "float", src + "difference_ci.low", decimals=4),
+            Number(f"{key}.diffhi", c.difference_ci.high, "float", src + "difference_ci.high", decimals=4),
+            Number(f"{key}.ratiolo", c.ppl_ratio_ci.low, "float", src + "ppl_ratio_ci.low"),
+            Number(f"{key}.ratiohi", c.ppl_ratio_ci.high, "float", src + "ppl_ratio_ci.high"),
+        ]
     if c.p_primary is not None:
         out.append(Number(f"{key}.p", c.p_primary, "p", src + "p_primary"))
     if c.p_adjusted is not None:
@@ -161,44 +173,57 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
         out.append(Number(f"{key}.padjrel", c.p_adjusted, "prel", src + "p_adjusted"))
     if c.g_z is not None:
         out.append(Number(f"{key}.gz", c.g_z, "float", src + "g_z", decimals=2))
-    if c.seeds_for_power is not None:
-        out.append(Number(f"{key}.seedsneeded", c.seeds_for_power, "int", src + "seeds_for_power"))
+    if c.seeds_to_resolve is not None:
+        out.append(Number(f"{key}.toresolve", c.seeds_to_resolve, "int", src + "seeds_to_resolve"))
+    if c.seeds_to_resolve_range is not None:
+        for i_end, (end, value) in enumerate(zip(("lo", "hi"), c.seeds_to_resolve_range, strict=True)):
+            if value is not None:
+                out.append(
+                    Number(f"{key}.toresolve{end}", value, "int", src + f"seeds_to_resolve_range[{i_end}]")
+                )
     return out
 
 
 def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: bool = True) -> str:
-    """The claim about comparison `c`, as the statistics allow it (Markdown with placeholders)."""
+    """The verdict on comparison `c` with the interval it rests on (Markdown with placeholders)."""
     a, b = md_escape(c.a), md_escape(c.b)
-    corr = CORRECTION_WORDS[stats.settings.correction]
-    cite = CORRECTION_CITES[stats.settings.correction]
-    test = TEST_WORDS[c.primary_test]
+    where = f" ({md_escape(c.context_label)})" if c.context_label and with_context else ""
+    if c.difference_ci is None:
+        return (
+            f"**{a}** against **{b}**{where}: unresolved; with {{{{num:{key}.seeds}}}} paired seed there is"
+            f" no seed-level interval (difference {{{{num:{key}.diff}}}} nats/token on these runs)."
+        )
     effect = (
-        f"difference {{{{num:{key}.diff}}}} nats/token, {{{{num:study.confidence}}}}% CI"
-        f" [{{{{num:{key}.difflo}}}}, {{{{num:{key}.diffhi}}}}]; perplexity ratio {{{{num:{key}.ratio}}}}"
+        f"difference {{{{num:{key}.diff}}}} nats/token, simultaneous {{{{num:study.simconf}}}}% interval"
+        f" [{{{{num:{key}.difflo}}}}, {{{{num:{key}.diffhi}}}}] over {{{{num:{key}.seeds}}}} seeds;"
+        f" perplexity ratio {{{{num:{key}.ratio}}}}"
     )
     if c.g_z is not None:
         effect += f"; Hedges' $g_z$ = {{{{num:{key}.gz}}}}"
-    where = f" ({md_escape(c.context_label)})" if c.context_label and with_context else ""
-    if c.p_adjusted is None:
-        verdict = (
-            f"**{a}** cannot be compared with **{b}**{where} by its primary test ({test}), which needs more"
-            f" units than the {{{{num:{key}.seeds}}}} paired seeds; we report no significant difference"
-            f" ({effect})."
+    if c.verdict == "better":
+        text = f"**{a}** is better than **{b}**{where}: lower eval loss ({effect})."
+    elif c.verdict == "worse":
+        text = f"**{a}** is worse than **{b}**{where}: higher eval loss ({effect})."
+    elif c.verdict == "equivalent":
+        text = (
+            f"**{a}** is equivalent to **{b}**{where} within $\\delta$ = {{{{num:study.margin}}}} ({effect})."
         )
     else:
-        p = f"{corr}-adjusted $p$ {{{{num:{key}.padjrel}}}} [@{cite}], {test}"
-        if c.significant and c.difference < 0:
-            verdict = f"**{a}** reached a lower eval loss than **{b}**{where} ({p}; {effect})."
-        elif c.significant:
-            verdict = f"**{a}** reached a higher eval loss than **{b}**{where} ({p}; {effect})."
-        else:
-            verdict = (
-                f"**{a}** showed no significant difference in eval loss from **{b}**{where} ({p}; {effect})."
+        text = f"**{a}** against **{b}**{where} is unresolved ({effect})"
+        if c.seeds_to_resolve is not None:
+            text += (
+                f"; the observed spread suggests about {{{{num:{key}.toresolve}}}} seeds would resolve it"
+                + (
+                    f" (between {{{{num:{key}.toresolvelo}}}} and {{{{num:{key}.toresolvehi}}}} over the"
+                    " uncertainty of that spread)"
+                    if c.seeds_to_resolve_range and None not in c.seeds_to_resolve_range
+                    else ", an estimate that is itself uncertain with few seeds"
+                )
             )
-    caveat = c.caveat or (EXAMPLE_LEVEL_CAVEAT if c.primary_test == "example_permutation" else None)
-    if caveat:
-        verdict += f" Caveat: {md_escape(caveat)}."
-    return verdict
+        text += "."
+    if c.caveat:
+        text += f" Caveat: {md_escape(c.caveat)}."
+    return text
 
 
 def collect_facts(inputs: StudyInputs) -> PaperFacts:

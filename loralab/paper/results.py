@@ -42,21 +42,23 @@ def _comparisons_table(facts: PaperFacts) -> str:
     rows = [
         "| Strategy | Reference |"
         + (" Context |" if multi else "")
-        + " Difference | CI | Ratio | $p$ | adj. $p$ | Sig. |",
-        "|:--|:--|" + (":--|" if multi else "") + "--:|:-:|--:|--:|--:|:-:|",
+        + " Difference | Interval | Ratio | adj. $p$ | Verdict |",
+        "|:--|:--|" + (":--|" if multi else "") + "--:|:-:|--:|--:|:-:|",
     ]
     have = {n.key for n in facts.numbers}
     for c, k in facts.comparison_keys:
-        p = _n(k + ".p") if k + ".p" in have else "n/a"
         padj = _n(k + ".padj") if k + ".padj" in have else "n/a"
+        interval = f"[{_n(k + '.difflo')}, {_n(k + '.diffhi')}]" if k + ".difflo" in have else "n/a"
         ctx = f" {md_escape(', '.join(context_parts(c.context)))} |" if multi else ""
         rows.append(
-            f"| {md_escape(c.a)} | {md_escape(c.b)} |{ctx} {_n(k + '.diff')} | [{_n(k + '.difflo')},"
-            f" {_n(k + '.diffhi')}] | {_n(k + '.ratio')} | {p} | {padj} | {_n(k + '.sig')} |"
+            f"| {md_escape(c.a)} | {md_escape(c.b)} |{ctx} {_n(k + '.diff')} | {interval} |"
+            f" {_n(k + '.ratio')} | {padj} | {_n(k + '.verdict')} |"
         )
     caption = (
-        ": Paired comparisons: eval-loss difference (negative: the strategy is better), its interval,"
-        " perplexity ratio, and the primary test's raw and adjusted $p$. {#tbl:comparisons}"
+        ": Paired comparisons: eval-loss difference (negative: the strategy is better), the simultaneous"
+        f" {_n('study.simconf')}% $t$-interval over seeds its verdict rests on, perplexity ratio, the"
+        " Bonferroni-adjusted $p$ of the seed-level $t$-test and the verdict (equivalent: the interval"
+        " lies inside $\\pm\\delta$). {#tbl:comparisons}"
     )
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
@@ -66,8 +68,9 @@ def _comparisons_table(facts: PaperFacts) -> str:
 FIGURE_CAPTIONS = {
     "eval_loss": "Mean eval loss per strategy with its two-level bootstrap interval.",
     "forest": (
-        "Paired eval-loss differences against the baseline with their intervals (negative: better);"
-        " filled markers are significant after correction."
+        "Paired eval-loss differences against the baseline (negative: better) with the simultaneous"
+        " t-interval over seeds that each verdict rests on; the grey band is $\\pm\\delta$; filled"
+        " markers are verdicts of better or worse."
     ),
     "curves": (
         "Training loss over steps (token-weighted trailing rolling mean of each run): mean over seeds and"

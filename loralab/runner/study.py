@@ -28,11 +28,20 @@ from typing import Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loralab.config import RunConfig, apply_overrides, build_config, load_yaml, set_dotted
+from loralab.config import (
+    DEFAULT_EQUIVALENCE_MARGIN,
+    RunConfig,
+    apply_overrides,
+    build_config,
+    load_yaml,
+    margin_nats,
+    set_dotted,
+)
 from loralab.errors import ConfigError, validation_message
 
 STUDY_KEYS = (
-    "unknown key (a study has name, base, grid and baseline; grid has strategies, budgets, seeds and fields)"
+    "unknown key (a study has name, base, grid, baseline, strategy_options and analysis; grid has"
+    " strategies, budgets, seeds and fields)"
 )
 
 # Fields that grid axes own; giving them under `fields` would silently fight the axis.
@@ -69,6 +78,24 @@ class Grid(BaseModel):
         return tuple(str(b).strip() for b in v) if isinstance(v, list | tuple) else v
 
 
+class StudyAnalysis(BaseModel):
+    """How the study's comparisons are judged, declared before any run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    equivalence_margin: str = Field(
+        DEFAULT_EQUIVALENCE_MARGIN,
+        description="δ, the smallest difference that matters: 'P%' (perplexity within 1 ± P%) or nats/token."
+        " A comparison whose interval lies inside ±δ is 'equivalent'.",
+    )
+
+    @field_validator("equivalence_margin", mode="before")
+    @classmethod
+    def _valid_margin(cls, v: Any) -> str:
+        margin_nats(v)  # raises ConfigError naming the value
+        return str(v).strip()
+
+
 class StudyConfig(BaseModel):
     """A named grid of runs over a base run config, with the baseline strategy for comparisons."""
 
@@ -78,6 +105,9 @@ class StudyConfig(BaseModel):
     base: RunConfig = Field(default_factory=RunConfig, description="The run config every run starts from.")
     grid: Grid = Field(default_factory=Grid, description="Axes to expand the base config over.")
     baseline: str = Field("uniform", description="Strategy the analysis compares the others against.")
+    analysis: StudyAnalysis = Field(
+        default_factory=StudyAnalysis, description="The equivalence margin δ the verdicts use."
+    )
     strategy_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(

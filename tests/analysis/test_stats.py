@@ -148,7 +148,7 @@ def test_holm_by_hand():
 def test_effect_sizes_by_hand():
     d = np.array([1.0, 2.0, 3.0])  # mean 2, sd 1: d_z = 2, J = 1 - 3/7
     assert S.hedges_gz(d) == pytest.approx(2 * 4 / 7)
-    assert S.prob_improvement(np.array([-1.0, 0.0, 1.0, -2.0])) == 0.625
+    assert S.share_better(np.array([-1.0, 0.0, 1.0, -2.0])) == 0.625
     nll_a = np.array([[1.0, 5.0, 2.0], [1.0, 3.0, 2.0]])
     nll_b = np.array([[2.0, 3.0, 2.0], [2.0, 3.0, 2.0]])
     assert S.win_rate(nll_a, nll_b) == pytest.approx((1 + 0 + 0.5) / 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from loralab.analysis import stats as S
 from loralab.analysis.load import load_study_dir
@@ -42,11 +43,19 @@ def test_comparisons_match_a_direct_computation(directory):
     # the shared-resample fast path gives the reference two-level bootstrap's interval
     reps = S.two_level_bootstrap(nll_a, tok_a, nll_b, tok_b, n_resamples=1000, seed=3)
     lo, hi = S.percentile_interval(reps, 0.95)
-    assert (comp.difference_ci.low, comp.difference_ci.high) == pytest.approx((lo, hi), rel=1e-9)
+    assert (comp.example_ci.low, comp.example_ci.high) == pytest.approx((lo, hi), rel=1e-9)
     _, p_ex, _ = S.example_permutation_test(nll_a, tok_a, nll_b, tok_b, 1000, 3)
     assert comp.example_permutation.p_value == pytest.approx(p_ex, abs=1e-12)
-    assert comp.difference_ci.low < -0.03 < comp.difference_ci.high  # the generated effect
-    assert comp.p_primary < 0.05 and comp.p_adjusted >= comp.p_primary  # Holm over 3 comparisons
+    # the verdict's interval: t over per-seed differences, simultaneous over the family of 3 (scipy)
+    level = 1 - 0.05 / 3
+    ref = scipy_stats.t.interval(level, len(d) - 1, loc=d.mean(), scale=scipy_stats.sem(d))
+    assert (comp.difference_ci.low, comp.difference_ci.high) == pytest.approx(ref, rel=1e-9)
+    assert comp.difference_ci.confidence == pytest.approx(level)
+    assert comp.p_adjusted == pytest.approx(min(1.0, 3 * comp.p_primary))
+    # the verdict agrees with the interval and with the adjusted p
+    excludes_zero = comp.difference_ci.high < 0 or comp.difference_ci.low > 0
+    assert excludes_zero == (comp.p_adjusted < 0.05)
+    assert comp.verdict == S.verdict_of(comp.difference_ci.low, comp.difference_ci.high, comp.margin)
     assert stats.family_size == 3 and stats.complete
 
 

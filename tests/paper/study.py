@@ -34,7 +34,7 @@ def _test(name: str, p: float | None, n: int) -> TestResult:
 
 
 def make_stats(study: str, strategies: list[str], baseline: str, significant: dict[str, bool]) -> StudyStats:
-    """stats.json for `strategies` (each compared with `baseline`); `significant` per strategy."""
+    """stats.json for `strategies` vs `baseline`; `significant`: verdict better, else unresolved."""
     summaries, comparisons, coverage = [], [], []
     for i, s in enumerate(strategies):
         loss = 2.0 - 0.0123 * i
@@ -90,22 +90,27 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
                 loss_a=2.0 + d,
                 loss_b=2.0,
                 difference=d,
-                difference_ci=_interval(d - 0.004, d + 0.0035),
+                difference_ci=_interval(d - 0.004, d + 0.0035, "t over per-seed differences, simultaneous"),
                 difference_t_ci=_interval(d - 0.005, d + 0.005, "t over seeds"),
                 ppl_ratio=2.718281828**d,
+                example_ci=_interval(d - 0.002, d + 0.002),
                 ppl_ratio_ci=_interval(2.718281828 ** (d - 0.004), 2.718281828 ** (d + 0.0035)),
                 seed_t=None,
                 seed_sign_flip=_test("seed_sign_flip", 0.25, 3),
                 example_permutation=_test("example_permutation", 0.0004 if sig else 0.3123, 64),
                 min_sign_flip_p=0.25,
-                primary_test="example_permutation",
+                primary_test="seed_t",
                 p_primary=0.0004 if sig else 0.3123,
                 p_adjusted=0.0008 if sig else 0.6246,
-                significant=sig,
-                caveat="seed variance not covered",
+                p_equivalence=0.5,
+                margin=0.00995,
+                verdict="better" if sig else "unresolved",
+                seeds_to_resolve=None if sig else 7,
+                seeds_to_resolve_range=None if sig else (4, 19),
+                caveat=None,
                 g_z=-1.234 if sig else None,
-                p_improve_seeds=1.0,
-                p_improve_bootstrap=0.99,
+                share_seeds_better=1.0,
+                prob_improvement=0.99,
                 win_rate=0.6,
                 params_a=123000.0,
                 params_b=123456.0,
@@ -126,6 +131,9 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
         summaries=summaries,
         comparisons=comparisons,
         family_size=len(comparisons),
+        margin=0.00995,
+        margin_spec="1%",
+        simultaneous_confidence=0.95,
         coverage=coverage,
         complete=True,
         artifacts=Artifacts(

@@ -24,6 +24,8 @@ EXPECTED = {
     "benallal2025smollm2": ("misc", "2025"),
     "efron1979bootstrap": ("article", "1979"),
     "holm1979simple": ("article", "1979"),
+    "dunn1961multiple": ("article", "1961"),
+    "lakens2018equivalence": ("article", "2018"),
     "benjamini1995fdr": ("article", "1995"),
     "dror2018hitchhiker": ("inproceedings", "2018"),
     "agarwal2021precipice": ("inproceedings", "2021"),

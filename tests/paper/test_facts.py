@@ -1,4 +1,4 @@
-"""Claims follow the statistics: the verdict is the primary test's, with effect, CI and caveat."""
+"""Claims follow the statistics: the verdict, with effect, the interval it rests on and caveat."""
 
 import json
 
@@ -15,48 +15,40 @@ def _comparison(**update):
     return stats, stats.comparisons[0].model_copy(update=update)
 
 
-def test_significant_and_lower():
-    stats, c = _comparison(significant=True, difference=-0.01, p_adjusted=0.002)
+def test_better_states_the_verdict_with_its_interval():
+    stats, c = _comparison(verdict="better", difference=-0.01)
     text = claim_sentence(c, "cmp.k", stats)
-    assert "reached a lower eval loss than **uniform**" in text
-    assert "Holm-adjusted $p$ {{num:cmp.k.padjrel}}" in text
-    assert "{{num:cmp.k.diff}}" in text and "{{num:cmp.k.difflo}}" in text and "{{num:cmp.k.diffhi}}" in text
-    assert "no significant" not in text
+    assert "**linear-decay** is better than **uniform**" in text
+    assert "simultaneous {{num:study.simconf}}% interval [{{num:cmp.k.difflo}}, {{num:cmp.k.diffhi}}]" in text
+    assert "significant" not in text
 
 
-def test_significant_and_higher():
-    stats, c = _comparison(significant=True, difference=0.02, p_adjusted=0.01)
-    assert "reached a higher eval loss than" in claim_sentence(c, "cmp.k", stats)
+def test_worse_and_equivalent():
+    stats, c = _comparison(verdict="worse", difference=0.02)
+    assert "is worse than **uniform**" in claim_sentence(c, "cmp.k", stats)
+    _, c = _comparison(verdict="equivalent", difference=0.0001)
+    assert "is equivalent to **uniform** within $\\delta$ = {{num:study.margin}}" in claim_sentence(
+        c, "cmp.k", stats
+    )
 
 
-def test_not_significant_says_so_with_effect_and_ci():
-    stats, c = _comparison(significant=False, difference=-0.05, p_adjusted=0.2, g_z=None)
+def test_unresolved_says_how_many_seeds_would_resolve_it():
+    stats, c = _comparison(verdict="unresolved", seeds_to_resolve=7, seeds_to_resolve_range=(4, 19))
     text = claim_sentence(c, "cmp.k", stats)
-    assert "no significant difference in eval loss from **uniform**" in text
-    assert "lower" not in text and "higher" not in text
-    assert "[{{num:cmp.k.difflo}}, {{num:cmp.k.diffhi}}]" in text
+    assert "is unresolved" in text and "{{num:cmp.k.toresolve}} seeds" in text
+    assert "{{num:cmp.k.toresolvelo}}" in text and "{{num:cmp.k.toresolvehi}}" in text
+    assert "better" not in text and "worse" not in text and "significant" not in text
 
 
-def test_untestable_comparison_is_no_significant_difference():
-    stats, c = _comparison(significant=False, p_adjusted=None, p_primary=None)
+def test_one_seed_is_unresolved_without_an_interval():
+    stats, c = _comparison(verdict="unresolved", difference_ci=None, ppl_ratio_ci=None, n_seeds=1)
     text = claim_sentence(c, "cmp.k", stats)
-    assert "no significant difference" in text and "padj" not in text
+    assert "unresolved" in text and "difflo" not in text
 
 
-def test_example_level_primary_test_carries_the_caveat():
-    stats, c = _comparison(caveat="seed variance not covered")
-    assert "Caveat: seed variance not covered." in claim_sentence(c, "cmp.k", stats)
-    _, c2 = _comparison(caveat=None, primary_test="example_permutation")
-    assert "Caveat: seed variance not covered." in claim_sentence(c2, "cmp.k", stats)
-    _, c3 = _comparison(caveat=None, primary_test="seed_t")
-    assert "Caveat" not in claim_sentence(c3, "cmp.k", stats)
-
-
-def test_benjamini_hochberg_is_named_and_cited():
-    stats, c = _comparison()
-    stats = stats.model_copy(update={"settings": stats.settings.model_copy(update={"correction": "fdr_bh"})})
-    text = claim_sentence(c, "cmp.k", stats)
-    assert "Benjamini–Hochberg-adjusted" in text and "@benjamini1995fdr" in text
+def test_a_caveat_is_printed_with_the_verdict():
+    stats, c = _comparison(caveat="unequal trainable parameters (1 vs 2)")
+    assert "Caveat: unequal trainable parameters (1 vs 2)." in claim_sentence(c, "cmp.k", stats)
 
 
 def _resolve_source(stats_json: dict, source: str):
