@@ -132,7 +132,19 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
                 color="0.25",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # tick labels must not collide at column width
+        reach = max(
+            [
+                stats.margin,
+                *(
+                    abs(v)
+                    for c in comps
+                    if c.difference_ci
+                    for v in (c.difference_ci.low, c.difference_ci.high)
+                ),
+            ]
+        )
+        ax.set_xlim(-1.15 * reach, 1.15 * reach)  # symmetric, so the ±δ band and 0 read at a glance
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # labels must not collide
         ax.set_ylim(-0.6, len(comps) - 0.4)
         labels = [c.a if not c.context else f"{c.a} · {_values(c.context)}" for c in comps]
         labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]

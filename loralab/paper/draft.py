@@ -61,10 +61,11 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     abstract = (
         f"We compare {_n('study.strategies')} strategies for distributing a fixed LoRA parameter budget"
         f" across the layers and modules of a language model{on_model}, each trained with"
-        f" {_n('study.seeds')} seeds at exactly the same trainable-parameter budget. Every strategy is"
+        f" {_n('study.seeds')} seeds at the same trainable-parameter budget{_budget_words(facts)}. Every"
+        " strategy is"
         f" compared with the {base} baseline, paired by seed, and judged by a simultaneous"
         f" {_n('study.simconf')}% interval over training seeds against a smallest effect of interest"
-        f" $\\delta$ = {_n('study.margin')} nats/token declared before the runs. Of the {_n('study.family')}"
+        f" $\\delta$ = {_n('study.margin')} nats/token. Of the {_n('study.family')}"
         f" comparisons, {_n('study.nbetter')} are better, {_n('study.nworse')} worse,"
         f" {_n('study.nequivalent')} equivalent within $\\delta$ and {_n('study.nunresolved')} unresolved."
         " All numbers, tables and figures are generated from the results store."
@@ -200,6 +201,13 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         f" Each strategy is trained with {_n('study.seeds')} seeds; a seed fixes data order, adapter"
         " initialisation and dropout, and runs with the same seed see the same examples in the same order.\n"
     )
+
+
+def _budget_words(facts: PaperFacts) -> str:
+    """' (recorded trainable parameters within 0.016 % of each other)' where the study records them."""
+    if "study.budgetspread" not in {n.key for n in facts.numbers}:
+        return ""
+    return f" (recorded trainable parameters within {_n('study.budgetspread')}% of each other)"
 
 
 def _setup(inputs: StudyInputs) -> str:

@@ -121,6 +121,18 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
                 src + f"comparisons[kind=vs_baseline].verdict == {verdict} (count)",
             )
         )
+    params = [c.trainable_params for c in stats.summaries if c.trainable_params]
+    if len(params) > 1:
+        spread = (max(params) - min(params)) / max(params)
+        out.append(
+            Number(
+                "study.budgetspread",
+                100 * spread,
+                "float",
+                src + "summaries[].trainable_params ((max - min) / max, percent)",
+                decimals=3,
+            )
+        )
     seeds = sorted({n for c in stats.summaries for n in c.seeds})
     out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds (count)"))
     return out
