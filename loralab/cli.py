@@ -128,6 +128,17 @@ def study(
         max_retries=max_retries,
     )
     files = tuple(str(f) for f in strategy_file or [])
+    from loralab.runner.study import load_study
+
+    definition = load_study(study_file, list(overrides or []))
+    if definition.adaptive is not None:
+        from loralab.adaptive import run_adaptive
+
+        raise typer.Exit(
+            code=run_adaptive(
+                definition, ex, retry_failed=retry_failed, claim_timeout=claim_timeout, strategy_files=files
+            )
+        )
     code = study_command(
         study_file,
         list(overrides or []),

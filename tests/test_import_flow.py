@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("store", "provenance"),
     ("runner", "experiment", "preflight"),
     ("analysis",),
+    ("adaptive",),  # adaptive studies: runs looks (runner) and decides them (analysis)
     ("paper",),
     ("cli", "demo", "__main__", "__init__"),
 ]

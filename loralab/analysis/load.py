@@ -39,6 +39,7 @@ class StudyData:
     directory: Path
     baseline: str
     margin_spec: str  # the study file's analysis.equivalence_margin (δ as declared)
+    looks: int  # the looks of an adaptive design (1: a fixed grid); verdict intervals widen with it
     runs: pd.DataFrame  # one row per run directory: run_id, state, varied fields, eval metrics
     varied: list[str]  # varied columns of `runs`, seed included
     expected: pd.DataFrame  # one row per expected run (plan), columns of `varied` + run_id
@@ -121,6 +122,7 @@ def load_study_dir(
                 "equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN
             )
         ),
+        looks=len((((plan.get("definition") or {}).get("adaptive") or {}).get("looks")) or [0]),
         runs=runs,
         varied=varied,
         expected=expected,

@@ -278,6 +278,8 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
     if data.done.empty:
         states = ", ".join(f"{n} {s}" for s, n in data.runs["state"].value_counts().sort_index().items())
         raise AnalysisError(f"no finished runs to analyse in {data.directory} ({states or 'no runs'})")
+    if data.looks > settings.looks:  # an adaptive design's final analysis: the looks it took count
+        settings = settings.model_copy(update={"looks": data.looks})
     res = resample_runs(data, settings)
     if progress:
         progress(f"resampled {len(res.loss)} runs × {settings.n_resamples} example resamples")

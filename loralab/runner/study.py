@@ -96,6 +96,30 @@ class StudyAnalysis(BaseModel):
         return str(v).strip()
 
 
+class AdaptiveDesign(BaseModel):
+    """Seeds added in looks until each comparison is resolved (docs/studies.md, "Adaptive studies")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    looks: tuple[int, ...] = Field(
+        (3, 6, 10),
+        description="Seeds per strategy at each look, increasing: the pilot first, the cap last. The"
+        " verdicts' error is split over the looks (Bonferroni), so every look costs power.",
+    )
+    max_runs: int | None = Field(
+        None,
+        ge=1,
+        description="Compute budget: stop adding seeds once the study would exceed this many runs.",
+    )
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or v[0] < 2 or any(b <= a for a, b in itertools.pairwise(v)):
+            raise ValueError("must be increasing seed counts starting at 2 or more, e.g. [3, 6, 10]")
+        return v
+
+
 class StudyConfig(BaseModel):
     """A named grid of runs over a base run config, with the baseline strategy for comparisons."""
 
@@ -107,6 +131,9 @@ class StudyConfig(BaseModel):
     baseline: str = Field("uniform", description="Strategy the analysis compares the others against.")
     analysis: StudyAnalysis = Field(
         default_factory=StudyAnalysis, description="The equivalence margin δ the verdicts use."
+    )
+    adaptive: AdaptiveDesign | None = Field(
+        None, description="Add seeds in looks only where comparisons are unresolved (None: a fixed grid)."
     )
     strategy_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -127,6 +154,20 @@ class StudyConfig(BaseModel):
     def strategies(self) -> tuple[str, ...]:
         """The strategies the study runs (the grid axis, or the base config's one)."""
         return self.grid.strategies or (self.base.lora.strategy,)
+
+    @model_validator(mode="after")
+    def _adaptive_seeds(self) -> StudyConfig:
+        if self.adaptive and self.grid.seeds and len(self.grid.seeds) < self.adaptive.looks[-1]:
+            raise ValueError(
+                f"adaptive.looks reaches {self.adaptive.looks[-1]} seeds but grid.seeds lists"
+                f" {len(self.grid.seeds)}; list at least that many seeds or leave grid.seeds out"
+            )
+        return self
+
+    def adaptive_seeds(self) -> tuple[int, ...]:
+        """The seeds an adaptive study draws from, in order (grid.seeds, else 0, 1, 2, ...)."""
+        assert self.adaptive is not None
+        return tuple(self.grid.seeds) or tuple(range(self.adaptive.looks[-1]))
 
 
 def _check_field(key: str) -> None:

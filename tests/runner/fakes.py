@@ -104,3 +104,29 @@ def fake_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
         raise
     rd.set_status("done", eval_loss=result.eval_loss, steps=max_steps)
     return FakeResult(rd, False, result)
+
+
+def verdict_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
+    """fake_run plus eval_examples.parquet whose per-seed offset has sd `spread` (strategy option).
+
+    Every run shares the examples and token counts; a run's loss is 2 + spread · z(seed, strategy),
+    so a small spread makes a comparison equivalent and a large one leaves it unresolved.
+    """
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from loralab.store import atomic_write_parquet
+
+    result = fake_run(cfg, heartbeat=heartbeat)
+    if not result.skipped:
+        spread = float(cfg.lora.strategy_options.get("spread", 0.0))
+        key = int(hashlib.sha256(cfg.lora.strategy.encode()).hexdigest()[:8], 16)
+        z = np.random.default_rng([cfg.train.seed, key]).standard_normal()
+        tokens = np.arange(5, 25, dtype=float)
+        frame = pd.DataFrame(
+            {"example": np.arange(20), "nll_sum": tokens * (2.0 + spread * z), "tokens": tokens}
+        )
+        atomic_write_parquet(result.run_dir.eval_examples, frame)
+    return result
