@@ -126,3 +126,61 @@ def rates(d: np.ndarray, effects: np.ndarray, margin: float, alpha: float = 0.05
         interval_coverage=float(covers.mean()),
         verdicts={v: float((verdict == v).mean()) for v in S.VERDICTS},
     )
+
+
+@dataclass(frozen=True)
+class AdaptiveRates:
+    """What the adaptive design did over simulated studies, beside a fixed design at its cap."""
+
+    studies: int
+    family_wrong: float  # any wrong verdict, at any look, among the verdicts the design reports
+    verdicts: dict[str, float]  # share of comparisons per final verdict
+    mean_runs: float  # runs per study, the baseline included
+    fixed_runs: int  # runs of the fixed design with every strategy at the cap
+    fixed_verdicts: dict[str, float]  # the fixed design's verdict shares (K = 1)
+
+
+def adaptive_rates(
+    comp: Components,
+    effects: np.ndarray,
+    looks: tuple[int, ...],
+    margin: float,
+    n_studies: int,
+    seed: int,
+    alpha: float = 0.05,
+) -> AdaptiveRates:
+    """Simulate `loralab.adaptive`: looks at `looks` seeds, more seeds only to unresolved comparisons.
+
+    A comparison's verdict is the one at the look where it resolved (or the last look); the baseline
+    gets seeds while any comparison is unresolved. Runs count every strategy's seeds, baseline included.
+    """
+    effects = np.asarray(effects, float)
+    m, K = len(effects), len(looks)
+    d = simulate_differences(comp, effects, looks[-1], n_studies, seed)
+    level = S.interval_confidence(alpha, m, K)
+    final = np.full((n_studies, m), "unresolved", dtype=object)
+    active = np.ones((n_studies, m), bool)
+    seeds_of = np.zeros((n_studies, m), int)
+    base_seeds = np.zeros(n_studies, int)
+    for n in looks:
+        idx = active.any(1)
+        base_seeds[idx] = n
+        seeds_of[active] = n
+        v, _, _ = S.verdicts(d[:, :, :n], level, margin)
+        final[active] = v[active]
+        active &= v == "unresolved"
+    truth = effects[None, :]
+    wrong = (
+        ((final == "better") & (truth >= 0))
+        | ((final == "worse") & (truth <= 0))
+        | ((final == "equivalent") & (np.abs(truth) >= margin))
+    )
+    fixed, _, _ = S.verdicts(d, S.interval_confidence(alpha, m), margin)
+    return AdaptiveRates(
+        studies=n_studies,
+        family_wrong=float(wrong.any(1).mean()),
+        verdicts={v: float((final == v).mean()) for v in S.VERDICTS},
+        mean_runs=float((seeds_of.sum(1) + base_seeds).mean()),
+        fixed_runs=(m + 1) * looks[-1],
+        fixed_verdicts={v: float((fixed == v).mean()) for v in S.VERDICTS},
+    )
