@@ -90,6 +90,10 @@ def compare(
     echo: Echo = _quiet,
 ) -> StudyStats:
     """Compare strategies (or run ids) `a` and `b`, paired, in every context both have; corrected."""
+    if a == b:
+        raise AnalysisError(
+            f"compare needs two different strategies or run ids (both are {a!r}); name another"
+        )
     settings = settings or Settings()
     data = load(directory, plan, None, echo)
     if data.done.empty:

@@ -153,6 +153,14 @@ def _tar(members: dict[str, bytes]) -> Callable[[Path], list[str]]:
     return build
 
 
+def _allocate(*args: str) -> Case:
+    return lambda tmp: ["allocate", *args]
+
+
+def _allocate_model(name: str, content: bytes, *args: str) -> Case:
+    return lambda tmp: ["allocate", "--model", str(_file(tmp, name, content)), *args]
+
+
 GOOD_ROW = {"instruction": "say hi", "input": "", "output": "hi"}
 
 # (case id, CLI args from tmp_path, regex the one error line must match)
@@ -223,6 +231,21 @@ CASES: list[tuple[str, Case, str]] = [
     ("data-bad-parquet", _run_data("d.parquet", b"PAR1garbage"), r"not a readable parquet"),
     ("data-csv", _run_data("d.csv", "a,b\n"), r"unsupported format"),
     ("data-rows-not-objects", _run_data("d.json", "[1, 2, 3]"), r"record 0 is a int"),
+    (
+        "data-val-set-all-records",
+        _run("data.val_set_size=160"),
+        r"val_set_size=160 asks for at least all 160 records.*below 160",
+    ),
+    (
+        "data-val-set-over-file",
+        _run_data("d.json", json.dumps([GOOD_ROW] * 30), "data.val_set_size=50"),
+        r"val_set_size=50 .* all 30 records",
+    ),
+    (
+        "data-val-set-over-max-examples",
+        _run("data.max_examples=20", "data.val_set_size=20"),
+        r"val_set_size=20 .* all 20 records",
+    ),
     ("data-one-record", _run_data("d.json", json.dumps([GOOD_ROW])), r"cannot be split"),
     (
         "data-truncated-to-nothing",
@@ -258,6 +281,30 @@ CASES: list[tuple[str, Case, str]] = [
         _study_tree(lambda t: {"name": "s", "base": _base(str(t / "store")), "grid": [1]}),
         r"grid",
     ),
+    (
+        "study-empty-strategies",
+        _study_tree(_grid(strategies=[])),
+        r"grid.strategies is empty; list at least one strategy or remove the key",
+    ),
+    (
+        "study-empty-budgets",
+        _study_tree(_grid(budgets=[])),
+        r"grid.budgets is empty; list at least one budget",
+    ),
+    ("study-empty-seeds", _study_tree(_grid(seeds=[])), r"grid.seeds is empty; list at least one seed"),
+    ("study-empty-seeds-override", _study_tree(_grid(seeds=[0]), "grid.seeds=[]"), r"grid.seeds is empty"),
+    ("study-empty-field", _study_tree(_grid(fields={"train.lr": []})), r"has no values"),
+    ("study-workers-zero", _study_tree(_grid(seeds=[0]), "--workers", "0"), r"--workers must be at least 1"),
+    (
+        "study-max-retries-negative",
+        _study_tree(_grid(seeds=[0]), "--max-retries", "-1"),
+        r"--max-retries must be at least 0",
+    ),
+    (
+        "study-claim-timeout-zero",
+        _study_tree(_grid(seeds=[0]), "--claim-timeout", "0"),
+        r"--claim-timeout must be greater than 0",
+    ),
     ("study-duplicate-seeds", _study_tree(_grid(seeds=[0, 0])), r"lists 0 more than once"),
     ("study-unknown-strategy", _study_tree(_grid(strategies=["uniform", "nope"])), r"nope"),
     ("study-unknown-grid-key", _study_tree(_grid(sedes=[0])), r"sedes"),
@@ -267,6 +314,36 @@ CASES: list[tuple[str, Case, str]] = [
         _study_tree(lambda t: {**_grid(seeds=[0])(t), "name": "../escape"}),
         r"plain directory",
     ),
+    # --- demo ------------------------------------------------------------------------------------------
+    (
+        "demo-workers-zero",
+        lambda t: ["demo", "--workers", "0", "--root", str(t / "store")],
+        r"--workers .*at least 1",
+    ),
+    (
+        "demo-workers-negative",
+        lambda t: ["demo", "--workers", "-2", "--root", str(t / "store")],
+        r"--workers",
+    ),
+    (
+        "demo-steps-zero",
+        lambda t: ["demo", "--steps", "0", "--root", str(t / "store")],
+        r"--steps .*at least 1",
+    ),
+    # --- allocate: the run's checks, before the model loads ----------------------------------------------
+    (
+        "allocate-unknown-strategy",  # the model path does not exist either: the strategy is checked first
+        _allocate("--strategy", "no-such-strategy", "--model", "/nonexistent/m.gguf"),
+        r"no-such-strategy",
+    ),
+    ("allocate-option-unknown", _allocate("-o", "bogus=1", "--model", "/nonexistent/m.gguf"), r"bogus"),
+    (
+        "allocate-gguf-truncated",
+        _allocate_model("m.gguf", b"GGUF\x03\x00\x00\x00\x05"),
+        r"damaged or truncated GGUF",
+    ),
+    ("allocate-gguf-not-gguf", _allocate_model("m.gguf", b"not a gguf file at all"), r"not a GGUF file"),
+    ("allocate-missing-gguf", _allocate("--model", "/nonexistent/m.gguf"), r"GGUF file .* does not exist"),
     # --- stores ----------------------------------------------------------------------------------------
     (
         "store-root-is-file",
@@ -294,6 +371,16 @@ CASES: list[tuple[str, Case, str]] = [
         "analyze-bad-confidence",
         _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--confidence", "2"),
         r"--confidence",
+    ),
+    (
+        "analyze-negative-seed",
+        _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--seed", "-1"),
+        r"--seed must be at least 0",
+    ),
+    (
+        "compare-same-strategy",
+        _with_run_dir(_no_finished_runs, "compare", "{dir}", "uniform", "uniform"),
+        r"two different strategies .*'uniform'",
     ),
     ("paper-draft-unanalysed", _with_run_dir(_no_finished_runs, "paper", "draft", "{dir}"), r"analy"),
     ("paper-check-not-tar", lambda t: ["paper", "check", str(_file(t, "b.tar.gz", b"nope"))], r"."),
