@@ -74,7 +74,7 @@ def load(directory: str | Path, plan: dict[str, Any] | None, baseline: str | Non
         if i % 100 == 0 or i == n:
             echo(f"reading runs {i}/{n}")
 
-    data = load_study_dir(directory, plan, progress=progress)
+    data = load_study_dir(directory, plan, progress=progress, warn=echo)
     if baseline:
         data = StudyData(**{**data.__dict__, "baseline": baseline})
     return data

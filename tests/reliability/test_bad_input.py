@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -453,3 +454,93 @@ def test_warnings_become_one_line_of_ours(capsys: pytest.CaptureFixture[str]) ->
         warnings.filters[:] = saved[2]
     err = capsys.readouterr().err
     assert err == "warning: the tokenizer has no pad token\n"
+
+
+# --- a study with one damaged run file: analysed without it, the file named in a warning line --------
+
+
+def _gen_study(tmp_path: Path) -> Path:
+    from tests.analysis.generated_store import generate_store
+
+    effects = {"uniform": 0.0, "linear-decay": -0.03}
+    return generate_store(tmp_path / "store", "gen", strategies=effects, seeds=(0, 1, 2), n_examples=40)
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"PAR1 not parquet"}[how])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
+def test_analyze_names_a_damaged_eval_file_and_analyses_the_rest(tmp_path: Path, cli, how: str) -> None:
+    from loralab.store import Store
+
+    study_dir = _gen_study(tmp_path)
+    damaged = sorted(Store(study_dir.parent).runs("gen"), key=lambda r: r.run_id)[0]
+    _damage(damaged.eval_examples, how)
+    before = snapshot(damaged.path)
+    result = cli("analyze", str(study_dir), "--resamples", "200")
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err + result.out
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and str(damaged.eval_examples) in warnings[0], result.err
+    assert damaged.run_id in warnings[0] and "unreadable" in warnings[0]
+    runs = pd.read_parquet(study_dir / "analysis" / "runs.parquet")
+    row = runs[runs["run_id"] == damaged.run_id].iloc[0]
+    assert not row["analysable"] and str(damaged.eval_examples) in row["error"]
+    assert int(runs["analysable"].sum()) == 5
+    assert snapshot(damaged.path) == before  # the damaged run is only read
+
+
+def test_analysis_loader_survives_damaged_store_files(tmp_path: Path) -> None:
+    """Damaged status, metrics, allocation and base-eval files of a done run: read around, not raised."""
+    from loralab.analysis.load import load_study_dir
+    from loralab.store import Store
+
+    study_dir = _gen_study(tmp_path)
+    rds = sorted(Store(study_dir.parent).runs("gen"), key=lambda r: r.run_id)
+    rds[0].status_file.write_bytes(b"\xff\xfe[")
+    rds[1].status_file.write_text("[1, 2]")
+    rds[2].metrics.write_bytes(b"\xff\x00" + b'{"type": "train", "step": "x", "loss": 1}\n')
+    rds[3].allocation.write_text('{"modules": [{"name": "a"}]}')
+    _damage(rds[4].base_eval_examples, "truncated")
+    seen: list[str] = []
+    data = load_study_dir(study_dir, warn=seen.append)
+    states = dict(zip(data.runs["run_id"], data.runs["state"], strict=True))
+    assert states[rds[0].run_id] == states[rds[1].run_id] == "pending"
+    assert rds[4].run_id in data.nll and rds[4].run_id not in data.base_nll
+    assert len(seen) == 1 and str(rds[4].base_eval_examples) in seen[0]
+
+
+def test_analyze_on_a_damaged_study_record_is_one_line(tmp_path: Path, cli) -> None:
+    study_dir = _gen_study(tmp_path)
+    (study_dir / "study.yaml").write_text("runs: [unclosed\n")
+    before = snapshot(tmp_path / "store")
+    result = cli("analyze", str(study_dir))
+    assert result.code == 2 and "Traceback" not in result.err
+    assert re.search(r"study.yaml is damaged", result.error_line), result.err
+    assert snapshot(tmp_path / "store") == before
+
+
+def test_a_saved_study_with_absent_axes_still_loads() -> None:
+    """A study directory's study.yaml writes absent axes as [] (not a user's empty list)."""
+    from loralab.runner.study import load_study
+
+    saved = Path(__file__).parents[2] / "examples/alpaca-smollm2/store/alpaca-smollm2-fast-dropout"
+    assert "strategies: []" in (saved / "study.yaml").read_text()
+    assert load_study(saved).strategies
+
+
+def test_val_set_size_is_checked_at_data_preparation_too() -> None:
+    """The data stage refuses what preflight refuses; the default 2000 keeps its cap at 20%."""
+    from loralab.config import DataConfig
+    from loralab.data.prepare import prepare_records
+    from loralab.data.synthetic import generate
+    from loralab.data.tiny_tokenizer import build_tiny_tokenizer
+    from loralab.errors import DataError
+
+    records, tok = generate(30, seed=0), build_tiny_tokenizer()
+    with pytest.raises(DataError, match=r"val_set_size=30 asks for at least all 30 records"):
+        prepare_records(records, DataConfig(source="synthetic", val_set_size=30), tok)
+    capped = prepare_records(records, DataConfig(source="synthetic"), tok)
+    assert len(capped.eval) == 6
