@@ -250,7 +250,11 @@ CASES: list[tuple[str, Case, str]] = [
     ("data-one-record", _run_data("d.json", json.dumps([GOOD_ROW])), r"cannot be split"),
     (
         "data-truncated-to-nothing",
-        _run_data("d.json", json.dumps([{"instruction": "word " * 400, "input": "", "output": "x"}] * 20)),
+        _run_data(  # 20 records: the tiny run's val_set_size=24 would be refused first
+            "d.json",
+            json.dumps([{"instruction": "word " * 400, "input": "", "output": "x"}] * 20),
+            "data.val_set_size=4",
+        ),
         r"no training examples left .* raise data.cutoff_len",
     ),
     ("data-hub-offline", _run("data.source=someone/some-dataset"), r"(hub|offline).*(local|synthetic)"),
