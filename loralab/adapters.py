@@ -8,6 +8,7 @@ projections. Modules with rank 0 are not targeted at all.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -132,7 +133,11 @@ def check_dropout_installed(model: nn.Module, cfg: LoraConfig, changed: int) -> 
 
 def save_adapter(model: PeftModel, directory: Path) -> None:
     """Save the adapter in PEFT format (adapter_config.json + adapter_model.safetensors)."""
-    model.save_pretrained(str(directory), safe_serialization=True)
+    with warnings.catch_warnings():
+        # AdaLoRA can prune a module to rank 0, whose lora_A/lora_B are rightly zero-sized; PEFT reads
+        # that as unsharded ZeRO-3/FSDP weights, which loralab never uses.
+        warnings.filterwarnings("ignore", message=r".*LoRA tensor\(s\) have invalid shape")
+        model.save_pretrained(str(directory), safe_serialization=True)
 
 
 def load_adapter(base: nn.Module, directory: Path) -> PeftModel:
