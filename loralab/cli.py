@@ -194,7 +194,12 @@ def _settings(
         )
     except ValidationError as e:
         first = e.errors()[0]
-        raise ConfigError(f"--{first['loc'][0]}: {first['msg']}") from None
+        option = _OPTION_OF.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ConfigError(f"--{option}: {first['msg']}") from None
+
+
+# Settings fields whose CLI option has another name (the error names what the user typed).
+_OPTION_OF = {"n_resamples": "resamples", "min_seeds_seed_level": "min-seeds"}
 
 
 _CONFIDENCE = typer.Option(0.95, help="Confidence level of intervals.")

@@ -378,6 +378,16 @@ CASES: list[tuple[str, Case, str]] = [
         r"--confidence",
     ),
     (
+        "analyze-few-resamples",
+        _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--resamples", "5"),
+        r"--resamples: .*greater than or equal to 100",
+    ),
+    (
+        "compare-min-seeds-one",
+        _with_run_dir(_no_finished_runs, "compare", "{dir}", "a", "b", "--min-seeds", "1"),
+        r"--min-seeds: .*greater than or equal to 2",
+    ),
+    (
         "analyze-negative-seed",
         _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--seed", "-1"),
         r"--seed must be at least 0",
