@@ -121,6 +121,13 @@ def _half_eval(store: Path) -> Path:
     return d
 
 
+def _damaged_allocation(store: Path) -> Path:
+    d = _half_eval(store)
+    (d / "eval.json").unlink()
+    (d / "allocation.json").write_text('{"modules": [{"rank"')
+    return d
+
+
 def _wrong_spec_id(store: Path) -> Path:
     """The directory of the tiny run's id holding a spec of another run id."""
     from loralab.config import load_config
@@ -362,6 +369,11 @@ CASES: list[tuple[str, Case, str]] = [
     ),
     ("show-foreign-dir", _with_run_dir(_foreign, "show", "{dir}"), r"not a run directory"),
     ("show-damaged-spec", _with_run_dir(_damaged_spec, "show", "{dir}"), r"damaged"),
+    (
+        "show-damaged-allocation",
+        _with_run_dir(_damaged_allocation, "show", "{dir}"),
+        r"allocation.json is damaged",
+    ),
     ("show-half-eval", _with_run_dir(_half_eval, "show", "{dir}"), r"eval.json is damaged"),
     (
         "run-spec-other-id",
