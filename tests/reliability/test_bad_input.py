@@ -128,6 +128,13 @@ def _damaged_allocation(store: Path) -> Path:
     return d
 
 
+def _binary_stats(store: Path) -> Path:
+    d = _no_finished_runs(store)
+    (d / "analysis").mkdir()
+    (d / "analysis" / "stats.json").write_bytes(b"\xff\xfe{")
+    return d
+
+
 def _wrong_spec_id(store: Path) -> Path:
     """The directory of the tiny run's id holding a spec of another run id."""
     from loralab.config import load_config
@@ -410,6 +417,11 @@ CASES: list[tuple[str, Case, str]] = [
         r"two different strategies .*'uniform'",
     ),
     ("paper-draft-unanalysed", _with_run_dir(_no_finished_runs, "paper", "draft", "{dir}"), r"analy"),
+    (
+        "paper-draft-binary-stats",
+        _with_run_dir(_binary_stats, "paper", "draft", "{dir}"),
+        r"stats.json is not valid JSON",
+    ),
     ("paper-check-not-tar", lambda t: ["paper", "check", str(_file(t, "b.tar.gz", b"nope"))], r"."),
     ("paper-check-dotdot", _tar({"../evil.tex": b"x"}), r"\.\."),
     ("paper-check-absolute", _tar({"/etc/evil.tex": b"x"}), r"absolute"),
