@@ -8,6 +8,7 @@ projections. Modules with rank 0 are not targeted at all.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from loralab.config import LoraConfig
-from loralab.errors import BudgetError
-from loralab.lora_dropout import install_dropout
+from loralab.errors import BudgetError, TrainingError
+from loralab.lora_dropout import install_dropout, replaces_dropout
 from loralab.models import count_parameters
 from loralab.strategies.alpha import module_alpha, scaling
 from loralab.strategies.base import RankAllocation, Strategy
@@ -102,15 +103,41 @@ def attach_lora(
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)
     verify_trainable(peft_model, allocation.params)
-    install_dropout(
+    changed = install_dropout(
         peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing, rng=cfg.dropout_rng
     )
+    check_dropout_installed(peft_model, cfg, changed)
     return peft_model
+
+
+def check_dropout_installed(model: nn.Module, cfg: LoraConfig, changed: int) -> None:
+    """TrainingError when loralab's dropout should have replaced PEFT's but replaced none.
+
+    The run record says which masks ran (lora.dropout_rng/impl); if a PEFT release moves the
+    modules `install_dropout` looks for, runs would silently train with torch's masks instead.
+    """
+    if changed or not replaces_dropout(cfg.dropout, cfg.dropout_impl, cfg.dropout_sharing, cfg.dropout_rng):
+        return
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    # plain LoRA layers (not AdaLoRA's SVDLinear, not DoRA): the ones install_dropout must replace
+    plain = [m for m in model.modules() if isinstance(m, LoraLinear) and not getattr(m, "lora_variant", None)]
+    if plain:
+        raise TrainingError(
+            f"lora.dropout_rng={cfg.dropout_rng}, dropout_impl={cfg.dropout_impl} and dropout_sharing="
+            f"{cfg.dropout_sharing} replaced none of the {len(plain)} LoRA dropout modules (this PEFT"
+            " lays them out differently); set lora.dropout_rng=torch lora.dropout_impl=peft"
+            " lora.dropout_sharing=module, or install the PEFT version pyproject.toml names"
+        )
 
 
 def save_adapter(model: PeftModel, directory: Path) -> None:
     """Save the adapter in PEFT format (adapter_config.json + adapter_model.safetensors)."""
-    model.save_pretrained(str(directory), safe_serialization=True)
+    with warnings.catch_warnings():
+        # AdaLoRA can prune a module to rank 0, whose lora_A/lora_B are rightly zero-sized; PEFT reads
+        # that as unsharded ZeRO-3/FSDP weights, which loralab never uses.
+        warnings.filterwarnings("ignore", message=r".*LoRA tensor\(s\) have invalid shape")
+        model.save_pretrained(str(directory), safe_serialization=True)
 
 
 def load_adapter(base: nn.Module, directory: Path) -> PeftModel:

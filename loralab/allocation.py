@@ -128,10 +128,18 @@ def preview(cfg: RunConfig) -> AllocationOutcome:
     """Allocate for `cfg` without training: load the model (and data, if the strategy needs it)."""
     from loralab.data import prepare_data
     from loralab.models import load_model
+    from loralab.preflight import check_inputs, check_model
 
+    # The same checks as `loralab run`, before the (slow) model load: a strategy name or option typo
+    # and a damaged model or data file are one line, not a loader's traceback.
+    needs_data = "importance" in check_strategy(cfg).needs
+    if needs_data:
+        check_inputs(cfg)
+    else:
+        check_model(cfg.model.name)
     loaded = load_model(cfg.model)
     modules = run_modules(loaded.model, cfg)
     examples = None
-    if "importance" in get_strategy(cfg.lora.strategy).needs:
+    if needs_data:
         examples = prepare_data(cfg.data, loaded.tokenizer).train
     return allocate(cfg, loaded.model, modules, examples, loaded.tokenizer.pad_token_id)

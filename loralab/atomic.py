@@ -24,7 +24,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     A torn last line (a writer killed mid-line) and anything that is not an object are skipped.
     """
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode(errors="replace")  # a damaged line is skipped, not fatal
     except FileNotFoundError:
         return []
     return [row for row in map(_json_or_none, text.splitlines()) if isinstance(row, dict)]

@@ -28,6 +28,20 @@ def _config_and_overrides(config: Path | None, overrides: list[str] | None) -> t
     return config, args
 
 
+def _at_least(option: str, value: float | None, low: float, *, above: bool = False) -> None:
+    """Refuse a numeric option below `low` (or not above it) in one line; None means its default.
+
+    Checked here rather than with typer's `min=`, whose error is a multi-line usage box.
+    """
+    from loralab.errors import ConfigError
+
+    if value is None:
+        return
+    if value < low or (above and value == low):
+        bound = f"greater than {low:g}" if above else f"at least {low:g}"
+        raise ConfigError(f"{option} must be {bound} (got {value:g}); give a larger value or leave it out")
+
+
 @app.command()
 def run(
     config: Path | None = typer.Argument(None, help="Run config YAML (defaults are used when omitted)."),
@@ -83,6 +97,8 @@ def demo(
     """The whole system offline: a small SmolLM2-135M study, its analysis and its paper."""
     from loralab.demo import NEXT_STEPS, demo_overrides, load_demo_study, run_demo
 
+    _at_least("--steps", steps, 1)
+    _at_least("--workers", workers, 1)
     study = load_demo_study(demo_overrides(list(overrides or []), data=data, steps=steps, root=root))
     typer.echo(
         f"demo: {len(study.strategies)} strategies x {len(study.grid.seeds)} seeds of"
@@ -119,6 +135,9 @@ def study(
     """Run a study's missing runs: skip done ones, resume interrupted ones, each run exactly once."""
     from loralab.runner.commands import make_executor, study_command
 
+    _at_least("--workers", workers, 1)
+    _at_least("--max-retries", max_retries, 0)
+    _at_least("--claim-timeout", claim_timeout, 0, above=True)
     ex = make_executor(
         executor,
         workers=workers,
@@ -174,6 +193,7 @@ def _settings(confidence: float, resamples: int, seed: int, alpha: float, margin
 
     if margin is not None:
         margin_nats(margin)  # a bad margin is one line naming it
+    _at_least("--seed", seed, 0)  # numpy seeds are non-negative
     try:
         return Settings(
             confidence=confidence,
@@ -185,7 +205,12 @@ def _settings(confidence: float, resamples: int, seed: int, alpha: float, margin
         )
     except ValidationError as e:
         first = e.errors()[0]
-        raise ConfigError(f"--{first['loc'][0]}: {first['msg']}") from None
+        option = _OPTION_OF.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ConfigError(f"--{option}: {first['msg']}") from None
+
+
+# Settings fields whose CLI option has another name (the error names what the user typed).
+_OPTION_OF = {"n_resamples": "resamples", "equivalence_margin": "margin"}
 
 
 _CONFIDENCE = typer.Option(0.95, help="Confidence level of intervals.")

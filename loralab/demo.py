@@ -94,7 +94,7 @@ def run_demo(
 ) -> DemoOutputs:
     """Run the study's missing runs, analyse it and write the paper; raises if any run failed."""
     runs = plan_runs(study)
-    workers = workers or choose_workers(len(runs))
+    workers = choose_workers(len(runs)) if workers is None else workers  # 0 is refused, not "default"
     report = run_study(study, LocalExecutor(workers))
     echo(report.summary())
     if report.failed:

@@ -204,6 +204,11 @@ class SharedInputDropout(nn.Module):
         return out
 
 
+def replaces_dropout(p: float, impl: str, sharing: str, rng: str) -> bool:
+    """Whether `install_dropout` has anything to do: dropout is on and not PEFT's own modules."""
+    return p != 0 and (impl, sharing, rng) != ("peft", "module", "torch")
+
+
 def install_dropout(
     model: nn.Module, p: float, *, impl: str = "peft", sharing: str = "module", rng: str = "torch"
 ) -> int:
@@ -212,7 +217,7 @@ def install_dropout(
     Only plain LoRA layers change (a `lora_A` that is a bias-free `nn.Linear`); others (AdaLoRA's
     parameters, DoRA, LoRA biases) keep PEFT's dropout, which is always correct.
     """
-    if p == 0 or (impl, sharing, rng) == ("peft", "module", "torch"):
+    if not replaces_dropout(p, impl, sharing, rng):
         return 0
 
     def make() -> nn.Module:

@@ -183,6 +183,9 @@ def load_model(cfg: ModelConfig) -> LoadedModel:
         path = Path(name).expanduser()
         if not path.is_file():
             raise ModelError(f"GGUF file {path} does not exist")
+        from loralab.preflight import check_gguf
+
+        check_gguf(path)  # transformers' GGUF reader fails on a truncated file with a traceback
         loaded = _gguf_model(path)
     else:
         loaded = _hf_model(name, cfg)

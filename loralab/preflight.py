@@ -12,8 +12,9 @@ import json
 import struct
 from pathlib import Path
 
-from loralab.config import RunConfig
+from loralab.config import DataConfig, RunConfig
 from loralab.data.sources import load_records
+from loralab.data.split import MIN_RECORDS_FOR_EVAL, check_val_set_size
 from loralab.errors import ModelError
 from loralab.fingerprint import SMOLLM2
 from loralab.hub import hub_usable
@@ -25,8 +26,14 @@ _BUILTIN_MODELS = ("tiny-gpt2", "tiny-llama", SMOLLM2)
 def check_inputs(cfg: RunConfig) -> None:
     """Raise DataError / ModelError for inputs the run could not read; return quietly otherwise."""
     check_model(cfg.model.name)
-    if cfg.data.source != "synthetic":
-        load_records(cfg.data.source, synthetic_size=cfg.data.synthetic_size, synthetic_seed=0)
+    data = cfg.data
+    if data.source == "synthetic":
+        n = data.synthetic_size
+    else:
+        n = len(load_records(data.source, synthetic_size=data.synthetic_size, synthetic_seed=0))
+    if n >= MIN_RECORDS_FOR_EVAL:  # fewer is refused, with its own message, when the data are prepared
+        n = min(n, data.max_examples or n)
+        check_val_set_size(n, data.val_set_size, DataConfig.model_fields["val_set_size"].default)
 
 
 def check_model(name: str) -> None:

@@ -252,3 +252,37 @@ def test_fast_rng_is_another_mask_than_torchs_but_the_same_dropout():
     assert sum(isinstance(m, MaskDropout) for m in model.modules()) == sum(
         isinstance(m, LoraLayer) for m in model.modules()
     )
+
+
+def test_a_peft_layout_install_dropout_does_not_find_is_an_error(monkeypatch):
+    """Records say what ran: if no LoRA dropout module is replaced, the run stops instead of silently
+    training with torch's masks (here PEFT is made to keep its dropout under another name)."""
+    import loralab.adapters as adapters
+    from loralab.errors import TrainingError
+
+    real = adapters.get_peft_model
+
+    def renamed(model, config):
+        peft_model = real(model, config)
+        for module in peft_model.modules():
+            if isinstance(module, LoraLayer):
+                module.lora_dropout_v2 = module.lora_dropout
+                del module.lora_dropout
+        return peft_model
+
+    monkeypatch.setattr(adapters, "get_peft_model", renamed)
+    with pytest.raises(TrainingError, match=r"dropout_rng=fast.*replaced none of the \d+ LoRA dropout"):
+        _peft_model("peft", rng="fast")
+    _peft_model("peft", rng="torch")  # PEFT's own dropout: nothing to replace, nothing to check
+    _peft_model("mask", p=0.0, rng="fast")  # no dropout at all
+
+
+def test_adalora_keeps_peft_dropout_without_error():
+    """AdaLoRA's layers are not plain LoRA: none is replaced, and that is no error."""
+    loaded = load_model(ModelConfig(name="tiny-llama"))
+    mods = target_modules(loaded.model)
+    budget = resolve_budget("r8", mods, sum(q.numel() for q in loaded.model.parameters()))
+    adalora = get_strategy("adalora")
+    alloc = adalora.allocate(mods, budget, Signals(), adalora.Options())
+    cfg = LoraConfig(dropout=0.1, dropout_rng="fast", strategy="adalora")
+    attach_lora(loaded.model, alloc, cfg, seed=0, total_steps=20, strategy=adalora)

@@ -1,20 +1,23 @@
 """A study's run directories as tidy frames: runs, examples, curves, allocations, and what is missing.
 
-A run is *analysable* when it is done and has its eval files; every other run (failed, running,
-pending, or done without eval files) stays in `runs` with its state and shows in the coverage
-table, never silently dropped. A study directory may hold `study.yaml` (written by `loralab
-study`): its `runs` list is the expected grid, so runs that never started count as missing.
+A run is *analysable* when it is done and has readable eval files; every other run (failed, running,
+pending, or done with eval files missing or damaged) stays in `runs` with its state and shows in the
+coverage table, never silently dropped; a damaged file is also named in a warning line. A study
+directory may hold `study.yaml` (written by `loralab study`): its `runs` list is the expected grid,
+so runs that never started count as missing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
@@ -71,13 +74,34 @@ class StudyData:
 def study_record(directory: Path) -> dict[str, Any] | None:
     """The study definition `loralab study` saved in the study directory, if any."""
     path = directory / STUDY_RECORD
-    return yaml.safe_load(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        record = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise AnalysisError(
+            f"{path} is damaged ({type(e).__name__}); rerun `loralab study` with the study file"
+            " (it rewrites it) or analyse with the study YAML"
+        ) from None
+    if record is not None and not isinstance(record, dict):
+        raise AnalysisError(f"{path} holds no mapping; rerun `loralab study` with the study file")
+    return record
+
+
+def _ignore(message: str) -> None:
+    pass
 
 
 def load_study_dir(
-    directory: str | Path, plan: dict[str, Any] | None = None, progress: Any = None
+    directory: str | Path,
+    plan: dict[str, Any] | None = None,
+    progress: Any = None,
+    warn: Callable[[str], None] = _ignore,
 ) -> StudyData:
-    """Read a study directory `<root>/<study>`; `plan` (a study record) overrides its study.yaml."""
+    """Read a study directory `<root>/<study>`; `plan` (a study record) overrides its study.yaml.
+
+    A run whose eval examples cannot be read is kept as not analysable, and `warn` names the file.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise AnalysisError(f"{directory} is not a study directory (expected <root>/<study>/)")
@@ -93,9 +117,17 @@ def load_study_dir(
         configs[rd.run_id] = record.pop("_config")
         records.append(record)
         if record["analysable"]:
-            nll[rd.run_id] = _read_examples(rd.eval_examples)
-            if rd.base_eval_examples.exists():
+            try:
+                nll[rd.run_id] = _read_examples(rd.eval_examples)
+            except UnreadableFile as e:
+                warn(f"warning: {e}; run {rd.run_id} is left out (shown as unreadable in the coverage)")
+                record["analysable"] = False
+                record["error"] = str(e)
+        if record["analysable"] and rd.base_eval_examples.exists():
+            try:
                 base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
+            except UnreadableFile as e:  # optional: the run is analysed without its base-model losses
+                warn(f"warning: {e}; run {rd.run_id} is analysed without its base-model losses")
         curves.append(_curve(rd))
         alloc, traj = _allocation(rd)
         allocs.append(alloc)
@@ -169,8 +201,16 @@ def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
         return None, str(e)
 
 
+class UnreadableFile(Exception):
+    """A store file that exists but cannot be read (truncated, empty, not parquet, wrong columns)."""
+
+
 def _read_examples(path: Path) -> pd.DataFrame:
-    table = pq.read_table(path, columns=["example", "nll_sum", "tokens"])
+    try:
+        table = pq.read_table(path, columns=["example", "nll_sum", "tokens"])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+        # pyarrow reports a truncated or empty file as ArrowInvalid (a ValueError) or OSError
+        raise UnreadableFile(f"{path} is damaged or unreadable ({str(e).splitlines()[0][:120]})") from None
     return table.to_pandas().sort_values("example", kind="stable", ignore_index=True)
 
 
@@ -183,25 +223,29 @@ def _curve(rd: RunDir) -> pd.DataFrame:
     for m in rd.read_metrics():
         if "step" not in m:
             continue
-        if m.get("type") == "train" and m.get("loss") is not None:
-            rows.append((rd.run_id, "train", int(m["step"]), float(m["loss"]), float(m.get("tokens") or 1)))
-        elif m.get("type") == "eval" and m.get("eval_loss") is not None:
-            tokens = float(m.get("eval_tokens") or 1)
-            rows.append((rd.run_id, "eval", int(m["step"]), float(m["eval_loss"]), tokens))
+        try:
+            if m.get("type") == "train" and m.get("loss") is not None:
+                tokens = float(m.get("tokens") or 1)
+                rows.append((rd.run_id, "train", int(m["step"]), float(m["loss"]), tokens))
+            elif m.get("type") == "eval" and m.get("eval_loss") is not None:
+                tokens = float(m.get("eval_tokens") or 1)
+                rows.append((rd.run_id, "eval", int(m["step"]), float(m["eval_loss"]), tokens))
+        except (TypeError, ValueError):  # a damaged line: the curve keeps the others
+            continue
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         record = json.loads(rd.allocation.read_text())
-    except (OSError, ValueError):
+        final = record.get("final", record)
+        modules = [
+            (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]))
+            for m in final.get("modules", [])
+        ]
+        traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or damaged: no map
         return pd.DataFrame(), pd.DataFrame()
-    final = record.get("final", record)
-    modules = [
-        (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]))
-        for m in final.get("modules", [])
-    ]
-    traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
     return (
         pd.DataFrame(modules, columns=["run_id", "module", "layer", "kind", "rank"]),
         pd.DataFrame(traj, columns=["run_id", "step", "params"]),

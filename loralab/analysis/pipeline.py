@@ -75,7 +75,7 @@ def load(directory: str | Path, plan: dict[str, Any] | None, baseline: str | Non
         if i % 100 == 0 or i == n:
             echo(f"reading runs {i}/{n}")
 
-    data = load_study_dir(directory, plan, progress=progress)
+    data = load_study_dir(directory, plan, progress=progress, warn=echo)
     if baseline:
         data = StudyData(**{**data.__dict__, "baseline": baseline})
     return data
@@ -91,6 +91,10 @@ def compare(
     echo: Echo = _quiet,
 ) -> StudyStats:
     """Compare strategies (or run ids) `a` and `b`, paired, in every context both have; corrected."""
+    if a == b:
+        raise AnalysisError(
+            f"compare needs two different strategies or run ids (both are {a!r}); name another"
+        )
     settings = settings or Settings()
     data = load(directory, plan, None, echo)
     if data.done.empty:

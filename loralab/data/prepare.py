@@ -8,7 +8,7 @@ from typing import Any
 from loralab.config import DataConfig
 from loralab.data.batching import length_grouped_batches, padding_fraction, random_batches
 from loralab.data.sources import load_records
-from loralab.data.split import subsample, train_eval_split
+from loralab.data.split import check_val_set_size, subsample, train_eval_split
 from loralab.data.template import AlpacaRecord
 from loralab.data.tokenize import TokenizedExample, tokenize_records
 from loralab.errors import DataError
@@ -43,6 +43,7 @@ def prepare_records(records: list[AlpacaRecord], cfg: DataConfig, tokenizer: Any
             f"no eval records (val_set_size={cfg.val_set_size}, {len(chosen)} records); set"
             " data.val_set_size >= 1 and use at least 5 records"
         )
+    check_val_set_size(len(chosen), cfg.val_set_size, DataConfig.model_fields["val_set_size"].default)
     train_idx = [chosen[i] for i in train_pos]
     eval_idx = [chosen[i] for i in eval_pos]
     train_all = _tokenize(records, train_idx, cfg, tokenizer)

@@ -22,6 +22,20 @@ def subsample(n: int, max_examples: int | None, seed: int) -> list[int]:
     return sorted(int(i) for i in perm[:max_examples])
 
 
+def check_val_set_size(n: int, val_set_size: int, default: int) -> None:
+    """DataError when an explicitly chosen `val_set_size` asks for the whole set or more.
+
+    The default (alpaca-lora's 2000) is documented as capped at 20% of small sets, so it never errors;
+    a smaller value that is still below n is capped the same way.
+    """
+    if val_set_size != default and val_set_size >= n:
+        raise DataError(
+            f"data.val_set_size={val_set_size} asks for at least all {n} records of the data set,"
+            f" leaving none to train on; set data.val_set_size below {n} (at most 20% are held out)"
+            " or use more records"
+        )
+
+
 def eval_size(n: int, val_set_size: int) -> int:
     """Records held out for eval: `val_set_size` capped at 20% of n, at least 1 when n >= 5, else 0."""
     if n < MIN_RECORDS_FOR_EVAL or val_set_size <= 0:

@@ -69,7 +69,7 @@ def load_stats(analysis_dir: Path) -> StudyStats:
         raise PaperError(f"{path} does not exist; run `loralab analyze {analysis_dir.parent}` first")
     try:
         raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # invalid JSON, or bytes that are not UTF-8
         raise PaperError(f"{path} is not valid JSON ({e}); rerun `loralab analyze`") from None
     version = raw.get("schema_version") if isinstance(raw, dict) else None
     if version is not None and version > SCHEMA_VERSION:

@@ -49,7 +49,7 @@ _AXIS_FIELDS = {"lora.strategy": "strategies", "lora.budget": "budgets", "train.
 
 
 class Grid(BaseModel):
-    """The axes of a study; an empty axis keeps the base config's value."""
+    """The axes of a study; an absent axis keeps the base config's value (an empty list is refused)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -290,6 +290,16 @@ def parse_study(tree: dict[str, Any], base_dir: Path | None = None) -> StudyConf
         raise ConfigError(f"study {validation_message(e, unknown_key=STUDY_KEYS)}") from None
 
 
+def _check_empty_axes(grid: Any) -> None:
+    """An axis given as an empty list is a mistake (it would run the base value); an absent one is not."""
+    if not isinstance(grid, dict):
+        return
+    for axis, one in (("strategies", "strategy"), ("budgets", "budget"), ("seeds", "seed")):
+        values = grid.get(axis)
+        if isinstance(values, list | tuple) and not values:
+            raise ConfigError(f"grid.{axis} is empty; list at least one {one} or remove the key")
+
+
 def _resolve_base(tree: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     tree = dict(tree)
     if isinstance(tree.get("base"), str):
@@ -307,7 +317,10 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
     p = Path(path)
     # a file's `base` is resolved before overrides, which may set base.* keys
     tree = _saved_study(p) if p.is_dir() else _resolve_base(load_yaml(p), p.parent)
-    return parse_study(apply_overrides(tree, list(overrides or [])))
+    tree = apply_overrides(tree, list(overrides or []))
+    if not p.is_dir():  # a saved study writes its absent axes as []
+        _check_empty_axes(tree.get("grid"))
+    return parse_study(tree)
 
 
 def _saved_study(directory: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loralab.errors import StoreError
 from loralab.store.rundir import RunDir
 
 
@@ -20,13 +21,16 @@ def describe_run(path: Path) -> str:
         f"  budget {cfg.lora.budget}  seed {cfg.train.seed}"
     )
     if rd.allocation.exists():
-        a = rd.read_json(rd.allocation)
-        ranks = [m["rank"] for m in a["modules"]]
-        lines.append(
-            f"  allocation: {len(ranks)} modules, rank {min(ranks)}..{max(ranks)}"
-            f" (mean {sum(ranks) / len(ranks):.2f}); {a['achieved_params']} of {a['budget']['params']}"
-            f" params ({a.get('budget_status', '?')})"
-        )
+        try:
+            a = rd.read_json(rd.allocation)
+            ranks = [m["rank"] for m in a["modules"]]
+            lines.append(
+                f"  allocation: {len(ranks)} modules, rank {min(ranks)}..{max(ranks)}"
+                f" (mean {sum(ranks) / len(ranks):.2f}); {a['achieved_params']} of {a['budget']['params']}"
+                f" params ({a.get('budget_status', '?')})"
+            )
+        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as e:
+            raise StoreError(f"{rd.allocation} is damaged ({type(e).__name__}); rerun the run") from None
     steps = [m for m in rd.read_metrics() if m.get("type") == "train"]
     if steps:
         lines.append(f"  steps logged {steps[-1]['step']}  last train loss {steps[-1]['loss']:.4f}")

@@ -83,9 +83,10 @@ class RunDir:
         if not self.status_file.exists():
             return {"state": "pending"}
         try:
-            return json.loads(self.status_file.read_text())
-        except json.JSONDecodeError:
+            status = json.loads(self.status_file.read_text())
+        except ValueError:  # torn or not UTF-8
             return {"state": "pending"}
+        return status if isinstance(status, dict) else {"state": "pending"}
 
     @property
     def state(self) -> RunState:

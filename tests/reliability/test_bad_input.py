@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -120,6 +121,20 @@ def _half_eval(store: Path) -> Path:
     return d
 
 
+def _damaged_allocation(store: Path) -> Path:
+    d = _half_eval(store)
+    (d / "eval.json").unlink()
+    (d / "allocation.json").write_text('{"modules": [{"rank"')
+    return d
+
+
+def _binary_stats(store: Path) -> Path:
+    d = _no_finished_runs(store)
+    (d / "analysis").mkdir()
+    (d / "analysis" / "stats.json").write_bytes(b"\xff\xfe{")
+    return d
+
+
 def _wrong_spec_id(store: Path) -> Path:
     """The directory of the tiny run's id holding a spec of another run id."""
     from loralab.config import load_config
@@ -151,6 +166,14 @@ def _tar(members: dict[str, bytes]) -> Callable[[Path], list[str]]:
         return ["paper", "check", str(_file(tmp, "arxiv.tar.gz", buf.getvalue()))]
 
     return build
+
+
+def _allocate(*args: str) -> Case:
+    return lambda tmp: ["allocate", *args]
+
+
+def _allocate_model(name: str, content: bytes, *args: str) -> Case:
+    return lambda tmp: ["allocate", "--model", str(_file(tmp, name, content)), *args]
 
 
 GOOD_ROW = {"instruction": "say hi", "input": "", "output": "hi"}
@@ -223,10 +246,29 @@ CASES: list[tuple[str, Case, str]] = [
     ("data-bad-parquet", _run_data("d.parquet", b"PAR1garbage"), r"not a readable parquet"),
     ("data-csv", _run_data("d.csv", "a,b\n"), r"unsupported format"),
     ("data-rows-not-objects", _run_data("d.json", "[1, 2, 3]"), r"record 0 is a int"),
+    (
+        "data-val-set-all-records",
+        _run("data.val_set_size=160"),
+        r"val_set_size=160 asks for at least all 160 records.*below 160",
+    ),
+    (
+        "data-val-set-over-file",
+        _run_data("d.json", json.dumps([GOOD_ROW] * 30), "data.val_set_size=50"),
+        r"val_set_size=50 .* all 30 records",
+    ),
+    (
+        "data-val-set-over-max-examples",
+        _run("data.max_examples=20", "data.val_set_size=20"),
+        r"val_set_size=20 .* all 20 records",
+    ),
     ("data-one-record", _run_data("d.json", json.dumps([GOOD_ROW])), r"cannot be split"),
     (
         "data-truncated-to-nothing",
-        _run_data("d.json", json.dumps([{"instruction": "word " * 400, "input": "", "output": "x"}] * 20)),
+        _run_data(  # 20 records: the tiny run's val_set_size=24 would be refused first
+            "d.json",
+            json.dumps([{"instruction": "word " * 400, "input": "", "output": "x"}] * 20),
+            "data.val_set_size=4",
+        ),
         r"no training examples left .* raise data.cutoff_len",
     ),
     ("data-hub-offline", _run("data.source=someone/some-dataset"), r"(hub|offline).*(local|synthetic)"),
@@ -258,6 +300,30 @@ CASES: list[tuple[str, Case, str]] = [
         _study_tree(lambda t: {"name": "s", "base": _base(str(t / "store")), "grid": [1]}),
         r"grid",
     ),
+    (
+        "study-empty-strategies",
+        _study_tree(_grid(strategies=[])),
+        r"grid.strategies is empty; list at least one strategy or remove the key",
+    ),
+    (
+        "study-empty-budgets",
+        _study_tree(_grid(budgets=[])),
+        r"grid.budgets is empty; list at least one budget",
+    ),
+    ("study-empty-seeds", _study_tree(_grid(seeds=[])), r"grid.seeds is empty; list at least one seed"),
+    ("study-empty-seeds-override", _study_tree(_grid(seeds=[0]), "grid.seeds=[]"), r"grid.seeds is empty"),
+    ("study-empty-field", _study_tree(_grid(fields={"train.lr": []})), r"has no values"),
+    ("study-workers-zero", _study_tree(_grid(seeds=[0]), "--workers", "0"), r"--workers must be at least 1"),
+    (
+        "study-max-retries-negative",
+        _study_tree(_grid(seeds=[0]), "--max-retries", "-1"),
+        r"--max-retries must be at least 0",
+    ),
+    (
+        "study-claim-timeout-zero",
+        _study_tree(_grid(seeds=[0]), "--claim-timeout", "0"),
+        r"--claim-timeout must be greater than 0",
+    ),
     ("study-duplicate-seeds", _study_tree(_grid(seeds=[0, 0])), r"lists 0 more than once"),
     ("study-unknown-strategy", _study_tree(_grid(strategies=["uniform", "nope"])), r"nope"),
     ("study-unknown-grid-key", _study_tree(_grid(sedes=[0])), r"sedes"),
@@ -267,6 +333,36 @@ CASES: list[tuple[str, Case, str]] = [
         _study_tree(lambda t: {**_grid(seeds=[0])(t), "name": "../escape"}),
         r"plain directory",
     ),
+    # --- demo ------------------------------------------------------------------------------------------
+    (
+        "demo-workers-zero",
+        lambda t: ["demo", "--workers", "0", "--root", str(t / "store")],
+        r"--workers .*at least 1",
+    ),
+    (
+        "demo-workers-negative",
+        lambda t: ["demo", "--workers", "-2", "--root", str(t / "store")],
+        r"--workers",
+    ),
+    (
+        "demo-steps-zero",
+        lambda t: ["demo", "--steps", "0", "--root", str(t / "store")],
+        r"--steps .*at least 1",
+    ),
+    # --- allocate: the run's checks, before the model loads ----------------------------------------------
+    (
+        "allocate-unknown-strategy",  # the model path does not exist either: the strategy is checked first
+        _allocate("--strategy", "no-such-strategy", "--model", "/nonexistent/m.gguf"),
+        r"no-such-strategy",
+    ),
+    ("allocate-option-unknown", _allocate("-o", "bogus=1", "--model", "/nonexistent/m.gguf"), r"bogus"),
+    (
+        "allocate-gguf-truncated",
+        _allocate_model("m.gguf", b"GGUF\x03\x00\x00\x00\x05"),
+        r"damaged or truncated GGUF",
+    ),
+    ("allocate-gguf-not-gguf", _allocate_model("m.gguf", b"not a gguf file at all"), r"not a GGUF file"),
+    ("allocate-missing-gguf", _allocate("--model", "/nonexistent/m.gguf"), r"GGUF file .* does not exist"),
     # --- stores ----------------------------------------------------------------------------------------
     (
         "store-root-is-file",
@@ -280,6 +376,11 @@ CASES: list[tuple[str, Case, str]] = [
     ),
     ("show-foreign-dir", _with_run_dir(_foreign, "show", "{dir}"), r"not a run directory"),
     ("show-damaged-spec", _with_run_dir(_damaged_spec, "show", "{dir}"), r"damaged"),
+    (
+        "show-damaged-allocation",
+        _with_run_dir(_damaged_allocation, "show", "{dir}"),
+        r"allocation.json is damaged",
+    ),
     ("show-half-eval", _with_run_dir(_half_eval, "show", "{dir}"), r"eval.json is damaged"),
     (
         "run-spec-other-id",
@@ -295,7 +396,37 @@ CASES: list[tuple[str, Case, str]] = [
         _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--confidence", "2"),
         r"--confidence",
     ),
+    (
+        "analyze-few-resamples",
+        _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--resamples", "5"),
+        r"--resamples: .*greater than or equal to 100",
+    ),
+    (
+        "compare-bad-margin",
+        _with_run_dir(_no_finished_runs, "compare", "{dir}", "a", "b", "--margin", "-1%"),
+        r"equivalence margin '-1%' is not a positive margin",
+    ),
+    (
+        "analyze-alpha-one",
+        _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--alpha", "1"),
+        r"--alpha: .*less than 1",
+    ),
+    (
+        "analyze-negative-seed",
+        _with_run_dir(_no_finished_runs, "analyze", "{dir}", "--seed", "-1"),
+        r"--seed must be at least 0",
+    ),
+    (
+        "compare-same-strategy",
+        _with_run_dir(_no_finished_runs, "compare", "{dir}", "uniform", "uniform"),
+        r"two different strategies .*'uniform'",
+    ),
     ("paper-draft-unanalysed", _with_run_dir(_no_finished_runs, "paper", "draft", "{dir}"), r"analy"),
+    (
+        "paper-draft-binary-stats",
+        _with_run_dir(_binary_stats, "paper", "draft", "{dir}"),
+        r"stats.json is not valid JSON",
+    ),
     ("paper-check-not-tar", lambda t: ["paper", "check", str(_file(t, "b.tar.gz", b"nope"))], r"."),
     ("paper-check-dotdot", _tar({"../evil.tex": b"x"}), r"\.\."),
     ("paper-check-absolute", _tar({"/etc/evil.tex": b"x"}), r"absolute"),
@@ -366,3 +497,93 @@ def test_warnings_become_one_line_of_ours(capsys: pytest.CaptureFixture[str]) ->
         warnings.filters[:] = saved[2]
     err = capsys.readouterr().err
     assert err == "warning: the tokenizer has no pad token\n"
+
+
+# --- a study with one damaged run file: analysed without it, the file named in a warning line --------
+
+
+def _gen_study(tmp_path: Path) -> Path:
+    from tests.analysis.generated_store import generate_store
+
+    effects = {"uniform": 0.0, "linear-decay": -0.03}
+    return generate_store(tmp_path / "store", "gen", strategies=effects, seeds=(0, 1, 2), n_examples=40)
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"PAR1 not parquet"}[how])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
+def test_analyze_names_a_damaged_eval_file_and_analyses_the_rest(tmp_path: Path, cli, how: str) -> None:
+    from loralab.store import Store
+
+    study_dir = _gen_study(tmp_path)
+    damaged = sorted(Store(study_dir.parent).runs("gen"), key=lambda r: r.run_id)[0]
+    _damage(damaged.eval_examples, how)
+    before = snapshot(damaged.path)
+    result = cli("analyze", str(study_dir), "--resamples", "200")
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err + result.out
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and str(damaged.eval_examples) in warnings[0], result.err
+    assert damaged.run_id in warnings[0] and "unreadable" in warnings[0]
+    runs = pd.read_parquet(study_dir / "analysis" / "runs.parquet")
+    row = runs[runs["run_id"] == damaged.run_id].iloc[0]
+    assert not row["analysable"] and str(damaged.eval_examples) in row["error"]
+    assert int(runs["analysable"].sum()) == 5
+    assert snapshot(damaged.path) == before  # the damaged run is only read
+
+
+def test_analysis_loader_survives_damaged_store_files(tmp_path: Path) -> None:
+    """Damaged status, metrics, allocation and base-eval files of a done run: read around, not raised."""
+    from loralab.analysis.load import load_study_dir
+    from loralab.store import Store
+
+    study_dir = _gen_study(tmp_path)
+    rds = sorted(Store(study_dir.parent).runs("gen"), key=lambda r: r.run_id)
+    rds[0].status_file.write_bytes(b"\xff\xfe[")
+    rds[1].status_file.write_text("[1, 2]")
+    rds[2].metrics.write_bytes(b"\xff\x00" + b'{"type": "train", "step": "x", "loss": 1}\n')
+    rds[3].allocation.write_text('{"modules": [{"name": "a"}]}')
+    _damage(rds[4].base_eval_examples, "truncated")
+    seen: list[str] = []
+    data = load_study_dir(study_dir, warn=seen.append)
+    states = dict(zip(data.runs["run_id"], data.runs["state"], strict=True))
+    assert states[rds[0].run_id] == states[rds[1].run_id] == "pending"
+    assert rds[4].run_id in data.nll and rds[4].run_id not in data.base_nll
+    assert len(seen) == 1 and str(rds[4].base_eval_examples) in seen[0]
+
+
+def test_analyze_on_a_damaged_study_record_is_one_line(tmp_path: Path, cli) -> None:
+    study_dir = _gen_study(tmp_path)
+    (study_dir / "study.yaml").write_text("runs: [unclosed\n")
+    before = snapshot(tmp_path / "store")
+    result = cli("analyze", str(study_dir))
+    assert result.code == 2 and "Traceback" not in result.err
+    assert re.search(r"study.yaml is damaged", result.error_line), result.err
+    assert snapshot(tmp_path / "store") == before
+
+
+def test_a_saved_study_with_absent_axes_still_loads() -> None:
+    """A study directory's study.yaml writes absent axes as [] (not a user's empty list)."""
+    from loralab.runner.study import load_study
+
+    saved = Path(__file__).parents[2] / "examples/alpaca-smollm2/store/alpaca-smollm2-fast-dropout"
+    assert "strategies: []" in (saved / "study.yaml").read_text()
+    assert load_study(saved).strategies
+
+
+def test_val_set_size_is_checked_at_data_preparation_too() -> None:
+    """The data stage refuses what preflight refuses; the default 2000 keeps its cap at 20%."""
+    from loralab.config import DataConfig
+    from loralab.data.prepare import prepare_records
+    from loralab.data.synthetic import generate
+    from loralab.data.tiny_tokenizer import build_tiny_tokenizer
+    from loralab.errors import DataError
+
+    records, tok = generate(30, seed=0), build_tiny_tokenizer()
+    with pytest.raises(DataError, match=r"val_set_size=30 asks for at least all 30 records"):
+        prepare_records(records, DataConfig(source="synthetic", val_set_size=30), tok)
+    capped = prepare_records(records, DataConfig(source="synthetic"), tok)
+    assert len(capped.eval) == 6
