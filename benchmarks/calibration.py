@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loralab.analysis.calibration import fit_components, rates, simulate_differences
+from loralab.analysis.calibration import adaptive_rates, fit_components, rates, simulate_differences
 from loralab.analysis.load import load_study_dir
 
 STORE = Path(__file__).resolve().parents[1] / "examples/alpaca-smollm2/store/alpaca-smollm2"
@@ -71,6 +71,32 @@ def main() -> None:
                     f" {r.coverage:.4f} | {r.interval_coverage:.4f} | {directional} |"
                     f" {r.verdicts['equivalent']:.3f} | {r.verdicts['unresolved']:.3f} |"
                 )
+    adaptive_table(fitted, margin, args.studies, args.seed, args.alpha)
+
+
+def adaptive_table(fitted, margin: float, studies: int, seed: int, alpha: float) -> None:
+    """The adaptive design (pilot 3, looks at 3, 6, 10 seeds) beside a fixed 10-seed design."""
+    print("\nadaptive design, looks at 3, 6, 10 seeds (Bonferroni over 5 comparisons x 3 looks), beside a")
+    print("fixed design with every strategy at 10 seeds (Bonferroni over 5 comparisons):\n")
+    print(
+        "| scenario | truth | wrong verdict (family) | better/worse | equivalent | unresolved | mean runs |"
+        " fixed: runs | fixed: better/worse | fixed: equivalent | fixed: unresolved |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    truths = {"null": np.zeros(5), "2δ": np.array([-2, -2, 0, 2, 2]) * margin}
+    for name, comp in (
+        ("fitted", fitted),
+        ("6x strategy sd", fitted.scaled(6)),
+        ("24x strategy sd", fitted.scaled(24)),
+    ):
+        for truth_name, effects in truths.items():
+            r = adaptive_rates(comp, effects, (3, 6, 10), margin, studies, seed, alpha)
+            v, f = r.verdicts, r.fixed_verdicts
+            print(
+                f"| {name} | {truth_name} | {r.family_wrong:.4f} | {v['better'] + v['worse']:.3f} |"
+                f" {v['equivalent']:.3f} | {v['unresolved']:.3f} | {r.mean_runs:.1f} | {r.fixed_runs} |"
+                f" {f['better'] + f['worse']:.3f} | {f['equivalent']:.3f} | {f['unresolved']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

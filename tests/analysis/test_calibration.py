@@ -108,3 +108,13 @@ def test_a_difference_of_two_margins_is_found_and_a_tight_null_is_equivalent(fit
 
 def test_a_sequential_design_widens_every_interval():
     assert S.interval_confidence(0.05, 5, looks=3) == pytest.approx(1 - 0.05 / 15)
+
+
+def test_the_adaptive_design_holds_its_error_and_saves_runs(fitted):
+    # a spread large enough that the null stays unresolved: the looks then spend their full alpha
+    wide = fitted.scaled(24)
+    null = C.adaptive_rates(wide, np.zeros(5), (3, 6, 10), MARGIN, STUDIES, seed=21)
+    assert null.family_wrong <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / STUDIES)
+    quiet = C.adaptive_rates(fitted, np.zeros(5), (3, 6, 10), MARGIN, STUDIES, seed=22)
+    assert quiet.mean_runs < 0.5 * quiet.fixed_runs  # resolved at the pilot: 18 of 60 runs mostly
+    assert quiet.verdicts["equivalent"] > 0.95
