@@ -4,8 +4,13 @@ interrupted between its runs and its decision resumes at that look without runni
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from loralab.adaptive import read_looks, run_adaptive
@@ -17,9 +22,10 @@ from loralab.runner.executors import LocalExecutor
 from loralab.runner.study import load_study
 from loralab.store import Store
 
-from .runner.conftest import write_study
+from .runner.conftest import TINY_BASE, write_study
 from .runner.fakes import verdict_run
 
+LORALAB = str(Path(sys.executable).parent / "loralab")
 OPTIONS = {
     "uniform": {"spread": 1e-5},
     "linear-decay": {"spread": 1e-5},  # tiny seed spread: equivalent at the pilot
@@ -88,3 +94,56 @@ def test_interrupted_before_its_decision_the_look_is_decided_again_without_runs(
     assert [lk.model_dump(exclude={"finished_at"}) for lk in read_looks(directory)] == [
         {k: v for k, v in row.items() if k != "finished_at"} for row in rows
     ]
+
+
+@pytest.mark.slow
+def test_loralab_study_killed_in_a_look_resumes_at_that_look_and_runs_nothing_twice(tmp_path):
+    base = TINY_BASE | {"train": {"max_steps": 16, "checkpoint_every": 4, "threads": 1}}
+    path = write_study(
+        tmp_path / "a.yaml",
+        tmp_path / "runs",
+        name="a",
+        base=base,
+        grid={"strategies": ["uniform", "linear-decay", "attention-heavy"]},
+        analysis={"equivalence_margin": "1e-9"},  # nothing is equivalent: the pilot leaves all unresolved
+        adaptive={"looks": [2, 3]},
+    )
+    directory = tmp_path / "runs" / "a"
+    cmd = [LORALAB, "study", str(path), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 400
+    seed2 = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        seed2 = (
+            [
+                rd
+                for rd in Store(directory.parent).runs("a")
+                if (rd.path / "spec.yaml").exists() and rd.read_spec()["config"]["train"]["seed"] == 2
+            ]
+            if directory.is_dir()
+            else []
+        )
+        if len(read_looks(directory)) == 1 and any(
+            m.get("type") == "train" for rd in seed2 for m in rd.read_metrics()
+        ):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study finished before it could be killed in its second look"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)  # its workers notice their parent is gone and stop
+    assert len(read_looks(directory)) == 1
+
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stderr
+    assert "look 1/2 (recorded)" in again.stderr
+    looks = read_looks(directory)
+    assert [lk.look for lk in looks] == [0, 1] and looks[0].next == [
+        "attention-heavy",
+        "linear-decay",
+        "uniform",
+    ]
+    rds = list(Store(directory.parent).runs("a"))
+    assert len(rds) == 9 and all(rd.state == "done" for rd in rds)
+    for rd in rds:  # no run finished twice; a killed one resumed from its checkpoint
+        assert [e["event"] for e in rd.read_executions()].count("finish") == 1
