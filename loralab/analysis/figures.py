@@ -182,7 +182,7 @@ def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
 def eval_curve(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     """Eval loss at every evaluation (step 0 is the base model): mean over seeds and min–max band."""
     evals = _curves_of(data, "eval")
-    if evals.empty or evals["step"].nunique() < 2:
+    if evals.empty or evals["step"].nunique() < 3:  # base and final alone: a straight line that says nothing
         return []
     return _curve_figure(
         stats,

@@ -127,6 +127,8 @@ def _mark(c: Comparison) -> str:
 def verdict_note(stats: StudyStats) -> str:
     """How every verdict in a table was reached, in one note."""
     s = stats.settings
+    if stats.family_size == 0:
+        return "No verdicts: no strategy has paired runs of two or more seeds beside the baseline."
     looks = f" and {s.looks} looks" if s.looks > 1 else ""
     return (
         f"Δ interval: t-interval over per-seed paired differences, simultaneous at {1 - s.alpha:.0%} over"
