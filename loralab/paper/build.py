@@ -27,7 +27,13 @@ from loralab.errors import PaperError
 from loralab.paper.bib import check_citations, merged_bibliography
 from loralab.paper.bundle import README_NAME, bundle_members, make_bundle
 from loralab.paper.convert import cited_keys, to_latex, to_markdown
-from loralab.paper.draft import DRAFT_NAME, draft_edited, write_draft
+from loralab.paper.draft import (
+    DRAFT_NAME,
+    PLACEHOLDER_AUTHOR,
+    draft_edited,
+    placeholder_warning,
+    write_draft,
+)
 from loralab.paper.facts import PaperFacts, collect_facts
 from loralab.paper.inputs import StudyInputs, load_inputs
 from loralab.paper.latex import build_pdf, missing_latex
@@ -149,6 +155,9 @@ def build_paper(
         write_draft(inputs, facts, force=True)
         progress(f"draft written: {draft_path}")
     draft = draft_path.read_text()
+    warning = placeholder_warning(inputs)
+    if warning and f"name: '{PLACEHOLDER_AUTHOR}'" in draft:
+        progress(warning)
 
     copy_figures(inputs)
     _check_images(draft, paper_dir)

@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from loralab.errors import PaperError
-from loralab.paper.latex import LOG_ENV, PDFLATEX_FLAGS, log_problem, missing_latex, page_count
+from loralab.paper.draft import PLACEHOLDER_AUTHOR
+from loralab.paper.latex import (
+    LOG_ENV,
+    PDFLATEX_FLAGS,
+    log_problem,
+    missing_latex,
+    overfull_boxes,
+    page_count,
+)
 
 README_NAME = "00README.json"
 FIXED_MTIME = 315532800  # 1980-01-01: a fixed, zip-safe timestamp for every member
@@ -136,6 +144,9 @@ class CheckResult:
 
     toplevel: str
     pages: int | None
+    overfull: int = 0  # overfull hboxes more than 10 pt wide
+    worst_overfull: float = 0.0  # the widest overfull hbox, in pt
+    placeholder_author: bool = False  # the author is still the placeholder 'Anonymous'
 
 
 def _toplevel(dest: Path, names: list[str], bundle: Path) -> str:
@@ -187,4 +198,7 @@ def check_bundle(bundle: str | Path, timeout: float = 300) -> CheckResult:
             raise PaperError(f"{bundle} does not compile cleanly: {problem}")
         if not (dest / (Path(top).stem + ".pdf")).exists():
             raise PaperError(f"{bundle}: pdflatex wrote no PDF")
-        return CheckResult(top, page_count(log))
+        over, worst = overfull_boxes(log)
+        tex = (dest / top).read_text(errors="replace")
+        placeholder = f"\\author{{{PLACEHOLDER_AUTHOR}}}" in tex
+        return CheckResult(top, page_count(log), over, worst, placeholder)

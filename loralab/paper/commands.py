@@ -10,6 +10,7 @@ from pathlib import Path
 
 from loralab.paper.build import build_paper, draft_paper
 from loralab.paper.bundle import check_bundle
+from loralab.paper.draft import PLACEHOLDER_AUTHOR
 
 
 def _progress(line: str) -> None:
@@ -36,4 +37,15 @@ def check_command(bundle: Path) -> str:
     _progress(f"compiling {bundle} with pdflatex (no bibtex, no shell escape), twice")
     result = check_bundle(bundle)
     pages = f", {result.pages} pages" if result.pages is not None else ""
-    return f"ok: {bundle} compiles ({result.toplevel}{pages})"
+    boxes = (
+        f", {result.overfull} overfull boxes over 10pt (worst {result.worst_overfull:.1f}pt)"
+        if result.overfull
+        else ", no overfull boxes over 10pt"
+    )
+    lines = [f"ok: {bundle} compiles ({result.toplevel}{pages}{boxes})"]
+    if result.placeholder_author:
+        lines.append(
+            f"warning: the author is the placeholder {PLACEHOLDER_AUTHOR!r}; set paper.authors in the"
+            " study file and rebuild"
+        )
+    return "\n".join(lines)

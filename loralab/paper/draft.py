@@ -50,11 +50,44 @@ def _model_cite(name: str) -> str:
     return f" [@{keys[0]}]" if keys else ""
 
 
+PLACEHOLDER_AUTHOR = "Anonymous"  # printed while the study file names no author; build and check warn
+
+
+def paper_authors(inputs: StudyInputs) -> list[tuple[str, str | None]]:
+    """(name, affiliation) of each author from the study file's `paper.authors`; the placeholder when none."""
+    out = []
+    for a in inputs.paper_meta.get("authors") or []:
+        if isinstance(a, dict) and str(a.get("name") or "").strip():
+            aff = a.get("affiliation")
+            out.append((str(a["name"]).strip(), str(aff).strip() if aff else None))
+    return out or [(PLACEHOLDER_AUTHOR, None)]
+
+
+def placeholder_warning(inputs: StudyInputs) -> str | None:
+    """A one-line warning while the paper's author is still the placeholder, else None."""
+    if paper_authors(inputs) != [(PLACEHOLDER_AUTHOR, None)]:
+        return None
+    return (
+        f"warning: the author is the placeholder {PLACEHOLDER_AUTHOR!r}; set paper.authors"
+        " ({name, affiliation}) in the study file"
+    )
+
+
 def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     stats = inputs.stats
+    given = inputs.paper_meta.get("title")
     title = md_escape(
-        f"Where should the rank go? An equal-budget study of LoRA rank allocation ({stats.study})"
+        str(given).strip()
+        if given and str(given).strip()
+        else f"Where should the rank go? An equal-budget study of LoRA rank allocation ({stats.study})"
     )
+    authors = paper_authors(inputs)
+    author_yaml = "".join(
+        f"  - name: {_yaml_str(md_escape(n))}\n"
+        + (f"    affiliation: {_yaml_str(md_escape(a))}\n" if a else "")
+        for n, a in authors
+    )
+    pdfauthor = md_escape(", ".join(n for n, _ in authors))
     base = md_escape(stats.baseline)
     model = _shared_text(inputs, "model.name")
     on_model = f" on {md_escape(model)}" if model else ""
@@ -73,7 +106,9 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     return (
         "---\n"
         f"title: {_yaml_str(title)}\n"
-        "author: 'loralab'\n"
+        "author:\n"
+        f"{author_yaml}"
+        f"pdfauthor: {_yaml_str(pdfauthor)}\n"
         "abstract: |\n"
         f"  {abstract}\n"
         "---\n\n"

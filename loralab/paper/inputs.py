@@ -5,10 +5,11 @@ run's spec.yaml (resolved config and provenance) for the method section. Nothing
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from loralab.analysis.schema import SCHEMA_VERSION, StudyStats
@@ -35,6 +36,14 @@ class StudyInputs:
     study_dir: Path
     stats: StudyStats
     runs: tuple[RunInfo, ...]  # sorted by run id
+    # the study file's definition as study.yaml saved it (plain YAML; {} when the directory has none)
+    definition: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paper_meta(self) -> dict[str, Any]:
+        """The study file's `paper:` section (title, authors), {} when absent."""
+        meta = self.definition.get("paper")
+        return meta if isinstance(meta, dict) else {}
 
     @property
     def analysis_dir(self) -> Path:
@@ -109,10 +118,28 @@ def load_runs(study_dir: Path) -> tuple[RunInfo, ...]:
     return tuple(out)
 
 
+STUDY_RECORD = "study.yaml"  # written by the runner (runner/study_record.py); read here as plain YAML
+
+
+def load_definition(study_dir: Path) -> dict[str, Any]:
+    """The saved study definition (`<study>/study.yaml`'s `definition`), {} when absent or unreadable."""
+    path = study_dir / STUDY_RECORD
+    if not path.is_file():
+        return {}
+    try:
+        record = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise PaperError(f"{path} is not valid YAML ({e})") from None
+    definition = record.get("definition") if isinstance(record, dict) else None
+    return definition if isinstance(definition, dict) else {}
+
+
 def load_inputs(study_dir: str | Path) -> StudyInputs:
     """Read a study directory's analysis and run specs."""
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise PaperError(f"study directory {study_dir} does not exist (expected <root>/<study>)")
     stats = load_stats(study_dir / "analysis")
-    return StudyInputs(study_dir=study_dir, stats=stats, runs=load_runs(study_dir))
+    return StudyInputs(
+        study_dir=study_dir, stats=stats, runs=load_runs(study_dir), definition=load_definition(study_dir)
+    )

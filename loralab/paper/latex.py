@@ -59,6 +59,15 @@ def log_problem(log: str) -> str | None:
     return None
 
 
+_OVERFULL = re.compile(r"^Overfull \\hbox \(([0-9.]+)pt too wide\)", re.MULTILINE)
+
+
+def overfull_boxes(log: str, over: float = 10.0) -> tuple[int, float]:
+    """How many overfull hboxes in a LaTeX log stick out more than `over` pt, and the worst width (pt)."""
+    widths = [float(w) for w in _OVERFULL.findall(log)]
+    return sum(w > over for w in widths), max(widths, default=0.0)
+
+
 def page_count(log: str) -> int | None:
     """Pages of the PDF, from 'Output written on X.pdf (N pages'."""
     m = re.search(r"Output written on .*?\((\d+) pages?", log, flags=re.DOTALL)

@@ -120,6 +120,30 @@ class AdaptiveDesign(BaseModel):
         return v
 
 
+class PaperAuthor(BaseModel):
+    """One author of the generated paper."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="The author's name as printed under the title.")
+    affiliation: str | None = Field(None, description="The author's affiliation, printed under the name.")
+
+
+class PaperInfo(BaseModel):
+    """Front matter of the paper `loralab paper build` writes (docs/paper.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str | None = Field(
+        None, description="The paper's title (None: a generated title naming the study)."
+    )
+    authors: tuple[PaperAuthor, ...] = Field(
+        (),
+        description="Authors in order, each {name, affiliation}. None listed: the placeholder"
+        " 'Anonymous', which `loralab paper build` and `paper check` warn about.",
+    )
+
+
 class StudyConfig(BaseModel):
     """A named grid of runs over a base run config, with the baseline strategy for comparisons."""
 
@@ -134,6 +158,9 @@ class StudyConfig(BaseModel):
     )
     adaptive: AdaptiveDesign | None = Field(
         None, description="Add seeds in looks only where comparisons are unresolved (None: a fixed grid)."
+    )
+    paper: PaperInfo = Field(
+        default_factory=PaperInfo, description="Title and authors of the generated paper."
     )
     strategy_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -166,6 +166,7 @@ def make_study(
     strategies: tuple[str, ...] = ("uniform", "linear-decay", "attention-heavy"),
     baseline: str = "uniform",
     significant: dict[str, bool] | None = None,
+    paper: dict | None = None,
 ) -> Path:
     """Write `<root>/<study>/` with run specs and an analysis; returns the study directory."""
     study_dir = root / study
@@ -195,6 +196,9 @@ def make_study(
             }
             (d / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
             (d / "status.json").write_text('{"state": "done"}')
+    if paper is not None:  # the saved study record's `paper:` section, as `loralab study` writes it
+        record = {"name": study, "baseline": baseline, "definition": {"name": study, "paper": paper}}
+        (study_dir / "study.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     analysis = study_dir / "analysis"
     analysis.mkdir(parents=True)
     stats = make_stats(study, list(strategies), baseline, significant or {"linear-decay": True})

@@ -260,3 +260,30 @@ def test_a_study_with_only_the_baseline_still_builds(tmp_path):
     study = make_study(tmp_path, strategies=("uniform",), significant={})
     out = write_paper(study, pdf=False)
     assert "no comparison with the baseline has finished runs" in out.markdown.read_text()
+
+
+def test_title_and_authors_come_from_the_study_file(tmp_path):
+    paper = {
+        "title": "Rank & budget: 50% less",
+        "authors": [
+            {"name": "Ada Lovelace", "affiliation": "Analytical Engines Ltd"},
+            {"name": "Émile Borel", "affiliation": None},
+        ],
+    }
+    study = make_study(tmp_path, paper=paper)
+    lines: list[str] = []
+    out = write_paper(study, progress=lines.append)
+    tex = out.tex.read_text()
+    assert "Ada Lovelace\\\\ Analytical Engines Ltd \\and Émile Borel" in tex
+    assert "Rank \\& budget: 50\\% less" in tex and "loralab}" not in tex
+    assert not any("placeholder" in line for line in lines)
+    if shutil.which("pdfinfo") and out.pdf is not None:
+        info = subprocess.run(["pdfinfo", str(out.pdf)], capture_output=True, text=True).stdout
+        assert "Rank & budget: 50% less" in info and "Ada Lovelace, Émile Borel" in info
+
+
+def test_the_placeholder_author_is_warned_about(study):
+    lines: list[str] = []
+    out = write_paper(study, pdf=False, progress=lines.append)
+    assert "\\author{Anonymous}" in out.tex.read_text() and "pdfauthor={Anonymous}" in out.tex.read_text()
+    assert sum("placeholder 'Anonymous'" in line for line in lines) == 1

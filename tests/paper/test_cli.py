@@ -59,3 +59,5 @@ def test_build_then_check(study):
     res = _loralab("paper", "check", study / "paper" / "arxiv.tar.gz")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ok: ") and "pages" in res.stdout
+    assert "overfull boxes over 10pt" in res.stdout
+    assert "warning: the author is the placeholder 'Anonymous'" in res.stdout

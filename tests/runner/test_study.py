@@ -108,3 +108,17 @@ def test_strategy_options_apply_per_strategy():
     with pytest.raises(ConfigError, match="does not run"):
         only_uniform = {"name": "x", "grid": {"strategies": ["uniform"]}, "strategy_options": {"random": {}}}
         expand(parse_study(only_uniform))
+
+
+def test_the_paper_section_names_title_and_authors_and_rejects_unknown_keys():
+    s = parse_study(
+        {
+            "name": "s",
+            "paper": {"title": "T", "authors": [{"name": "Ada", "affiliation": "Engines"}, {"name": "Bo"}]},
+        }
+    )
+    assert s.paper.title == "T" and [a.name for a in s.paper.authors] == ["Ada", "Bo"]
+    assert s.model_dump(mode="json")["paper"]["authors"][1] == {"name": "Bo", "affiliation": None}
+    assert parse_study({"name": "s"}).paper.authors == ()
+    with pytest.raises(ConfigError):
+        parse_study({"name": "s", "paper": {"authors": [{"name": "A", "email": "a@b"}]}})
