@@ -217,6 +217,8 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
     )
     target_text = f" The adapted modules are {', '.join(md_code(t) for t in targets)}." if targets else ""
     sched_text = f" with a {md_escape(sched)} schedule" if sched else ""
+    setup = _setup_paragraph(inputs, facts)
+    setup_text = f"\n{setup}\n" if setup else ""
     return (
         "# Method {#sec:method}\n\n"
         "## Rank-allocation strategies {#sec:strategies}\n\n"
@@ -229,13 +231,63 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         " the budget and stay close to it, and each run records its exact trainable-parameter count"
         f" (@tbl:cells).{target_text}\n\n"
         "## Training procedure {#sec:training}\n\n"
-        f"All runs fine-tune {md_escape(model)}{_model_cite(model)} on {md_escape(data)}"
+        f"All runs fine-tune {md_escape(model)}{_model_cite(model)} on {md_escape(data_name(data))}"
         " (instruction data in the Alpaca format [@taori2023alpaca]) with one training procedure, AdamW"
         f"{sched_text}, the loss on response tokens only."
         f" Shared hyper-parameters: {hp_text or 'see the run specs'}."
         f" Each strategy is trained with {_n('study.seeds')} seeds; a seed fixes data order, adapter"
         " initialisation and dropout, and runs with the same seed see the same examples in the same order.\n"
+        f"{setup_text}"
     )
+
+
+ALPHA_POLICY_WORDS = {
+    "ratio": "every module's $\\alpha$ grows with its rank, so that each keeps the baseline's scaling"
+    " $\\alpha/r$ at the reference rank",
+    "constant": "every module has the same $\\alpha$, so a module's scaling $\\alpha/r$ falls as its"
+    " rank grows",
+    "rslora": "every module has the same $\\alpha$ and the rank-stabilised scaling $\\alpha/\\sqrt{r}$"
+    " [@kalajdzievski2023rslora]",
+}
+DATA_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".txt")
+
+
+def data_name(source: str) -> str:
+    """How the paper names a data source: a local file by its file name only (never its path)."""
+    path = Path(source)
+    if source.startswith(("/", "~", ".")) or path.suffix.lower() in DATA_FILE_SUFFIXES:
+        return path.name
+    return source
+
+
+def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
+    """Model, data, training examples seen, eval set size, the base model's loss and the α policy."""
+    have = {n.key for n in facts.numbers}
+    sentences = []
+    model = _shared_text(inputs, "model.name")
+    source = _shared_text(inputs, "data.source")
+    if model and source:
+        sentences.append(
+            f"The base model is {md_code(model)} and the training data come from"
+            f" {md_code(data_name(source))}."
+        )
+    if {"cfg.seen", "cfg.steps", "cfg.batch", "cfg.gradaccum"} <= have:
+        sentences.append(
+            f"Each run sees {_n('cfg.seen')} training examples: {_n('cfg.steps')} optimizer steps"
+            f" $\\times$ batch size {_n('cfg.batch')} $\\times$ gradient accumulation {_n('cfg.gradaccum')}."
+        )
+    cells = facts.cell_keys
+    if cells and len({c.n_examples for c, _ in cells}) == 1:
+        c0, k0 = cells[0]
+        sentences.append(f"The eval set holds {_n(k0 + '.examples')} examples.")
+        if c0.base_loss is not None and len({c.base_loss for c, _ in cells}) == 1:
+            sentences.append(
+                f"On it the base model without adapters has an eval loss of {_n(k0 + '.base')} nats/token."
+            )
+    policy = _shared_text(inputs, "lora.alpha_policy")
+    if policy in ALPHA_POLICY_WORDS:
+        sentences.append(f"LoRA $\\alpha$ policy {md_code(policy)}: {ALPHA_POLICY_WORDS[policy]}.")
+    return " ".join(sentences)
 
 
 def _budget_words(facts: PaperFacts) -> str:

@@ -307,4 +307,13 @@ def _config_numbers(inputs: StudyInputs) -> list[Number]:
         if value is None or isinstance(value, bool):
             continue
         out.append(Number(key, value, kind, f"spec.yaml: config.{dotted} (all finished runs)"))
+    factors = [shared_config(inputs, d) for d in SEEN_FACTORS]
+    if all(isinstance(f, int) and not isinstance(f, bool) for f in factors):
+        seen = factors[0] * factors[1] * factors[2]  # type: ignore[operator]
+        source = " × ".join(f"config.{d}" for d in SEEN_FACTORS)
+        out.append(Number("cfg.seen", seen, "int", f"spec.yaml: {source} (all finished runs)"))
     return out
+
+
+# Training examples each run sees: optimizer steps × batch size × gradient accumulation.
+SEEN_FACTORS = ("train.max_steps", "train.batch_size", "train.grad_accum")

@@ -167,6 +167,8 @@ def make_study(
     baseline: str = "uniform",
     significant: dict[str, bool] | None = None,
     paper: dict | None = None,
+    model: str = "smollm2-135m",
+    data_source: str | None = None,
 ) -> Path:
     """Write `<root>/<study>/` with run specs and an analysis; returns the study directory."""
     study_dir = root / study
@@ -174,7 +176,8 @@ def make_study(
         for seed in SEEDS:
             cfg = RunConfig.model_validate(
                 {
-                    "model": {"name": "smollm2-135m"},
+                    "model": {"name": model},
+                    **({"data": {"source": data_source}} if data_source else {}),
                     "lora": {"strategy": "uniform", "budget": "r8"},
                     "train": {"seed": seed, "max_steps": 40, "lr": 3e-4},
                     "output": {"study": study},

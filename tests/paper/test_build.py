@@ -18,6 +18,11 @@ from tests.paper.study import make_study
 
 def _expected(raw_stats: dict, spec_config: dict, source: str):
     """The value a number's source names, read independently from stats.json or spec.yaml."""
+    if " × " in source:  # a product of spec fields
+        product = 1
+        for factor in source.removeprefix("spec.yaml: ").split(" (")[0].split(" × "):
+            product *= _expected(raw_stats, spec_config, "spec.yaml: " + factor)
+        return product
     if source.startswith("spec.yaml: config."):
         value = spec_config
         for part in source.removeprefix("spec.yaml: config.").split(" ")[0].split("."):
@@ -29,6 +34,9 @@ def _expected(raw_stats: dict, spec_config: dict, source: str):
         return sum(c["verdict"] == verdict for c in raw_stats["comparisons"] if c["kind"] == "vs_baseline")
     if path == "summaries[].strategy (count)":
         return len({c["strategy"] for c in raw_stats["summaries"]})
+    if path.startswith("summaries[].trainable_params ((max - min) / max"):
+        params = [c["trainable_params"] for c in raw_stats["summaries"] if c["trainable_params"]]
+        return 100 * (max(params) - min(params)) / max(params)
     if path == "summaries[].seeds (count)":
         return len({s for c in raw_stats["summaries"] for s in c["seeds"]})
     value = raw_stats
@@ -287,3 +295,21 @@ def test_the_placeholder_author_is_warned_about(study):
     out = write_paper(study, pdf=False, progress=lines.append)
     assert "\\author{Anonymous}" in out.tex.read_text() and "pdfauthor={Anonymous}" in out.tex.read_text()
     assert sum("placeholder 'Anonymous'" in line for line in lines) == 1
+
+
+def test_setup_paragraph_names_model_data_file_and_counts_without_a_path(tmp_path):
+    source = "/home/someone/private data/alpaca_data.json"
+    study = make_study(tmp_path, data_source=source)
+    draft = " ".join(draft_paper(study).read_text().split())
+    assert "{{num:cfg.seen}} training examples: {{num:cfg.steps}} optimizer steps $\\times$ batch" in draft
+    assert "The eval set holds {{num:cell.cell-uniform.examples}} examples" in draft
+    assert "eval loss of {{num:cell.cell-uniform.base}} nats/token" in draft
+    assert "policy `ratio`" in draft and "scaling $\\alpha/r$" in draft
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "`alpaca_data.json`" in md
+    assert "/home" not in md and "private data" not in md and "someone" not in md
+    for part in source.split("/")[1:-1]:  # no directory of the path, and no path at all
+        assert f"/{part}" not in md
+    # 40 steps × batch 8 × accumulation 1, each from spec.yaml
+    assert "sees 320 training examples: 40 optimizer steps $\\times$ batch size 8 $\\times$ gradient" in md
+    assert "holds 64 examples" in md and "eval loss of 2.500 nats/token" in md
