@@ -90,6 +90,7 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     pdfauthor = md_escape(", ".join(n for n, _ in authors))
     base = md_escape(stats.baseline)
     model = _shared_text(inputs, "model.name")
+    model = model_name(model) if model else None
     on_model = f" on {md_escape(model)}" if model else ""
     abstract = (
         f"We compare {_n('study.strategies')} strategies for distributing a fixed LoRA parameter budget"
@@ -182,7 +183,7 @@ def _strategy_list(inputs: StudyInputs) -> str:
 
 def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
     have = {n.key for n in facts.numbers}
-    model = _shared_text(inputs, "model.name") or "the models listed in the run specs"
+    model = model_name(_shared_text(inputs, "model.name") or "the models listed in the run specs")
     data = _shared_text(inputs, "data.source") or "the data sources listed in the run specs"
     budget = _shared_text(inputs, "lora.budget")
     targets = shared_config(inputs, "lora.targets")
@@ -265,6 +266,7 @@ def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
     have = {n.key for n in facts.numbers}
     sentences = []
     model = _shared_text(inputs, "model.name")
+    model = model_name(model) if model else None
     source = _shared_text(inputs, "data.source")
     if model and source:
         sentences.append(
@@ -361,6 +363,26 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
                 f" peak at {_n(key + '.peak')} before they are cut to {_n(key + '.params')}; only the"
                 " final ranks are held to the budget."
             )
+    models = {r.config.model.name for r in inputs.done_runs()}
+    quantised = sorted(m for m in models if is_quantised(m))
+    if quantised:
+        names = ", ".join(md_code(model_name(m)) for m in quantised)
+        items.append(
+            f"The base model ({names}) is loaded from a quantised GGUF file"
+            + (" (Q4_1)" if any(m.lower() == "smollm2-135m" for m in quantised) else "")
+            + " and de-quantised for training: its weights are not the original full-precision ones,"
+            " and results may differ for the unquantised model."
+        )
+    shared = _signal_strategies(inputs)
+    if shared:
+        names = ", ".join(f"**{md_escape(n)}**" for n in shared)
+        items.append(
+            f"The data-driven strategies ({names}) allocate from signals measured once on the base model"
+            " and shared by every seed (gradient importance from the first training batches in their"
+            " fixed order, weight spectra from the pretrained weights; neither depends on the seed): the"
+            " seeds vary the training, not the allocation, so the intervals over seeds do not cover how"
+            " the allocation would vary with the batches the signals are measured on."
+        )
     if len({r.config.model.name for r in inputs.done_runs()}) <= 1:
         items.append("The study uses a single base model; the results may not transfer to other models.")
     if len({r.config.data.source for r in inputs.done_runs()}) <= 1:
@@ -371,6 +393,28 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
             f" {_n('study.done')} of {_n('study.runs')} runs."
         )
     return "# Limitations {#sec:limitations}\n\n" + "\n".join(f"- {i}" for i in items) + "\n"
+
+
+QUANTISED_MODELS = ("smollm2-135m",)  # de-quantised from a Q4_1 GGUF file (loralab/models.py)
+
+
+def is_quantised(model: str) -> bool:
+    """A base model whose weights come from a quantised GGUF file."""
+    return model.lower().endswith(".gguf") or model.lower() in QUANTISED_MODELS
+
+
+def model_name(model: str) -> str:
+    """How the paper names a model: a local GGUF file by its file name only."""
+    return Path(model).name if model.lower().endswith(".gguf") else model
+
+
+def _signal_strategies(inputs: StudyInputs) -> list[str]:
+    """Finished strategies that allocate from measured signals (gradient importance, spectra)."""
+    from loralab.strategies import available, strategy_class
+
+    registered = set(available())
+    names = sorted({r.config.lora.strategy for r in inputs.done_runs()})
+    return [n for n in names if n in registered and strategy_class(n).needs]
 
 
 def _reproducibility(inputs: StudyInputs) -> str:

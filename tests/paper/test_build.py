@@ -313,3 +313,30 @@ def test_setup_paragraph_names_model_data_file_and_counts_without_a_path(tmp_pat
     # 40 steps × batch 8 × accumulation 1, each from spec.yaml
     assert "sees 320 training examples: 40 optimizer steps $\\times$ batch size 8 $\\times$ gradient" in md
     assert "holds 64 examples" in md and "eval loss of 2.500 nats/token" in md
+
+
+def _limitations(study) -> str:
+    text = " ".join(draft_paper(study, force=True).read_text().split())
+    return text.split("# Limitations", 1)[1].split("# Reproducibility", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "quantised"),
+    [("smollm2-135m", True), ("/models/deep/dir/tiny.Q8_0.gguf", True), ("tiny-gpt2", False)],
+)
+def test_quantised_base_model_limitation_only_when_it_is(tmp_path, model, quantised):
+    lim = _limitations(make_study(tmp_path, model=model))
+    assert ("loaded from a quantised GGUF file" in lim) is quantised
+    assert ("(Q4_1)" in lim) is (model == "smollm2-135m")
+    assert "/models" not in lim and "deep/dir" not in lim
+    if model.endswith(".gguf"):
+        assert "`tiny.Q8_0.gguf`" in lim
+    assert "single base model" in lim  # the single-model limitation stays
+
+
+def test_shared_signals_limitation_only_for_data_driven_strategies(tmp_path):
+    lim = _limitations(make_study(tmp_path / "a", strategies=("uniform", "gradient", "spectrum")))
+    assert "signals measured once on the base model and shared by every seed" in lim
+    assert "(**gradient**, **spectrum**)" in lim
+    lim = _limitations(make_study(tmp_path / "b"))
+    assert "shared by every seed" not in lim and "single data set" in lim
