@@ -10,6 +10,7 @@ model names) is Markdown-escaped here, so any character survives into LaTeX and 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from loralab.errors import PaperError
@@ -31,12 +32,36 @@ def _n(key: str) -> str:
     return f"{{{{num:{key}}}}}"
 
 
-def _md_code_aware(text: str) -> str:
-    """Escape registry text but keep its `code` spans (descriptions use them for option names)."""
+_POWER = re.compile(r"\^([A-Za-z0-9_.]+|\{[^{}]*\})")
+_PROPTO = re.compile(r"(?<=\s)~(?=\s)")
+
+
+def _formula_text(text: str) -> str:
+    """Escape prose but typeset a formula's marks as math: `x^temperature` -> `x$^{\\mathrm{temperature}}$`
+    and a spaced `~` ('proportional to') -> `$\\propto$`, instead of a literal circumflex or tilde."""
+    out, pos = [], 0
+    marks = sorted([*_POWER.finditer(text), *_PROPTO.finditer(text)], key=lambda m: m.start())
+    for m in marks:
+        out.append(md_escape(text[pos : m.start()]))
+        if m.group(0) == "~":
+            out.append("$\\propto$")
+        else:
+            exp = m.group(1).strip("{}")
+            word = exp.replace("_", "\\_")
+            out.append(f"$^{{{word}}}$" if len(exp) == 1 else f"$^{{\\mathrm{{{word}}}}}$")
+        pos = m.end()
+    out.append(md_escape(text[pos:]))
+    return "".join(out)
+
+
+def _md_code_aware(text: str, *, formulas: bool = False) -> str:
+    """Escape registry text but keep its `code` spans (descriptions use them for option names);
+    `formulas`: typeset a description's powers and '~' as math (never for user names)."""
+    esc = _formula_text if formulas else md_escape
     parts = text.split("`")
     if len(parts) % 2 == 0:  # unbalanced backticks: escape everything
-        return md_escape(text)
-    return "".join(md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
+        return esc(text)
+    return "".join(esc(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
 
 
 def _yaml_str(text: str) -> str:
@@ -165,7 +190,7 @@ def _strategy_list(inputs: StudyInputs) -> str:
     lines = []
     for name in sorted({c.strategy for c in inputs.stats.summaries}):
         if name in registered:
-            desc = _md_code_aware(strategy_class(name).description)
+            desc = _md_code_aware(strategy_class(name).description, formulas=True)
         else:
             desc = "(not registered in this installation; see the run specs)"
         cite = f" [@{STRATEGY_CITES[name]}]" if name in STRATEGY_CITES else ""
@@ -417,9 +442,20 @@ def _signal_strategies(inputs: StudyInputs) -> list[str]:
     return [n for n in names if n in registered and strategy_class(n).needs]
 
 
+_HASH = re.compile(r"^([0-9a-f]{7})[0-9a-f]{33}\b")
+
+
+def short_commit(commit: str) -> str:
+    """A full commit hash shortened to 7 characters, keeping any suffix (`382d6e4+dirty`), so that a
+    list of them breaks between lines instead of running into the margin."""
+    return _HASH.sub(r"\1", commit)
+
+
 def _reproducibility(inputs: StudyInputs) -> str:
     runs = inputs.done_runs()
-    commits = sorted({str(r.provenance.get("git_commit")) for r in runs if r.provenance.get("git_commit")})
+    commits = sorted(
+        {short_commit(str(r.provenance.get("git_commit"))) for r in runs if r.provenance.get("git_commit")}
+    )
     versions: dict[str, set[str]] = {}
     hardware: set[str] = set()
     for r in runs:

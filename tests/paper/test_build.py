@@ -340,3 +340,18 @@ def test_shared_signals_limitation_only_for_data_driven_strategies(tmp_path):
     assert "(**gradient**, **spectrum**)" in lim
     lim = _limitations(make_study(tmp_path / "b"))
     assert "shared by every seed" not in lim and "single data set" in lim
+
+
+def test_formulas_are_math_and_commit_hashes_are_short(tmp_path):
+    study = make_study(tmp_path, strategies=("uniform", "gradient"))
+    for i, spec in enumerate(sorted(study.glob("*/spec.yaml"))):
+        import yaml
+
+        data = yaml.safe_load(spec.read_text())
+        data["provenance"]["git_commit"] = f"{i:x}" * 40 + ("+dirty" if i % 2 else "")
+        spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = write_paper(study, pdf=False)
+    tex = out.tex.read_text()
+    assert "\\^{}" not in tex and "\\textasciitilde" not in tex
+    assert "\\(\\propto\\)" in tex and "\\(^{\\mathrm{temperature}}\\)" in tex
+    assert "1111111+dirty" in tex and "0000000}" in tex and "0" * 8 not in tex
