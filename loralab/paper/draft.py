@@ -15,7 +15,7 @@ from pathlib import Path
 
 from loralab.errors import PaperError
 from loralab.paper.escape import md_code, md_escape
-from loralab.paper.facts import PaperFacts, shared_config
+from loralab.paper.facts import PaperFacts, option_key, shared_config, strategy_options
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.results import results_section
 from loralab.store import atomic_write_text
@@ -183,10 +183,20 @@ def _related_work() -> str:
     )
 
 
-def _strategy_list(inputs: StudyInputs) -> str:
+def _option_value(strategy: str, option: str, value: object, have: set[str]) -> str:
+    """An option's value: a number through its macro, other values as code."""
+    key = option_key(strategy, option)
+    if key in have:
+        return _n(key)
+    return md_code("none" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+
+
+def _strategy_list(inputs: StudyInputs, facts: PaperFacts) -> str:
     from loralab.strategies import available, strategy_class
 
     registered = set(available())
+    used = strategy_options(inputs)
+    have = {n.key for n in facts.numbers}
     lines = []
     for name in sorted({c.strategy for c in inputs.stats.summaries}):
         if name in registered:
@@ -194,13 +204,11 @@ def _strategy_list(inputs: StudyInputs) -> str:
         else:
             desc = "(not registered in this installation; see the run specs)"
         cite = f" [@{STRATEGY_CITES[name]}]" if name in STRATEGY_CITES else ""
-        options = {}
-        for run in inputs.done_runs():
-            if run.config.lora.strategy == name:
-                options = dict(run.config.lora.strategy_options)
-                break
-        opts = ", ".join(f"{md_escape(k)} = {md_escape(repr(v))}" for k, v in sorted(options.items()))
-        opt_text = f" Options: {opts}." if opts else " Default options."
+        options = used.get(name, {})
+        opts = ", ".join(
+            f"{md_code(k)} = {_option_value(name, k, v, have)}" for k, v in sorted(options.items())
+        )
+        opt_text = f" Options: {opts}." if opts else ""
         base = " (baseline)" if name == inputs.stats.baseline else ""
         lines.append(f"- **{md_escape(name)}**{base}: {desc.rstrip('.')}{cite}.{opt_text}")
     return "\n".join(lines)
@@ -249,7 +257,7 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         "# Method {#sec:method}\n\n"
         "## Rank-allocation strategies {#sec:strategies}\n\n"
         "A strategy decides the LoRA rank of every adapted linear map of the model. The study compares:\n\n"
-        f"{_strategy_list(inputs)}\n\n"
+        f"{_strategy_list(inputs, facts)}\n\n"
         "## Equal budgets {#sec:budget}\n\n"
         "Every strategy receives the same budget of trainable parameters: the cost of the uniform"
         " allocation at the reference rank, $\\sum_m r\\,(d_\\mathrm{in}^{(m)} + d_\\mathrm{out}^{(m)})$"

@@ -300,8 +300,51 @@ def shared_config(inputs: StudyInputs, dotted: str) -> object | None:
     return config_value(inputs.done_runs()[0].config, dotted)
 
 
+OPTION_SOURCE = "spec.yaml: config.lora.strategy_options.{opt} (runs of {strategy}; its default when absent)"
+
+
+def strategy_options(inputs: StudyInputs) -> dict[str, dict[str, object]]:
+    """Each finished strategy's options as its runs used them: the run spec's
+    `lora.strategy_options` over the registered strategy's defaults (only the spec's for one that is not
+    registered here)."""
+    from loralab.strategies import available, strategy_class
+
+    registered = set(available())
+    out: dict[str, dict[str, object]] = {}
+    for run in inputs.done_runs():
+        name = run.config.lora.strategy
+        if name in out:
+            continue
+        given = dict(run.config.lora.strategy_options)
+        defaults: dict[str, object] = {}
+        if name in registered:
+            try:
+                defaults = strategy_class(name).Options().model_dump(mode="json")
+            except Exception:  # an Options class with required fields has no defaults to show
+                defaults = {}
+        out[name] = {**defaults, **given}
+    return out
+
+
+def option_key(strategy: str, option: str) -> str:
+    return f"opt.{slug(strategy)}.{slug(option)}"
+
+
+def _option_numbers(inputs: StudyInputs) -> list[Number]:
+    out, seen = [], set()
+    for strategy, options in sorted(strategy_options(inputs).items()):
+        for opt, value in sorted(options.items()):
+            key = option_key(strategy, opt)
+            if isinstance(value, bool) or not isinstance(value, int | float) or key in seen:
+                continue
+            seen.add(key)
+            source = OPTION_SOURCE.format(opt=opt, strategy=strategy)
+            out.append(Number(key, value, "g", source))
+    return out
+
+
 def _config_numbers(inputs: StudyInputs) -> list[Number]:
-    out = []
+    out = _option_numbers(inputs)
     for key, dotted, kind in CONFIG_NUMBERS:
         value = shared_config(inputs, dotted)
         if value is None or isinstance(value, bool):

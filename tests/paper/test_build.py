@@ -16,8 +16,29 @@ from tests.paper.conftest import needs_latex
 from tests.paper.study import make_study
 
 
-def _expected(raw_stats: dict, spec_config: dict, source: str):
+def _option_expected(study, source: str):
+    """A strategy option: the spec.yaml of one of that strategy's runs, else the strategy's default."""
+    import yaml
+
+    from loralab.strategies import strategy_class
+
+    m = re.fullmatch(
+        r"spec\.yaml: config\.lora\.strategy_options\.(\w+) \(runs of (.+); its default when absent\)", source
+    )
+    option, strategy = m.group(1), m.group(2)
+    for spec in sorted(study.glob("*/spec.yaml")):
+        lora = yaml.safe_load(spec.read_text())["config"]["lora"]
+        if lora["strategy"] == strategy:
+            if option in lora["strategy_options"]:
+                return lora["strategy_options"][option]
+            break
+    return strategy_class(strategy).Options().model_dump()[option]
+
+
+def _expected(raw_stats: dict, spec_config: dict, source: str, study=None):
     """The value a number's source names, read independently from stats.json or spec.yaml."""
+    if source.startswith("spec.yaml: config.lora.strategy_options."):
+        return _option_expected(study, source)
     if " × " in source:  # a product of spec fields
         product = 1
         for factor in source.removeprefix("spec.yaml: ").split(" (")[0].split(" × "):
@@ -104,7 +125,7 @@ def test_every_number_in_md_and_tex_equals_stats_json(any_study):
     assert len(defined) == len(numbers)
     for i, n in enumerate(numbers):
         tag = f"Number{chr(65 + i // 26)}{chr(65 + i % 26)} is "
-        expected = _expected(raw, config, n.source)
+        expected = _expected(raw, config, n.source, study)
         md_value = (
             re.search(re.escape(tag) + r"(.*?) here\.", md).group(1).replace("\\<", "<").replace("\\_", "_")
         )
@@ -355,3 +376,24 @@ def test_formulas_are_math_and_commit_hashes_are_short(tmp_path):
     assert "\\^{}" not in tex and "\\textasciitilde" not in tex
     assert "\\(\\propto\\)" in tex and "\\(^{\\mathrm{temperature}}\\)" in tex
     assert "1111111+dirty" in tex and "0000000}" in tex and "0" * 8 not in tex
+
+
+def test_strategy_options_are_listed_with_their_values_through_macros(tmp_path):
+    import yaml
+
+    study = make_study(tmp_path, strategies=("uniform", "linear-decay", "gradient"))
+    for spec in study.glob("*/spec.yaml"):
+        data = yaml.safe_load(spec.read_text())
+        if data["config"]["lora"]["strategy"] == "linear-decay":
+            data["config"]["lora"]["strategy_options"] = {"ratio": 4.5}
+            spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    draft = " ".join(draft_paper(study).read_text().split())
+    assert "Default options" not in draft
+    assert "Options: `ratio` = {{num:opt.linear-decay.ratio}}." in draft  # from the run spec
+    assert "`method` = `taylor`, `n_batches` = {{num:opt.gradient.n-batches}}" in draft  # defaults
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "`ratio` = 4.5." in md and "`n_batches` = 8," in md
+    facts = collect_facts(load_inputs(study))
+    for n in facts.numbers:
+        if n.key.startswith("opt."):
+            assert n.value == _expected({}, {}, n.source, study), n.key
