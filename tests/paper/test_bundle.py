@@ -177,3 +177,16 @@ def test_tarball_bytes_are_reproducible(tmp_path):
     one = write_tarball(tmp_path / "1.tar.gz", members).read_bytes()
     two = write_tarball(tmp_path / "2.tar.gz", dict(reversed(list(members.items())))).read_bytes()
     assert one == two
+
+
+def test_overfull_boxes_counts_those_over_10pt_and_the_widest():
+    from loralab.paper.latex import overfull_boxes
+
+    log = (
+        "Overfull \\hbox (67.88841pt too wide) in paragraph at lines 203--204\n"
+        "Overfull \\hbox (3.5pt too wide) in paragraph at lines 9--10\n"
+        "Overfull \\hbox (12.0pt too wide) in alignment at lines 1--2\n"
+        "Overfull \\vbox (40.0pt too high) has occurred\n"
+    )
+    assert overfull_boxes(log) == (2, 67.88841)
+    assert overfull_boxes("") == (0, 0.0)
