@@ -22,9 +22,11 @@ def run_dir(root: Path) -> Path:
 
 def facts(rd: Path) -> dict[str, object]:
     ev = json.loads((rd / "eval.json").read_text())
+    adapter = (rd / "adapter" / "adapter_model.safetensors").read_bytes()
+    steps = [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines()]
     out: dict[str, object] = {
-        "adapter sha256": hashlib.sha256((rd / "adapter" / "adapter_model.safetensors").read_bytes()).hexdigest(),
-        "metrics losses": [(lambda m: (m.get("loss"), m.get("grad_norm")))(json.loads(x)) for x in (rd / "metrics.jsonl").read_text().splitlines()],
+        "adapter sha256": hashlib.sha256(adapter).hexdigest(),
+        "metrics losses": [(m.get("loss"), m.get("grad_norm")) for m in steps],
     }
     out.update({k: v for k, v in ev.items() if "loss" in k or "ppl" in k})
     out["precision"] = ev.get("precision")

@@ -18,7 +18,10 @@ def test_deterministic_parses_and_leaves_the_run_id_alone_at_its_default():
 
 def test_set_deterministic_switches_torch_and_cublas(monkeypatch):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     bench = torch.backends.cudnn.benchmark
     try:
         set_deterministic(False)
