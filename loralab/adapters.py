@@ -77,6 +77,19 @@ def verify_trainable(model: nn.Module, expected: int) -> int:
     return trainable
 
 
+def freeze_adalora_ranknum(model: nn.Module) -> None:
+    """Keep AdaLoRA's `ranknum` (a constant, float(r)) out of training, whatever device it was built on.
+
+    PEFT creates it with requires_grad=False, but moving an adapter to a base layer on another device
+    re-stores it in its ParameterDict as `tensor.to(device)`, which the dict wraps in a new Parameter
+    with requires_grad=True: on CUDA every module then had one trainable parameter too many (found on an
+    H200, 2026-12-04: 49360 built against 49344 allocated). A CPU model is never moved, so never hit.
+    """
+    for name, param in model.named_parameters():
+        if ".ranknum." in name and param.requires_grad:
+            param.requires_grad_(False)
+
+
 def attach_lora(
     model: nn.Module,
     allocation: RankAllocation,
@@ -102,6 +115,7 @@ def attach_lora(
         peft_cfg = build_lora_config(allocation, cfg, fan_in_fan_out=fan_in_fan_out)
     torch.manual_seed(seed)  # lora_A's init draws from the global generator
     peft_model = get_peft_model(model, peft_cfg)
+    freeze_adalora_ranknum(peft_model)
     verify_trainable(peft_model, allocation.params)
     changed = install_dropout(
         peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing, rng=cfg.dropout_rng

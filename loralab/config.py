@@ -31,6 +31,7 @@ ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
     ("train", "activation_checkpointing", False),
     ("train", "compile", False),
     ("train", "max_forward_tokens", None),
+    ("train", "deterministic", False),
 )
 
 
@@ -221,6 +222,13 @@ class TrainConfig(_Frozen):
         " and gradient up to float rounding, activation memory capped by this instead of the longest"
         " batch; dropout masks are drawn per pass (other masks, same distribution). null: no split;"
         " auto: 1024 on a CPU (half the peak memory, no slower: docs/performance.md), no split on a GPU.",
+    )
+
+    deterministic: bool = Field(
+        False,
+        description="On CUDA, torch.use_deterministic_algorithms(True) (ops without a deterministic kernel"
+        " warn) and CUBLAS_WORKSPACE_CONFIG=:4096:8, set before the first CUDA op: the same config gives"
+        " bit-identical adapters, somewhat slower. On a CPU runs are already deterministic.",
     )
 
     @field_validator("max_forward_tokens", mode="before")

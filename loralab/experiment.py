@@ -45,7 +45,7 @@ from loralab.store.cache import (
 from loralab.strategies import RankAllocation, Strategy
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
 from loralab.train.checkpoint import has_checkpoint
-from loralab.train.determinism import seed_everything
+from loralab.train.determinism import seed_everything, set_deterministic
 from loralab.train.device import resolve_device, resolve_precision
 
 Heartbeat = Callable[[], None]
@@ -98,6 +98,7 @@ def execute_run(
         return RunResult(rd, skipped=True, record=rd.try_record())
     strategy = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
     device = resolve_device(cfg.train.device)
+    set_deterministic(cfg.train.deterministic)  # before the first CUDA op (PeakMemory's, prepare's)
     if cfg.train.eval_precision == "fp16" and device.type != "cuda":
         raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
     memory = PeakMemory(device).start()

@@ -130,3 +130,23 @@ def test_dropout_sharing_gives_q_k_v_one_mask_only_when_asked(sharing):
     ids = torch.arange(20).unsqueeze(0)
     with torch.no_grad():
         assert torch.equal(peft_model(input_ids=ids).logits, ref(input_ids=ids).logits)
+
+
+def test_adalora_ranknum_stays_frozen_after_a_device_move():
+    # PEFT re-stores ranknum as `tensor.to(device)` when the base layer is on another device (CUDA); the
+    # ParameterDict wraps that in a trainable Parameter. Simulated here by re-storing a plain tensor.
+    from peft import AdaLoraConfig, get_peft_model
+
+    from loralab.adapters import freeze_adalora_ranknum
+
+    model = load_model(ModelConfig(name="tiny-gpt2")).model
+    cfg = AdaLoraConfig(init_r=4, target_r=2, total_step=10, target_modules=["c_attn"], task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, cfg)
+    dicts = [m.ranknum for m in peft_model.modules() if hasattr(m, "ranknum")]
+    assert dicts and all(not p.requires_grad for d in dicts for p in d.values())
+    for d in dicts:
+        for key in list(d.keys()):
+            d[key] = d[key].detach().clone()  # what `.to("cuda")` of the Parameter hands back
+    assert all(p.requires_grad for d in dicts for p in d.values())
+    freeze_adalora_ranknum(peft_model)
+    assert not any(p.requires_grad for n, p in peft_model.named_parameters() if ".ranknum." in n)

@@ -7,6 +7,7 @@ how much randomness something else consumed.
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -19,6 +20,19 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """`train.deterministic`: deterministic kernels (cuBLAS with a fixed workspace, no cuDNN autotune).
+
+    Call before the first CUDA op: cuBLAS reads CUBLAS_WORKSPACE_CONFIG when it initialises. An op with
+    no deterministic kernel warns instead of failing the run (warn_only). False leaves torch as it is.
+    """
+    if not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
 
 
 def rng_state() -> dict[str, Any]:
