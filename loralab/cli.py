@@ -399,9 +399,14 @@ def main() -> None:
     except LoralabError as e:
         if debug:
             traceback.print_exc()
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(error_line(e), err=True)
         sys.exit(2)
+
+
+def error_line(e: LoralabError) -> str:
+    """The one line `main` prints for a user error."""
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"error: {message}"
 
 
 if __name__ == "__main__":
