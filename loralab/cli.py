@@ -47,16 +47,22 @@ def run(
     config: Path | None = typer.Argument(None, help="Run config YAML (defaults are used when omitted)."),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. train.lr=1e-4"),
     strategy_file: list[Path] | None = typer.Option(None, help="Python file registering extra strategies."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check the config and inputs, print the run id; write nothing."
+    ),
 ) -> None:
     """Train and evaluate one run (resumes it if it was interrupted; skips it if done)."""
     from loralab.config import load_config
-    from loralab.runner.commands import run_command
+    from loralab.runner.commands import dry_run_command, run_command
     from loralab.strategies import load_strategy_file
 
     config, args = _config_and_overrides(config, overrides)
     for f in strategy_file or []:
         load_strategy_file(f)
     cfg = load_config(config, args)
+    if dry_run:
+        typer.echo(dry_run_command(cfg))
+        return
     result = run_command(cfg)
     typer.echo(result.summary())
 
@@ -393,9 +399,14 @@ def main() -> None:
     except LoralabError as e:
         if debug:
             traceback.print_exc()
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(error_line(e), err=True)
         sys.exit(2)
+
+
+def error_line(e: LoralabError) -> str:
+    """The one line `main` prints for a user error."""
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"error: {message}"
 
 
 if __name__ == "__main__":

@@ -183,6 +183,26 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
     return attempt.result
 
 
+def dry_run_command(cfg: RunConfig) -> str:
+    """`loralab run --dry-run`: the checks `run_command` makes before its claim (strategy and options,
+    data records, model file headers, hub reachability, an existing run directory's spec), writing
+    nothing; returns the run id and a one-line summary."""
+    from loralab.allocation import check_strategy
+
+    check_strategy(cfg)
+    rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
+    done = rd.path.exists() and rd.state == "done"
+    if not done:
+        check_inputs(cfg)
+        if rd.spec.exists():
+            check_spec(rd.read_spec(), rd.run_id, cfg.input_fingerprints(), str(rd.path))
+    state = "already done" if done else "would run"
+    return (
+        f"run id {cfg.run_id()} ({state}): model {cfg.model.name}, data {cfg.data.source},"
+        f" strategy {cfg.lora.strategy}, budget {cfg.lora.budget} -> {rd.path}"
+    )
+
+
 def _remove_unstarted(rd: Any, created: list[Path]) -> None:
     """Remove what this `loralab run` created for a run that failed before its spec was written (only
     its own attempt log is there): a bad input leaves the store as it was."""
