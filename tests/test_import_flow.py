@@ -27,14 +27,14 @@ LAYERS: list[tuple[str, ...]] = [
         "hub",
         "notices",
     ),  # usable everywhere
-    ("data",),
+    ("data", "preflight"),  # preflight checks inputs (data, model headers) and needs only data below it
     ("models", "modules", "nll", "callbacks"),  # callbacks: the loop's protocol, for strategies and train
     ("strategies", "signals"),
     ("allocation", "allocation_report", "lora_dropout", "adapters"),
     ("train",),
     ("evaluate",),
     ("store", "provenance"),
-    ("runner", "experiment", "preflight"),
+    ("runner", "experiment"),
     ("analysis",),
     ("adaptive",),  # adaptive studies: runs looks (runner) and decides them (analysis)
     ("paper",),
