@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from loralab.analysis import stats as S
 from loralab.analysis.load import load_study_dir
 from loralab.analysis.schema import Settings
 from loralab.analysis.study_stats import study_stats
@@ -157,7 +158,6 @@ def _decide(
     stats = study_stats(load_study_dir(directory), settings)
     family = [c for c in stats.comparisons if c.kind == "vs_baseline"]
     unresolved = sorted({c.a for c in family if c.verdict == "unresolved"})
-    confidence = family[0].difference_ci.confidence if family and family[0].difference_ci else None
     if not unresolved:
         reason, nxt = f"every comparison is resolved with {n_seeds} seeds; stop", []
     elif k == K - 1:
@@ -173,7 +173,7 @@ def _decide(
         seeds=n_seeds,
         strategies=active,
         runs=runs,
-        interval_confidence=confidence if confidence is not None else 1 - settings.alpha / K,
+        interval_confidence=S.interval_confidence(settings.alpha, stats.family_size, K),
         verdicts={c.id: c.verdict for c in family},
         next=nxt,
         reason=reason,

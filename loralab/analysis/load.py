@@ -149,12 +149,8 @@ def load_study_dir(
         name=name,
         directory=directory,
         baseline=str(plan.get("baseline", "uniform")),
-        margin_spec=str(
-            ((plan.get("definition") or {}).get("analysis") or {}).get(
-                "equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN
-            )
-        ),
-        looks=len((((plan.get("definition") or {}).get("adaptive") or {}).get("looks")) or [0]),
+        margin_spec=str(_section(plan, "analysis").get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN)),
+        looks=len(_section(plan, "adaptive").get("looks") or [0]),
         runs=runs,
         varied=varied,
         expected=expected,
@@ -199,6 +195,11 @@ def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
         return rd.read_record(), ""
     except StoreError as e:
         return None, str(e)
+
+
+def _section(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    """A section of the saved study definition (`analysis`, `adaptive`), or {} when absent."""
+    return ((plan.get("definition") or {}).get(name)) or {}
 
 
 class UnreadableFile(Exception):
