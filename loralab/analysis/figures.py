@@ -132,17 +132,11 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
                 color="0.25",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        reach = max(
-            [
-                stats.margin,
-                *(
-                    abs(v)
-                    for c in comps
-                    if c.difference_ci
-                    for v in (c.difference_ci.low, c.difference_ci.high)
-                ),
-            ]
-        )
+        ends = [abs(c.difference) for c in comps]  # a one-seed comparison has its point only
+        ends += [
+            abs(v) for c in comps if c.difference_ci for v in (c.difference_ci.low, c.difference_ci.high)
+        ]
+        reach = max(stats.margin, *ends)
         ax.set_xlim(-1.15 * reach, 1.15 * reach)  # symmetric, so the ±δ band and 0 read at a glance
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # labels must not collide
         ax.set_ylim(-0.6, len(comps) - 0.4)
