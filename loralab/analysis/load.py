@@ -54,6 +54,10 @@ class StudyData:
     allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
+    # eval curves that tell whether training converged: seed, step, loss of the baseline's runs, from
+    # this study or from the companion study named by the study file's analysis.learning_curve
+    learning_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
+    learning_curve_study: str = ""
 
     @property
     def cell_fields(self) -> list[str]:
@@ -97,6 +101,7 @@ def load_study_dir(
     plan: dict[str, Any] | None = None,
     progress: Any = None,
     warn: Callable[[str], None] = _ignore,
+    follow_companion: bool = True,
 ) -> StudyData:
     """Read a study directory `<root>/<study>`; `plan` (a study record) overrides its study.yaml.
 
@@ -145,10 +150,17 @@ def load_study_dir(
         if col not in runs:
             runs[col] = None
     runs = runs[list(dict.fromkeys(keep))].sort_values(["run_id"], ignore_index=True)
+    baseline = str(plan.get("baseline", "uniform"))
+    curves_frame = _concat(curves, CURVE_COLUMNS)
+    companion = _section(plan, "analysis").get("learning_curve")
+    if companion and follow_companion:
+        lc, lc_study = _companion_curve(directory, str(companion), baseline, runs, configs, warn)
+    else:
+        lc, lc_study = _eval_curves(runs, curves_frame, baseline), name
     return StudyData(
         name=name,
         directory=directory,
-        baseline=str(plan.get("baseline", "uniform")),
+        baseline=baseline,
         margin_spec=str(_section(plan, "analysis").get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN)),
         looks=len(_section(plan, "adaptive").get("looks") or [0]),
         runs=runs,
@@ -156,11 +168,71 @@ def load_study_dir(
         expected=expected,
         nll=nll,
         base_nll=base_nll,
-        curves=_concat(curves, CURVE_COLUMNS),
+        curves=curves_frame,
         allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
         configs=configs,
+        learning_curve=lc,
+        learning_curve_study=lc_study,
     )
+
+
+LEARNING_CURVE_COLUMNS = ["seed", "step", "loss"]
+# What a companion learning-curve study must share with the baseline runs it stands for.
+CURVE_MATCH = (
+    "model.name",
+    "data.source",
+    "data.cutoff_len",
+    "data.val_set_size",
+    "data.split_seed",
+    "lora.budget",
+    "train.max_steps",
+    "train.batch_size",
+    "train.grad_accum",
+    "train.lr",
+    "train.schedule",
+)
+
+
+def _eval_curves(runs: pd.DataFrame, curves: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """seed, step, loss of the eval curves of `strategy`'s analysable runs."""
+    done = runs[runs["analysable"].astype(bool) & (runs.get("strategy") == strategy)]
+    if done.empty or curves.empty:
+        return pd.DataFrame(columns=LEARNING_CURVE_COLUMNS)
+    ev = curves[(curves["kind"] == "eval") & curves["run_id"].isin(done["run_id"])]
+    seeds = done.set_index("run_id")["seed"]
+    out = ev.assign(seed=ev["run_id"].map(seeds))[LEARNING_CURVE_COLUMNS]
+    return out.sort_values(["seed", "step"], ignore_index=True)
+
+
+def _companion_curve(
+    directory: Path,
+    companion: str,
+    baseline: str,
+    runs: pd.DataFrame,
+    configs: dict[str, dict[str, Any]],
+    warn: Callable[[str], None],
+) -> tuple[pd.DataFrame, str]:
+    """The eval curves of the companion study `analysis.learning_curve` names, checked to repeat this
+    study's baseline training (same model, data, budget and schedule)."""
+    path = directory.parent / companion
+    if not path.is_dir():
+        raise AnalysisError(
+            f"analysis.learning_curve names {companion!r}, but {path} is not a study directory; run that"
+            " study first or remove learning_curve from the study file"
+        )
+    other = load_study_dir(path, warn=warn, follow_companion=False)
+    mine = [_flatten(configs[r]) for r in runs.loc[runs["strategy"] == baseline, "run_id"]]
+    for rid in other.done["run_id"]:
+        theirs = _flatten(other.configs[rid])
+        for key in CURVE_MATCH:
+            if mine and all(theirs.get(key) != m.get(key) for m in mine):
+                raise AnalysisError(
+                    f"the learning-curve study {companion!r} has {key} = {theirs.get(key)!r}, unlike this"
+                    f" study's {baseline} runs; it must repeat their training (fix it or remove"
+                    " analysis.learning_curve)"
+                )
+    return _eval_curves(other.runs, other.curves, baseline), other.name
 
 
 def _run_record(rd: RunDir) -> dict[str, Any]:

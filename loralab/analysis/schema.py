@@ -201,6 +201,25 @@ class Comparison(_Frozen):
     per_seed: list[SeedDifference] = Field(description="The paired per-seed results.")
 
 
+class Convergence(_Frozen):
+    """Whether the baseline's eval loss was still falling when training stopped (analysis/convergence.py)."""
+
+    study: str = Field(description="The study whose runs the curve comes from (this one or a companion).")
+    strategy: str = Field(description="The strategy of those runs (the baseline).")
+    seeds: list[int] = Field(description="Seeds whose curve reaches the final step.")
+    eval_steps: list[int] = Field(description="Steps at which the eval loss was measured (0: base model).")
+    total_steps: int = Field(description="Optimizer steps of training.")
+    start_step: int = Field(description="The last evaluation at or before 75 % of training.")
+    loss_base: float | None = Field(description="Mean eval loss at step 0 (the base model), if measured.")
+    loss_start: float = Field(description="Mean eval loss at start_step.")
+    loss_end: float = Field(description="Mean eval loss at the final step.")
+    drop: float = Field(description="loss_start - loss_end (positive: still falling), mean over seeds.")
+    drop_ci: Interval | None = Field(description="t-interval of drop over seeds; None for one seed.")
+    still_falling: bool = Field(
+        description="drop > δ and, with two or more seeds, drop_ci excludes zero: training had not converged."
+    )
+
+
 class CoverageRow(_Frozen):
     """Which seeds a cell was expected to have and which it has, by state."""
 
@@ -246,5 +265,8 @@ class StudyStats(_Frozen):
         description="1 − alpha: the joint coverage of every comparison's interval over the family and looks."
     )
     coverage: list[CoverageRow] = Field(description="One row per expected cell, complete or not.")
+    convergence: Convergence | None = Field(
+        None, description="The baseline's eval curve over the last quarter of training; None without one."
+    )
     complete: bool = Field(description="Every expected run is done.")
     artifacts: Artifacts = Field(default_factory=Artifacts, description="Files of the analysis.")

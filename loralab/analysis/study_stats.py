@@ -17,6 +17,7 @@ import pandas as pd
 
 from loralab.analysis import stats as S
 from loralab.analysis.compare import Arm, compare_arms, correct, example_contributions
+from loralab.analysis.convergence import convergence
 from loralab.analysis.load import StudyData, example_matrix
 from loralab.analysis.schema import CellSummary, Comparison, CoverageRow, Interval, Settings, StudyStats
 from loralab.config import margin_nats
@@ -293,6 +294,20 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
     pairs = [(s, data.baseline) for s in strategies if s != data.baseline]
     comparisons = pair_comparisons(data, res, settings, pairs, "vs_baseline", progress) if pairs else []
     cov = coverage(data)
+    margin = margin_nats(margin_spec(data, settings))
+    lc = data.learning_curve
+    conv = (
+        convergence(
+            lc,
+            int(lc["step"].max()),
+            margin,
+            settings.confidence,
+            strategy=data.baseline,
+            study=data.learning_curve_study or data.name,
+        )
+        if not lc.empty
+        else None
+    )
     return StudyStats(
         study=data.name,
         settings=settings,
@@ -304,11 +319,12 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
         summaries=summaries,
         comparisons=comparisons,
         family_size=sum(c.n_seeds >= 2 for c in comparisons),
-        margin=margin_nats(margin_spec(data, settings)),
+        margin=margin,
         margin_spec=margin_spec(data, settings),
         simultaneous_confidence=1 - settings.alpha,
         coverage=cov,
         complete=all(r.complete for r in cov),
+        convergence=conv,
     )
 
 

@@ -15,9 +15,17 @@ from pathlib import Path
 
 from loralab.errors import PaperError
 from loralab.paper.escape import md_code, md_escape
-from loralab.paper.facts import PaperFacts, option_key, shared_config, strategy_options
+from loralab.paper.facts import (
+    PaperFacts,
+    family,
+    option_key,
+    shared_config,
+    shared_record,
+    strategy_options,
+)
 from loralab.paper.inputs import StudyInputs
-from loralab.paper.results import results_section
+from loralab.paper.narrative import SCHEDULES_TO_ZERO, abstract_findings, conclusion, discussion, setup_line
+from loralab.paper.results import appendix, results_section
 from loralab.store import atomic_write_text
 
 DRAFT_NAME = "draft.md"
@@ -116,18 +124,24 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     base = md_escape(stats.baseline)
     model = _shared_text(inputs, "model.name")
     model = model_name(model) if model else None
-    on_model = f" on {md_escape(model)}" if model else ""
+    source = _shared_text(inputs, "data.source")
+    line = setup_line(inputs, facts, model, data_name(source) if source else None)
+    names = sorted({c.strategy for c in stats.summaries})
+    budget = _shared_text(inputs, "lora.budget")
+    spread = _budget_words(facts)
+    at_budget = f" ({md_code(budget)}{spread})" if budget else f" ({spread[2:]})" if spread else ""
+    if len(names) > 1:
+        compared = (
+            f"We compare {_n('study.strategies')} rank-allocation strategies at an equal"
+            f" trainable-parameter budget{at_budget}, {line}; every strategy is"
+            f" paired by seed with the {base} baseline."
+        )
+    else:
+        compared = f"We train one rank-allocation strategy ({md_escape(names[0])}), {line}."
     abstract = (
-        f"We compare {_n('study.strategies')} strategies for distributing a fixed LoRA parameter budget"
-        f" across the layers and modules of a language model{on_model}, each trained with"
-        f" {_n('study.seeds')} seeds at the same trainable-parameter budget{_budget_words(facts)}. Every"
-        " strategy is"
-        f" compared with the {base} baseline, paired by seed, and judged by a simultaneous"
-        f" {_n('study.simconf')}% interval over training seeds against a smallest effect of interest"
-        f" $\\delta$ = {_n('study.margin')} nats/token. Of the {_n('study.family')}"
-        f" comparisons, {_n('study.nbetter')} are better, {_n('study.nworse')} worse,"
-        f" {_n('study.nequivalent')} equivalent within $\\delta$ and {_n('study.nunresolved')} unresolved."
-        " All numbers, tables and figures are generated from the results store."
+        "How should a fixed budget of trainable LoRA parameters be spread over the layers and modules of"
+        f" a language model? {compared} {abstract_findings(inputs, facts)} All numbers, tables and"
+        " figures are generated from the results store."
     )
     return (
         "---\n"
@@ -210,6 +224,9 @@ def _strategy_list(inputs: StudyInputs, facts: PaperFacts) -> str:
         )
         opt_text = f" Options: {opts}." if opts else ""
         base = " (baseline)" if name == inputs.stats.baseline else ""
+        if name in registered and strategy_class(name).needs:
+            needs = " and ".join(sorted(strategy_class(name).needs))
+            opt_text += f" Its signals ({needs}) are measured once and shared by every seed."
         lines.append(f"- **{md_escape(name)}**{base}: {desc.rstrip('.')}{cite}.{opt_text}")
     return "\n".join(lines)
 
@@ -219,7 +236,6 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
     model = model_name(_shared_text(inputs, "model.name") or "the models listed in the run specs")
     data = _shared_text(inputs, "data.source") or "the data sources listed in the run specs"
     budget = _shared_text(inputs, "lora.budget")
-    targets = shared_config(inputs, "lora.targets")
     sched = _shared_text(inputs, "train.schedule")
 
     def hp(key: str, words: str) -> str:
@@ -249,7 +265,6 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         if budget
         else "The budget varies across the study (see the tables)"
     )
-    target_text = f" The adapted modules are {', '.join(md_code(t) for t in targets)}." if targets else ""
     sched_text = f" with a {md_escape(sched)} schedule" if sched else ""
     setup = _setup_paragraph(inputs, facts)
     setup_text = f"\n{setup}\n" if setup else ""
@@ -263,7 +278,7 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         " allocation at the reference rank, $\\sum_m r\\,(d_\\mathrm{in}^{(m)} + d_\\mathrm{out}^{(m)})$"
         f" over the adapted modules $m$. {budget_text}; a strategy's integer ranks never cost more than"
         " the budget and stay close to it, and each run records its exact trainable-parameter count"
-        f" (@tbl:cells).{target_text}\n\n"
+        " (@tbl:cells).\n\n"
         "## Training procedure {#sec:training}\n\n"
         f"All runs fine-tune {md_escape(model)}{_model_cite(model)} on {md_escape(data_name(data))}"
         " (instruction data in the Alpaca format [@taori2023alpaca]) with one training procedure, AdamW"
@@ -301,11 +316,27 @@ def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
     model = _shared_text(inputs, "model.name")
     model = model_name(model) if model else None
     source = _shared_text(inputs, "data.source")
-    if model and source:
-        sentences.append(
-            f"The base model is {md_code(model)} and the training data come from"
-            f" {md_code(data_name(source))}."
+    if model:
+        quant = (
+            ", loaded from a quantised GGUF file (Q4_1) and de-quantised to full precision for training"
+            if is_quantised(model)
+            else ""
         )
+        params = f" with {_n('rec.baseparams')} million parameters" if "rec.baseparams" in have else ""
+        sentences.append(f"The base model is {md_code(model)}{params}{quant}.")
+    if source:
+        sizes = (
+            f": {_n('rec.records')} records, of which {_n('rec.train')} are for training and"
+            f" {_n('rec.eval')} held out for evaluation"
+            if {"rec.records", "rec.train", "rec.eval"} <= have
+            else ""
+        )
+        cut = (
+            f"; prompts use the Alpaca template and examples are cut at {_n('cfg.cutoff')} tokens"
+            if "cfg.cutoff" in have
+            else ""
+        )
+        sentences.append(f"The data come from {md_code(data_name(source))}{sizes}{cut}.")
     if {"cfg.seen", "cfg.steps", "cfg.batch", "cfg.gradaccum"} <= have:
         sentences.append(
             f"Each run sees {_n('cfg.seen')} training examples: {_n('cfg.steps')} optimizer steps"
@@ -319,17 +350,59 @@ def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
             sentences.append(
                 f"On it the base model without adapters has an eval loss of {_n(k0 + '.base')} nats/token."
             )
+    precision = _precision_words(inputs, have)
+    if precision:
+        sentences.append(precision)
+    targets = shared_config(inputs, "lora.targets")
+    if targets:
+        words = [TARGET_WORDS.get(str(t), md_code(str(t))) for t in targets]
+        sentences.append(f"Adapters sit on the {' and the '.join(words)} of every layer.")
     policy = _shared_text(inputs, "lora.alpha_policy")
     if policy in ALPHA_POLICY_WORDS:
         sentences.append(f"LoRA $\\alpha$ policy {md_code(policy)}: {ALPHA_POLICY_WORDS[policy]}.")
     return " ".join(sentences)
 
 
+TARGET_WORDS = {
+    "attn": "attention projections (query, key, value and output)",
+    "mlp": "MLP projections",
+}
+PRECISION_WORDS = {"fp32": "32-bit floats", "bf16": "bfloat16", "fp16": "16-bit floats"}
+
+
+def _precision_words(inputs: StudyInputs, have: set[str]) -> str:
+    """Training and eval precision as the records say they ran, and the dropout masks."""
+    if "rec.precision" not in have:
+        return ""
+
+    def words(read) -> str:
+        return PRECISION_WORDS.get(str(shared_record(inputs, read)), "the recorded precision")
+
+    train, evaluation = words(lambda r: r.precision), words(lambda r: r.eval_precision)
+    if "rec.evalprecision" in have and evaluation == train:
+        text = f"Training and evaluation ran in {train}"
+    elif "rec.evalprecision" in have:
+        text = f"Training ran in {train} and evaluation in {evaluation}"
+    else:
+        text = f"Training ran in {train}"
+    device = shared_record(inputs, lambda r: r.device)
+    if device is not None:
+        text += f", on the {'CPU' if str(device) == 'cpu' else md_code(str(device))}"
+    masks = _shared_text(inputs, "lora.dropout_rng")
+    if masks and shared_config(inputs, "lora.dropout"):
+        text += (
+            "; dropout masks came from torch's generator"
+            if masks == "torch"
+            else "; dropout masks came from 16 random bits per element"
+        )
+    return text + "."
+
+
 def _budget_words(facts: PaperFacts) -> str:
-    """' (recorded trainable parameters within 0.016 % of each other)' where the study records them."""
+    """'; recorded counts within 0.016 % of each other' where the study records them."""
     if "study.budgetspread" not in {n.key for n in facts.numbers}:
         return ""
-    return f" (recorded trainable parameters within {_n('study.budgetspread')}% of each other)"
+    return f"; recorded counts within {_n('study.budgetspread')}% of each other"
 
 
 def _setup(inputs: StudyInputs) -> str:
@@ -357,36 +430,37 @@ def _setup(inputs: StudyInputs) -> str:
     )
 
 
-def _discussion() -> str:
-    return (
-        "# Discussion {#sec:discussion}\n\n"
-        "An unresolved comparison is not a finding of no difference: only an interval inside"
-        " $\\pm\\delta$ shows equivalence, and the intervals in @tbl:comparisons bound how large a"
-        " difference the data still allow."
-        " Differences in eval loss are reported in nats per token; the perplexity ratio gives the same"
-        " effect on a multiplicative scale.\n"
-    )
-
-
 def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
     stats = inputs.stats
-    items = [
-        f"Each strategy has {_n('study.seeds')} seeds; with few seeds the $t$-intervals over seeds are"
-        " wide, so comparisons may stay unresolved.",
-    ]
-    planned = [
-        (c, key)
-        for c, key in facts.comparison_keys
-        if c.kind == "vs_baseline" and c.verdict == "unresolved" and c.seeds_to_resolve is not None
-    ]
-    if planned:
-        needs = "; ".join(
-            f"{md_escape(c.a)} vs {md_escape(c.b)}: {_n(key + '.toresolve')}" for c, key in planned
-        )
+    items = []
+    n_seeds = len({n for c in stats.summaries for n in c.seeds})
+    if any(c.verdict == "unresolved" for c in family(stats)):
         items.append(
-            "If the observed mean and spread of the per-seed differences were the truth, the unresolved"
-            f" comparisons would need about this many seeds to resolve: {needs}. With few seeds the spread,"
-            " and hence these numbers, are themselves uncertain (ranges in @tbl:comparisons)."
+            f"Each strategy has {_n('study.seeds')} seeds; with few seeds the $t$-intervals over seeds are"
+            " wide, and some comparisons stay unresolved."
+        )
+    elif 1 < n_seeds < 5:
+        items.append(
+            f"Each strategy has {_n('study.seeds')} seeds: the intervals rest on few degrees of freedom,"
+            " and the seed spread they use is itself uncertain."
+        )
+    conv = stats.convergence
+    if conv is not None and conv.still_falling:
+        items.append(
+            "Training had not converged: the baseline's eval loss still fell by more than $\\delta$ over"
+            " the last quarter of training (@sec:discussion), so the verdicts hold for this training"
+            " length only."
+        )
+    elif conv is None:
+        items.append(
+            "Convergence was not measured: no run evaluated during training, so the verdicts hold for"
+            " this training length only."
+        )
+    elif shared_config(inputs, "train.schedule") in SCHEDULES_TO_ZERO:
+        items.append(
+            "The study trains with one schedule length; its eval curve flattened as the learning rate"
+            " decayed to zero, which does not show that longer training would leave the differences"
+            " unchanged."
         )
     for cell, key in facts.cell_keys:  # dynamic strategies: more parameters during training than at the end
         peak, final = cell.peak_trainable_params, cell.trainable_params
@@ -473,11 +547,11 @@ def _reproducibility(inputs: StudyInputs) -> str:
         hw = r.provenance.get("hardware") or {}
         hardware.add(str(hw.get("gpu") or hw.get("cpu") or "unknown hardware"))
     ver = ", ".join(f"{md_escape(p)} {md_escape('/'.join(sorted(v)))}" for p, v in sorted(versions.items()))
-    ids = ", ".join(md_code(r.run_id) for r in runs)
+    runs_ref = " (@tbl:runs lists them)" if any(r.record is not None for r in runs) else ""
     return (
         "# Reproducibility {#sec:reproducibility}\n\n"
         f"The study {md_code(inputs.stats.study)} holds {_n('study.runs')} runs, of which"
-        f" {_n('study.done')} finished and were analysed: {ids or 'none'}. Each run directory keeps its"
+        f" {_n('study.done')} finished and were analysed{runs_ref}. Each run directory keeps its"
         " resolved config (spec.yaml), metrics, allocation and per-example eval losses; `loralab analyze`"
         " recomputes every statistic from them with a fixed seed, and `loralab paper build` regenerates"
         " this paper. "
@@ -501,9 +575,11 @@ def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
         _method(inputs, facts),
         _setup(inputs),
         results_section(inputs, facts),
-        _discussion(),
+        discussion(inputs, facts),
         _limitations(inputs, facts),
+        conclusion(inputs, facts),
         _reproducibility(inputs),
+        appendix(inputs, facts),
     ]
     return "\n".join(parts)
 

@@ -10,12 +10,14 @@ refers to it as `{{claim:KEY}}` and it is re-derived from the statistics at ever
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loralab.analysis.schema import CellSummary, Comparison, StudyStats
 from loralab.paper.escape import md_escape
 from loralab.paper.inputs import StudyInputs
-from loralab.paper.numbers import Number, NumberTable
+from loralab.paper.numbers import Number, NumberKind, NumberTable
+from loralab.record import RunRecord
 
 CLAIM_PLACEHOLDER = re.compile(r"\{\{claim:([^{}\s]+)\}\}")
 
@@ -260,6 +262,8 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         numbers += _comparison_numbers(c, key, i)
         facts.claims[key] = claim_sentence(c, key, stats, with_context=multi)
     numbers += _config_numbers(inputs)
+    numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)
+    numbers += _run_numbers(inputs)
     facts.numbers = NumberTable(numbers)
     facts.comparison_keys = cmp_keys
     return facts
@@ -360,3 +364,119 @@ def _config_numbers(inputs: StudyInputs) -> list[Number]:
 
 # Training examples each run sees: optimizer steps × batch size × gradient accumulation.
 SEEN_FACTORS = ("train.max_steps", "train.batch_size", "train.grad_accum")
+
+
+def family(stats: StudyStats) -> list[Comparison]:
+    """The comparisons with the baseline: the corrected family the verdicts are counted over."""
+    return [c for c in stats.comparisons if c.kind == "vs_baseline"]
+
+
+def _group_numbers(stats: StudyStats) -> list[Number]:
+    """Per verdict, the envelope of its comparisons' intervals; the largest difference any interval
+    allows; the spread of eval loss over seeds within a cell."""
+    src = "stats.json: "
+    out = []
+    with_ci = [c for c in family(stats) if c.difference_ci is not None]
+    for verdict in VERDICT_WORDS:
+        group = [c for c in with_ci if c.verdict == verdict]
+        if group:
+            what = f"comparisons[kind=vs_baseline, verdict={verdict}].difference_ci"
+            low = min(c.difference_ci.low for c in group)  # type: ignore[union-attr]
+            high = max(c.difference_ci.high for c in group)  # type: ignore[union-attr]
+            out.append(Number(f"study.{verdict}lo", low, "float", src + what + ".low (min)", decimals=4))
+            out.append(Number(f"study.{verdict}hi", high, "float", src + what + ".high (max)", decimals=4))
+    if with_ci:
+        bound = max(max(abs(c.difference_ci.low), abs(c.difference_ci.high)) for c in with_ci)  # type: ignore[union-attr]
+        what = "comparisons[kind=vs_baseline].difference_ci (largest |end|)"
+        out.append(Number("study.bound", bound, "float", src + what, decimals=4))
+    sds = [c.sd_loss for c in stats.summaries if c.sd_loss is not None]
+    if sds:
+        out.append(Number("study.seedsdlo", min(sds), "float", src + "summaries[].sd_loss (min)", decimals=4))
+        out.append(Number("study.seedsdhi", max(sds), "float", src + "summaries[].sd_loss (max)", decimals=4))
+    return out
+
+
+def _convergence_numbers(stats: StudyStats) -> list[Number]:
+    c = stats.convergence
+    if c is None:
+        return []
+    src = "stats.json: convergence."
+    out = [
+        Number("conv.start", c.loss_start, "float", src + "loss_start", decimals=4),
+        Number("conv.end", c.loss_end, "float", src + "loss_end", decimals=4),
+        Number("conv.drop", c.drop, "float", src + "drop", decimals=4),
+        Number("conv.startstep", c.start_step, "int", src + "start_step"),
+        Number("conv.steps", c.total_steps, "int", src + "total_steps"),
+        Number("conv.window", c.total_steps - c.start_step, "int", src + "total_steps - start_step"),
+        Number("conv.seeds", len(c.seeds), "int", src + "seeds (count)"),
+        Number("conv.evals", len(c.eval_steps), "int", src + "eval_steps (count)"),
+    ]
+    if c.loss_base is not None:
+        out.append(Number("conv.base", c.loss_base, "float", src + "loss_base", decimals=4))
+    if c.drop_ci is not None:
+        out.append(Number("conv.droplo", c.drop_ci.low, "float", src + "drop_ci.low", decimals=4))
+        out.append(Number("conv.drophi", c.drop_ci.high, "float", src + "drop_ci.high", decimals=4))
+    return out
+
+
+# What every finished run's eval.json says alike: (key, how to read it from a record, kind, source).
+RECORD_NUMBERS: tuple[tuple[str, Callable[[RunRecord], object], NumberKind, str], ...] = (
+    (
+        "rec.baseparams",
+        lambda r: round((r.total_params - r.trainable_params) / 1e6, 1),
+        "g",
+        "(total_params - trainable_params) / 1e6, rounded to 0.1",
+    ),
+    ("rec.records", lambda r: r.data.n_records, "int", "data.n_records"),
+    ("rec.train", lambda r: r.data.n_train, "int", "data.n_train"),
+    ("rec.eval", lambda r: r.data.n_eval, "int", "data.n_eval"),
+    ("rec.precision", lambda r: r.precision, "text", "precision"),
+    ("rec.evalprecision", lambda r: r.eval_precision, "text", "eval_precision"),
+    ("rec.device", lambda r: r.device, "text", "device"),
+)
+
+
+def shared_record(inputs: StudyInputs, read: Callable[[RunRecord], object]) -> object | None:
+    """`read(record)` if every finished run has a record and they all agree, else None."""
+    records = [r.record for r in inputs.done_runs()]
+    if not records or any(r is None for r in records):
+        return None
+    values = {repr(read(r)) for r in records}  # type: ignore[arg-type]
+    return read(records[0]) if len(values) == 1 else None  # type: ignore[arg-type]
+
+
+def _record_numbers(inputs: StudyInputs) -> list[Number]:
+    out = []
+    for key, read, kind, field_name in RECORD_NUMBERS:
+        value = shared_record(inputs, read)
+        if value is not None:
+            out.append(Number(key, value, kind, f"eval.json: {field_name} (all finished runs)"))  # type: ignore[arg-type]
+    return out
+
+
+def run_key(run_id: str) -> str:
+    return f"run.{slug(run_id)}"
+
+
+def _run_numbers(inputs: StudyInputs) -> list[Number]:
+    """Each finished run's eval loss (eval.json) and its paired difference from the baseline run with
+    the same seed (stats.json)."""
+    out = []
+    for run in inputs.done_runs():
+        if run.record is not None:
+            key = run_key(run.run_id)
+            out.append(
+                Number(key + ".loss", run.record.eval_loss, "float", f"{run.run_id}/eval.json: eval_loss")
+            )
+    runs = {r.run_id for r in inputs.done_runs()}
+    seen: set[str] = set()
+    for i, c in enumerate(inputs.stats.comparisons):
+        if c.kind != "vs_baseline":
+            continue
+        for j, d in enumerate(c.per_seed):
+            if d.run_a not in runs or d.run_a in seen:  # a run is in one comparison with its baseline
+                continue
+            seen.add(d.run_a)
+            src = f"stats.json: comparisons[{i}].per_seed[{j}].difference"
+            out.append(Number(run_key(d.run_a) + ".diff", d.difference, "float", src, decimals=4))
+    return out

@@ -1,5 +1,6 @@
-"""What the paper reads: the analysis (`<study>/analysis/stats.json`, its figures and tables) and each
-run's spec.yaml (resolved config and provenance) for the method section. Nothing else.
+"""What the paper reads: the analysis (`<study>/analysis/stats.json`, its figures and tables), each
+run's spec.yaml (resolved config and provenance) and eval.json (what the run measured: split sizes,
+precision, parameter counts) for the method section. Nothing else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from loralab.analysis.schema import SCHEMA_VERSION, StudyStats
 from loralab.config import RunConfig
 from loralab.errors import PaperError
+from loralab.record import RunRecord
 from loralab.store import Store
 
 
@@ -27,6 +29,7 @@ class RunInfo:
     config: RunConfig
     provenance: dict[str, Any]
     finished: float | None = None  # status.json's finish time (Unix seconds), for the PDF's date
+    record: RunRecord | None = None  # eval.json: what the run measured (sizes, precision, parameters)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def load_runs(study_dir: Path) -> tuple[RunInfo, ...]:
                 config,
                 dict(spec.get("provenance") or {}),
                 float(finished) if isinstance(finished, int | float) else None,
+                rd.try_record() if rd.state == "done" else None,
             )
         )
     return tuple(out)

@@ -5,9 +5,10 @@ from stats.json at build time.
 
 from __future__ import annotations
 
-from loralab.paper.escape import md_escape
-from loralab.paper.facts import PaperFacts, context_parts, slug
+from loralab.paper.escape import md_code, md_escape
+from loralab.paper.facts import PaperFacts, context_parts, family, run_key, slug
 from loralab.paper.inputs import StudyInputs
+from loralab.paper.narrative import results_prose
 
 
 def _n(key: str) -> str:
@@ -94,7 +95,7 @@ def figure_slug(name: str) -> str:
     return slug(name)
 
 
-def _figures(inputs: StudyInputs) -> tuple[str, list[str]]:
+def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
     blocks, labels = [], []
     order = list(FIGURE_CAPTIONS)
     figures = sorted(
@@ -109,24 +110,67 @@ def _figures(inputs: StudyInputs) -> tuple[str, list[str]]:
             md_escape(name.replace("_", " ").replace("-", " ").strip().capitalize()) + "."
         )
         blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=70%}}\n")
-        labels.append(f"@fig:{s}")
+        labels.append((name, f"@fig:{s}"))
     return "\n".join(blocks), labels
 
 
+# What the results text says about each figure, by name; `{ref}` is its cross-reference.
+FIGURE_SENTENCES = {
+    "forest": "{ref} shows each paired difference with the interval its verdict rests on, against the"
+    " band of $\\pm\\delta$.",
+    "eval_loss": "{ref} shows each strategy's mean eval loss; its intervals are much wider than those of"
+    " the paired differences because they include the sampling of eval examples, which pairing cancels.",
+    "curves": "{ref} shows the training loss over steps.",
+    "eval_curve": "{ref} shows the eval loss at each evaluation during training.",
+    "rank_heatmaps": "{ref} shows where each strategy puts its rank, per layer and module.",
+    "rank_trajectory": "{ref} shows how the adapter parameters of dynamic strategies change during training.",
+    "pareto": "{ref} relates trainable parameters to eval loss across budgets.",
+    "example_gain": "{ref} shows how the gain over the base model is spread over the eval examples.",
+}
+
+
 def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
-    """The Results section: claims against the baseline, tables, figures."""
+    """The Results section: the comparisons grouped by verdict, the tables, the figures with a sentence
+    each."""
     figures, labels = _figures(inputs)
-    fig_text = (
-        f" {', '.join(labels)} show{'s' if len(labels) == 1 else ''} the analysis figures." if labels else ""
-    )
-    claims = "\n".join(f"- {{{{claim:{k}}}}}" for c, k in facts.comparison_keys if c.kind == "vs_baseline")
+    refs = []
+    for name, label in labels:
+        sentence = FIGURE_SENTENCES.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
+        refs.append(sentence.format(ref=label))
     pairwise = "\n".join(f"- {{{{claim:{k}}}}}" for c, k in facts.comparison_keys if c.kind == "pairwise")
-    out = (
-        "# Results {#sec:results}\n\n"
-        f"@tbl:cells lists each strategy's eval loss and @tbl:comparisons the paired comparisons.{fig_text}"
-        " Against the baseline:\n\n"
-        f"{claims or '- (no comparison with the baseline has finished runs in both arms)'}\n\n"
-    )
+    out = "# Results {#sec:results}\n\n" + results_prose(inputs, facts) + "\n"
     if pairwise:
         out += f"Further requested comparisons (outside the corrected family):\n\n{pairwise}\n\n"
-    return out + _cells_table(facts) + "\n" + _comparisons_table(facts) + "\n" + figures
+    if refs:
+        out += " ".join(refs) + "\n\n"
+    tables = (_comparisons_table(facts) + "\n" if family(inputs.stats) else "") + _cells_table(facts)
+    return out + tables + "\n" + figures
+
+
+def appendix(inputs: StudyInputs, facts: PaperFacts) -> str:
+    """One appendix: every finished run with its seed, eval loss and paired difference."""
+    have = {n.key for n in facts.numbers}
+    rows = ["| Run | Strategy | Seed | Eval loss | Difference |", "|:--|:--|--:|--:|--:|"]
+    for run in sorted(inputs.done_runs(), key=lambda r: (r.config.lora.strategy, r.config.train.seed)):
+        key = run_key(run.run_id)
+        if key + ".loss" not in have:
+            continue
+        diff = _n(key + ".diff") if key + ".diff" in have else "--"
+        rows.append(
+            f"| {md_code(run.run_id)} | {md_escape(run.config.lora.strategy)} | {run.config.train.seed} |"
+            f" {_n(key + '.loss')} | {diff} |"
+        )
+    if len(rows) == 2:
+        return ""
+    caption = (
+        ": Every finished run: its eval loss (nats/token) and, for a strategy compared with the baseline,"
+        " its difference from the baseline run with the same seed (negative: better). {#tbl:runs}"
+    )
+    return (
+        "# Appendix: runs {#sec:appendix}\n\n"
+        "@tbl:runs lists the runs the analysis used, by strategy and seed.\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + caption
+        + "\n"
+    )

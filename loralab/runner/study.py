@@ -89,11 +89,24 @@ class StudyAnalysis(BaseModel):
         " A comparison whose interval lies inside ±δ is 'equivalent'.",
     )
 
+    learning_curve: str | None = Field(
+        None,
+        description="A companion study in the same store root that repeats the baseline with evaluations"
+        " during training (`train.eval_every`); its eval curve tells whether training had converged.",
+    )
+
     @field_validator("equivalence_margin", mode="before")
     @classmethod
     def _valid_margin(cls, v: Any) -> str:
         margin_nats(v)  # raises ConfigError naming the value
         return str(v).strip()
+
+    @field_validator("learning_curve")
+    @classmethod
+    def _valid_study_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or "/" in v or v.strip() in (".", "..")):
+            raise ValueError(f"learning_curve names a study in the same store root, not a path: {v!r}")
+        return v
 
 
 class AdaptiveDesign(BaseModel):
