@@ -178,22 +178,51 @@ def _introduction(inputs: StudyInputs) -> str:
     )
 
 
-def _related_work() -> str:
+def _related_work(inputs: StudyInputs) -> str:
+    """Adapters, the rank-allocation literature placed against this study, and the statistics it follows."""
+    baseline = inputs.stats.baseline
+    reference = "the uniform one" if baseline == "uniform" else f"the baseline, **{md_escape(baseline)}**"
+    if "adalora" in {c.strategy for c in inputs.stats.summaries}:
+        adaptive_here = " Of the adaptive methods, only AdaLoRA is among the strategies compared here."
+    else:
+        adaptive_here = (
+            " None of the adaptive methods is among the strategies compared here, so the results say"
+            " nothing about how they would fare at the same budget."
+        )
     return (
         "# Related work {#sec:related}\n\n"
-        "**Low-rank adapters.** LoRA [@hu2022lora] adds trainable rank-$r$ products to frozen weights;"
-        " QLoRA [@dettmers2023qlora] trains them on a quantised base model, and rsLoRA"
-        " [@kalajdzievski2023rslora] rescales them so that larger ranks keep learning. DyLoRA"
-        " [@valipour2023dylora] trains a range of ranks at once, and AdaLoRA [@zhang2023adalora] prunes"
-        " singular directions by importance to move a budget between modules during training. We use the"
-        " PEFT library [@mangrulkar2022peft] on top of Transformers [@wolf2020transformers].\n\n"
+        "**Low-rank adapters.** LoRA [@hu2022lora] adds trainable rank-$r$ products, scaled by"
+        " $\\alpha/r$, to frozen weights; QLoRA [@dettmers2023qlora] trains them on a quantised base"
+        " model. We use the PEFT library [@mangrulkar2022peft] on top of Transformers"
+        " [@wolf2020transformers].\n\n"
+        "**Rank allocation.** Several methods let the rank differ between modules and decide it during"
+        " training. AdaLoRA [@zhang2023adalora] writes each update in a singular-value form and, under a"
+        " global budget, prunes the singular values with the lowest importance scores (a smoothed"
+        " sensitivity of the loss), so that the budget ends up in the weight matrices whose updates matter"
+        " most. ALoRA [@liu2024alora] starts from equal ranks that already meet the budget, scores each"
+        " rank by the effect of ablating it, and prunes redundant or harmful ranks to give their budget to"
+        " modules that kept all of theirs. SoRA [@ding2023sora] starts every module at a larger rank with"
+        " a gate per rank, trained with a sparsity-inducing proximal-gradient step; ranks whose gates"
+        " reach zero are removed after training. IncreLoRA [@zhang2023increlora] goes the other way: it"
+        " adds rank during training to the modules with the highest importance scores, so a module's final"
+        " rank is not capped by its initial one. AutoLoRA [@zhang2024autolora] attaches a selection"
+        " variable to each rank-one component, learns these variables by meta-learning on validation data,"
+        " thresholds them to obtain each layer's rank and then retrains with those ranks. DyLoRA"
+        " [@valipour2023dylora] addresses the choice of a single rank instead: it trains an adapter over a"
+        " range of ranks at once, so that it works at any rank in the range without a search. rsLoRA"
+        " [@kalajdzievski2023rslora] allocates nothing but shows that the $1/r$ scaling slows learning at"
+        " large ranks and replaces it by $1/\\sqrt{r}$; once ranks differ between modules, this choice of"
+        " scaling (the runs' $\\alpha$ policy) changes how strongly each module's update acts. The study"
+        " here asks a narrower question than these methods: whether a static allocation, fixed for every"
+        f" module before training begins, does better than {reference} at the same"
+        " trainable-parameter budget." + adaptive_here + "\n\n"
         "**Comparing methods honestly.** Training seeds are a large source of variance in deep-learning"
         " benchmarks [@bouthillier2021variance]; few-run results call for interval estimates rather than"
         " point scores [@agarwal2021precipice] and for tests suited to the data"
-        " [@dror2018hitchhiker]. We report bootstrap intervals [@efron1979bootstrap], resampled"
-        " hierarchically over seeds and then examples [@saravanan2020hierarchical], effect sizes for"
-        " paired designs [@lakens2013effect], and multiplicity-corrected $p$-values"
-        " [@holm1979simple; @benjamini1995fdr].\n"
+        " [@dror2018hitchhiker]. We report bootstrap intervals [@efron1979bootstrap] for each strategy's"
+        " loss, resampled hierarchically over seeds and then examples [@saravanan2020hierarchical];"
+        " intervals over seeds for the paired differences, Bonferroni-adjusted so that they hold"
+        " together [@dunn1961multiple]; and effect sizes for paired designs [@lakens2013effect].\n"
     )
 
 
@@ -571,7 +600,7 @@ def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
     parts = [
         _front_matter(inputs, facts),
         _introduction(inputs),
-        _related_work(),
+        _related_work(inputs),
         _method(inputs, facts),
         _setup(inputs),
         results_section(inputs, facts),
