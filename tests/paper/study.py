@@ -12,6 +12,7 @@ from loralab.analysis.schema import (
     Artifacts,
     CellSummary,
     Comparison,
+    Convergence,
     CoverageRow,
     Interval,
     SeedDifference,
@@ -169,6 +170,7 @@ def make_study(
     paper: dict | None = None,
     model: str = "smollm2-135m",
     data_source: str | None = None,
+    convergence: Convergence | None = None,
 ) -> Path:
     """Write `<root>/<study>/` with run specs and an analysis; returns the study directory."""
     study_dir = root / study
@@ -205,6 +207,7 @@ def make_study(
     analysis = study_dir / "analysis"
     analysis.mkdir(parents=True)
     stats = make_stats(study, list(strategies), baseline, significant or {"linear-decay": True})
+    stats = stats.model_copy(update={"convergence": convergence})
     (analysis / "stats.json").write_text(stats.model_dump_json(indent=2))
     _figure(analysis)
     return study_dir

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from loralab.analysis.schema import Convergence
 from loralab.errors import PaperError
 from loralab.paper import build_paper, draft_paper, write_paper
 from loralab.paper.convert import pandoc_path
@@ -441,3 +442,34 @@ def test_strategy_options_are_listed_with_their_values_through_macros(tmp_path):
     for n in facts.numbers:
         if n.key.startswith("opt."):
             assert n.value == _expected({}, {}, n.source, study), n.key
+
+
+def _curve(drop: float, falling: bool) -> Convergence:
+    return Convergence(
+        study="demo", strategy="uniform", seeds=[0], eval_steps=[0, 10, 20, 30, 40], total_steps=40,
+        start_step=30, loss_base=2.3, loss_start=2.0 + drop, loss_end=2.0, drop=drop, drop_ci=None,
+        still_falling=falling,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("convergence", "present", "absent"),
+    [
+        (None, "Convergence was not measured", "had not converged"),
+        (_curve(0.05, True), "Training had not converged", "Convergence was not measured"),
+        (_curve(0.001, False), "as the learning rate decayed to zero", "had not converged"),
+    ],
+    ids=["no-curve", "still-falling", "flattened"],
+)
+def test_the_convergence_limitation_appears_exactly_when_it_holds(tmp_path, convergence, present, absent):
+    out = write_paper(make_study(tmp_path, convergence=convergence), pdf=False)
+    md = " ".join(out.markdown.read_text().split())
+    limitations = md.split("# Limitations")[1].split("# Conclusion")[0]
+    assert present in limitations and absent not in md
+    abstract = md.split("abstract: |")[1].split("author:")[0]
+    if convergence is not None and convergence.still_falling:
+        assert "Training had not converged: the baseline's eval loss still fell by 0.0500" in abstract
+    discussion = md.split("# Discussion")[1].split("# Limitations")[0]
+    if convergence is not None:
+        assert "over the last 10 of 40 steps it fell by" in discussion
+        assert f"{convergence.drop:.4f}" in discussion
