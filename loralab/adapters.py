@@ -19,16 +19,26 @@ from torch import nn
 
 from loralab.config import LoraConfig
 from loralab.errors import BudgetError, TrainingError
-from loralab.lora_dropout import install_dropout, replaces_dropout
+from loralab.lora_dropout import (
+    CompactDropout,
+    MaskDropout,
+    SharedInputDropout,
+    draws_fast_masks,
+    install_dropout,
+    replaces_dropout,
+)
 from loralab.models import count_parameters
+from loralab.record import RunSetup
 from loralab.strategies.alpha import module_alpha, scaling
 from loralab.strategies.base import RankAllocation, Strategy
 
 __all__ = [
     "attach_lora",
     "build_lora_config",
+    "check_setup",
     "load_adapter",
     "module_alpha",
+    "read_setup",
     "save_adapter",
     "scaling",
     "uses_conv1d",
@@ -117,31 +127,86 @@ def attach_lora(
     peft_model = get_peft_model(model, peft_cfg)
     freeze_adalora_ranknum(peft_model)
     verify_trainable(peft_model, allocation.params)
-    changed = install_dropout(
+    install_dropout(
         peft_model, cfg.dropout, impl=cfg.dropout_impl, sharing=cfg.dropout_sharing, rng=cfg.dropout_rng
     )
-    check_dropout_installed(peft_model, cfg, changed)
+    check_setup(read_setup(peft_model), cfg)
     return peft_model
 
 
-def check_dropout_installed(model: nn.Module, cfg: LoraConfig, changed: int) -> None:
-    """TrainingError when loralab's dropout should have replaced PEFT's but replaced none.
+_OURS = {c.__name__ for c in (MaskDropout, CompactDropout, SharedInputDropout)}
 
-    The run record says which masks ran (lora.dropout_rng/impl); if a PEFT release moves the
-    modules `install_dropout` looks for, runs would silently train with torch's masks instead.
+
+def _dtype_name(dtype: torch.dtype | None) -> str | None:
+    return None if dtype is None else str(dtype).removeprefix("torch.")
+
+
+def read_setup(
+    model: nn.Module, *, train_autocast: torch.dtype | None = None, eval_autocast: torch.dtype | None = None
+) -> RunSetup:
+    """What the adapted `model` runs with, read back from it: device, dtypes, attention, LoRA dropout.
+
+    `train_autocast`/`eval_autocast` are the autocast dtypes the loop and the evaluator enter (None:
+    none). Plain LoRA layers are PEFT's `lora.Linear` without a variant (DoRA), counted from PEFT's
+    classes rather than from `install_dropout`'s own test, so that a layout it no longer recognises
+    shows as layers it left alone.
     """
-    if changed or not replaces_dropout(cfg.dropout, cfg.dropout_impl, cfg.dropout_sharing, cfg.dropout_rng):
-        return
     from peft.tuners.lora.layer import Linear as LoraLinear
+    from peft.tuners.lora.layer import LoraLayer
 
-    # plain LoRA layers (not AdaLoRA's SVDLinear, not DoRA): the ones install_dropout must replace
-    plain = [m for m in model.modules() if isinstance(m, LoraLinear) and not getattr(m, "lora_variant", None)]
-    if plain:
+    params = list(model.parameters())
+    layers = plain = fast = 0
+    classes: Counter[str] = Counter()
+    for module in model.modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        dropouts = getattr(module, "lora_dropout", None)
+        for adapter in module.lora_A:
+            layers += 1
+            plain += isinstance(module, LoraLinear) and adapter not in getattr(module, "lora_variant", {})
+            dropout = (
+                dropouts[adapter] if isinstance(dropouts, nn.ModuleDict) and adapter in dropouts else None
+            )
+            classes[type(dropout).__name__ if dropout is not None else "missing"] += 1
+            fast += dropout is not None and draws_fast_masks(dropout)
+    config = getattr(model, "config", None)
+    return RunSetup(
+        device="+".join(sorted({str(p.device) for p in params})),
+        param_dtype="+".join(sorted({_dtype_name(p.dtype) for p in params})),
+        train_autocast=_dtype_name(train_autocast),
+        eval_autocast=_dtype_name(eval_autocast),
+        attn_implementation=getattr(config, "_attn_implementation", None),
+        lora_layers=layers,
+        plain_lora_layers=plain,
+        dropout_modules=dict(sorted(classes.items())),
+        fast_mask_modules=fast,
+    )
+
+
+def check_setup(setup: RunSetup, cfg: LoraConfig, device: torch.device | None = None) -> None:
+    """TrainingError where what the model has differs from what the config asked for.
+
+    The record says which masks ran; if a PEFT release moves the modules `install_dropout` looks for,
+    runs would otherwise train silently with torch's masks instead of the configured ones.
+    """
+    if device is not None and {d.split(":")[0] for d in setup.device.split("+")} != {device.type}:
+        raise TrainingError(
+            f"the model's parameters are on {setup.device}, not on {device} as train.device resolved"
+        )
+    if not setup.plain_lora_layers or not replaces_dropout(
+        cfg.dropout, cfg.dropout_impl, cfg.dropout_sharing, cfg.dropout_rng
+    ):
+        return
+    replaced = sum(n for name, n in setup.dropout_modules.items() if name in _OURS)
+    fast = setup.fast_mask_modules
+    if replaced < setup.plain_lora_layers or fast != (replaced if cfg.dropout_rng == "fast" else 0):
+        got = f"{replaced}" if cfg.dropout_rng != "fast" else f"{replaced} (fast masks: {fast})"
         raise TrainingError(
             f"lora.dropout_rng={cfg.dropout_rng}, dropout_impl={cfg.dropout_impl} and dropout_sharing="
-            f"{cfg.dropout_sharing} replaced none of the {len(plain)} LoRA dropout modules (this PEFT"
-            " lays them out differently); set lora.dropout_rng=torch lora.dropout_impl=peft"
-            " lora.dropout_sharing=module, or install the PEFT version pyproject.toml names"
+            f"{cfg.dropout_sharing} replaced {got} of the {setup.plain_lora_layers} LoRA dropout modules"
+            f" (this PEFT lays them out differently: {setup.dropout_modules}); set lora.dropout_rng=torch"
+            " lora.dropout_impl=peft lora.dropout_sharing=module, or install the PEFT version"
+            " pyproject.toml names"
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from loralab.adapters import attach_lora, save_adapter
+from loralab.adapters import attach_lora, check_setup, read_setup, save_adapter
 from loralab.allocation import allocate, check_strategy, run_budget, run_modules
 from loralab.callbacks import Callback, TrainState
 from loralab.config import RunConfig
@@ -34,7 +34,7 @@ from loralab.models import count_parameters, load_model
 from loralab.modules import TargetModule
 from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
-from loralab.record import RunRecord
+from loralab.record import RunRecord, RunSetup
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
 from loralab.store.cache import (
     CACHE_DIR,
@@ -163,6 +163,9 @@ def _run_stages(
     precision = training_precision(cfg, rd, attached, prepared, resuming)
     eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
     evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
+    # what runs, read back from the model (not the config), checked against what the config asked for
+    setup = read_setup(attached.model, train_autocast=DTYPES[precision], eval_autocast=DTYPES[eval_precision])
+    check_setup(setup, cfg.lora, prepared.device)
     base = base_evaluation(
         rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, prepared.device)
     )
@@ -171,7 +174,7 @@ def _run_stages(
     )
     save_artefacts(rd, attached, trained)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
-    record = make_record(cfg, prepared, allocated, attached, base, trained, session)
+    record = make_record(cfg, prepared, allocated, attached, base, trained, session, setup)
     rd.write_record(record)
     return record
 
@@ -457,6 +460,7 @@ def make_record(
     base: BaseEval,
     trained: Trained,
     session: Session,
+    setup: RunSetup | None = None,
 ) -> RunRecord:
     """The run's record (eval.json) from what each stage produced."""
     state, final = trained.state, trained.final_eval
@@ -492,6 +496,7 @@ def make_record(
         device=str(prepared.device),
         session_wall_s=session.wall_s,
         data=prepared.data.stats,
+        setup=setup,
         **session.memory_mb,
     )
 

@@ -47,11 +47,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loralab.errors import TrainingError
+
 __all__ = [
     "CompactDropout",
     "CompactLoraA",
     "MaskDropout",
     "SharedInputDropout",
+    "check_peft_layout",
+    "draws_fast_masks",
     "fast_mask",
     "install_dropout",
     "torch_mask",
@@ -204,6 +208,42 @@ class SharedInputDropout(nn.Module):
         return out
 
 
+def check_peft_layout(model: nn.Module) -> None:
+    """TrainingError unless every PEFT LoRA layer of `model` keeps its dropout where we replace it.
+
+    A structural fence instead of a version one: `install_dropout` relies on PEFT's layout (a
+    `lora_dropout` ModuleDict per `LoraLayer`, keyed by adapter, holding `nn.Dropout` or, at p = 0,
+    `nn.Identity`); a PEFT release that moves or changes it must stop the run, not let it train
+    silently with other masks than its record says.
+    """
+    from peft.tuners.lora.layer import LoraLayer
+
+    ours = (MaskDropout, SharedInputDropout, nn.Dropout, nn.Identity)
+    for name, module in model.named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        dropouts = getattr(module, "lora_dropout", None)
+        if not isinstance(dropouts, nn.ModuleDict):
+            raise TrainingError(
+                f"PEFT's LoRA layer {name} has no `lora_dropout` ModuleDict (this PEFT lays its dropout"
+                " out differently); install the PEFT version pyproject.toml names"
+            )
+        for adapter, dropout in dropouts.items():
+            if not isinstance(dropout, ours):
+                raise TrainingError(
+                    f"PEFT's LoRA dropout of {name} (adapter {adapter}) is a {type(dropout).__name__},"
+                    " not the torch.nn.Dropout loralab expects; install the PEFT version pyproject.toml"
+                    " names"
+                )
+
+
+def draws_fast_masks(dropout: nn.Module) -> bool:
+    """Whether a LoRA dropout module draws `fast_mask`s (directly or shared)."""
+    if isinstance(dropout, SharedInputDropout):
+        dropout = dropout.dropout
+    return isinstance(dropout, MaskDropout) and dropout.rng == "fast" and dropout.p > 0
+
+
 def replaces_dropout(p: float, impl: str, sharing: str, rng: str) -> bool:
     """Whether `install_dropout` has anything to do: dropout is on and not PEFT's own modules."""
     return p != 0 and (impl, sharing, rng) != ("peft", "module", "torch")
@@ -219,6 +259,7 @@ def install_dropout(
     """
     if not replaces_dropout(p, impl, sharing, rng):
         return 0
+    check_peft_layout(model)
 
     def make() -> nn.Module:
         if impl == "compact":

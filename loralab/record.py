@@ -38,6 +38,22 @@ class DataStats(BaseModel):
     padding_fraction_random: float = Field(description="padding fraction with random batches")
 
 
+class RunSetup(BaseModel):
+    """What ran, read back from the adapted model after setup (`adapters.read_setup`), not the config."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device: str = Field(description="device of the model's parameters, e.g. `cpu`, `cuda:0`")
+    param_dtype: str = Field(description="dtype of the model's parameters (several: joined by `+`)")
+    train_autocast: str | None = Field(description="autocast dtype of training passes; None: none")
+    eval_autocast: str | None = Field(description="autocast dtype of eval passes; None: param_dtype")
+    attn_implementation: str | None = Field(description="the model config's attention implementation")
+    lora_layers: int = Field(description="LoRA layers: adapted modules times adapters")
+    plain_lora_layers: int = Field(description="of those, plain LoRA (loralab's dropout can replace)")
+    dropout_modules: dict[str, int] = Field(description="class of each layer's LoRA dropout -> count")
+    fast_mask_modules: int = Field(description="LoRA dropout modules drawing the fast masks")
+
+
 class RunRecord(BaseModel):
     """Final metrics of one finished run (`eval.json`)."""
 
@@ -76,6 +92,7 @@ class RunRecord(BaseModel):
     peak_rss_mb: float = Field(description="peak resident memory of the run, MiB")
     peak_cuda_mb: float | None = Field(None, description="peak CUDA allocator memory, MiB (CUDA only)")
     data: DataStats = Field(description="what the data stage produced")
+    setup: RunSetup | None = Field(None, description="what ran, read back from the model (newer runs)")
 
     @model_validator(mode="before")
     @classmethod

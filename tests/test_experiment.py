@@ -59,6 +59,20 @@ def test_tiny_run_via_cli_writes_every_file_and_reloads(tmp_path, tiny_overrides
     e = json.loads(rd.eval.read_text())
     assert e["trainable_params"] == e["allocated_params"] == e["budget_params"]
     assert e["train_steps"] == 6 and e["eval_loss"] < e["base_eval_loss"]
+    # what ran, read back from the model: the default fast masks in each of the 16 LoRA layers
+    autocast = {"fp32": None, "bf16": "bfloat16"}
+    assert e["setup"] == {
+        "device": "cpu",
+        "param_dtype": "float32",
+        "train_autocast": autocast[e["precision"]],
+        "eval_autocast": autocast[e["eval_precision"]],
+        "attn_implementation": e["setup"]["attn_implementation"],
+        "lora_layers": 16,
+        "plain_lora_layers": 16,
+        "dropout_modules": {"MaskDropout": 16},
+        "fast_mask_modules": 16,
+    }
+    assert e["setup"]["attn_implementation"] in ("eager", "sdpa")
     spec = rd.read_spec()
     assert spec["run_id"] == rd.run_id and spec["provenance"]["packages"]["torch"]
     alloc = json.loads(rd.allocation.read_text())
@@ -163,6 +177,46 @@ def test_bad_input_is_one_line_exit_2(tmp_path, tiny_overrides, args, needle):
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
     assert needle in res.stderr
+
+
+# PEFT lays its LoRA layers out so that `install_dropout` finds none: lora_A is another class.
+_OTHER_PEFT = """
+import sys
+import torch.nn as nn
+import loralab.adapters as adapters
+from loralab.cli import main
+
+class OtherLinear(nn.Linear):
+    pass
+
+real = adapters.get_peft_model
+
+def other_layout(model, config):
+    peft_model = real(model, config)
+    for module in peft_model.modules():
+        for linear in getattr(module, "lora_A", {}).values():
+            linear.__class__ = OtherLinear
+    return peft_model
+
+adapters.get_peft_model = other_layout
+sys.argv = ["loralab", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_setup_other_than_the_config_asked_for_is_one_line_exit_2(tmp_path, tiny_overrides):
+    res = subprocess.run(
+        [sys.executable, "-c", _OTHER_PEFT, "run", *tiny_overrides],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert "dropout_rng=fast" in res.stderr and "replaced 0 (fast masks: 0) of the 16" in res.stderr
+    status = _run_dir(tmp_path / "store").read_status()
+    assert status["state"] == "failed" and "bug" not in status  # the user's to fix, not a bug
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ import torch
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
-from loralab.adapters import attach_lora
+from loralab.adapters import attach_lora, check_setup, read_setup
 from loralab.config import DataConfig, LoraConfig, ModelConfig, TrainConfig
 from loralab.data import prepare_data
+from loralab.errors import TrainingError
 from loralab.lora_dropout import (
     CompactDropout,
     CompactLoraA,
@@ -254,27 +256,98 @@ def test_fast_rng_is_another_mask_than_torchs_but_the_same_dropout():
     )
 
 
-def test_a_peft_layout_install_dropout_does_not_find_is_an_error(monkeypatch):
-    """Records say what ran: if no LoRA dropout module is replaced, the run stops instead of silently
-    training with torch's masks (here PEFT is made to keep its dropout under another name)."""
+def _patch_peft(monkeypatch, change):
+    """Make `attach_lora`'s PEFT build its model, then `change(lora_layer)` each LoRA layer."""
     import loralab.adapters as adapters
-    from loralab.errors import TrainingError
 
     real = adapters.get_peft_model
 
-    def renamed(model, config):
+    def changed(model, config):
         peft_model = real(model, config)
         for module in peft_model.modules():
             if isinstance(module, LoraLayer):
-                module.lora_dropout_v2 = module.lora_dropout
-                del module.lora_dropout
+                change(module)
         return peft_model
 
-    monkeypatch.setattr(adapters, "get_peft_model", renamed)
-    with pytest.raises(TrainingError, match=r"dropout_rng=fast.*replaced none of the \d+ LoRA dropout"):
+    monkeypatch.setattr(adapters, "get_peft_model", changed)
+
+
+def test_a_peft_layout_install_dropout_does_not_find_is_an_error(monkeypatch):
+    """Records say what ran: if PEFT keeps its dropout elsewhere, the run stops instead of silently
+    training with torch's masks (here PEFT is made to keep its dropout under another name)."""
+
+    def rename(module):
+        module.lora_dropout_v2 = module.lora_dropout
+        del module.lora_dropout
+
+    _patch_peft(monkeypatch, rename)
+    with pytest.raises(TrainingError, match=r"has no `lora_dropout` ModuleDict"):
         _peft_model("peft", rng="fast")
     _peft_model("peft", rng="torch")  # PEFT's own dropout: nothing to replace, nothing to check
     _peft_model("mask", p=0.0, rng="fast")  # no dropout at all
+
+
+def test_a_peft_dropout_class_lora_dropout_does_not_know_is_an_error(monkeypatch):
+    class NewDropout(nn.Module):  # what a future PEFT might install instead of nn.Dropout
+        def forward(self, x):
+            return x
+
+    def replace(module):
+        for name in module.lora_dropout:
+            module.lora_dropout[name] = NewDropout()
+
+    _patch_peft(monkeypatch, replace)
+    with pytest.raises(TrainingError, match=r"is a NewDropout, not the torch.nn.Dropout loralab expects"):
+        _peft_model("peft", rng="fast")
+
+
+def test_no_lora_layer_matching_install_dropout_is_an_error(monkeypatch):
+    """PEFT's layout changes so that no module matches `install_dropout`'s test (its lora_A another
+    class): 0 of the plain LoRA layers got the fast masks, and that is an error, not a silent run."""
+
+    class OtherLinear(nn.Linear):
+        pass
+
+    def retype(module):
+        for name in module.lora_A:
+            module.lora_A[name].__class__ = OtherLinear
+
+    _patch_peft(monkeypatch, retype)
+    with pytest.raises(
+        TrainingError, match=r"dropout_rng=fast.*replaced 0 \(fast masks: 0\) of the \d+ LoRA"
+    ):
+        _peft_model("peft", rng="fast")
+    with pytest.raises(TrainingError, match=r"dropout_impl=mask.*replaced 0 of the \d+ LoRA"):
+        _peft_model("mask", rng="torch")
+
+
+@pytest.mark.parametrize(
+    ("impl", "sharing", "rng", "p", "installed", "fast"),  # every LoRA layer's dropout, fast masks
+    [
+        ("peft", "module", "fast", 0.5, "MaskDropout", True),
+        ("peft", "module", "torch", 0.5, "Dropout", False),
+        ("compact", "module", "torch", 0.5, "CompactDropout", False),
+        ("mask", "input", "fast", 0.5, "SharedInputDropout", True),
+        ("peft", "module", "fast", 0.0, "Identity", False),
+    ],
+)
+def test_read_setup_is_what_the_model_has(impl, sharing, rng, p, installed, fast):
+    model, _ = _peft_model(impl, sharing=sharing, p=p, rng=rng)
+    setup = read_setup(model, train_autocast=torch.bfloat16)
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    dropouts = [m.lora_dropout["default"] for m in layers]
+    n = len(layers)
+    assert setup.lora_layers == setup.plain_lora_layers == n > 0
+    assert setup.dropout_modules == {installed: n} == dict(Counter(type(d).__name__ for d in dropouts))
+    assert setup.fast_mask_modules == (n if fast else 0)
+    assert setup.device == str(next(model.parameters()).device) == "cpu"
+    assert setup.param_dtype == "float32" and setup.train_autocast == "bfloat16"
+    assert setup.eval_autocast is None
+    assert setup.attn_implementation == model.config._attn_implementation is not None
+    cfg = LoraConfig(dropout=p, dropout_impl=impl, dropout_sharing=sharing, dropout_rng=rng)
+    check_setup(setup, cfg, torch.device("cpu"))
+    with pytest.raises(TrainingError, match="not on cuda"):
+        check_setup(setup, cfg, torch.device("cuda"))
 
 
 def test_adalora_keeps_peft_dropout_without_error():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loralab.errors import StoreError
-from loralab.record import SCHEMA_VERSION, RunRecord
+from loralab.record import SCHEMA_VERSION, RunRecord, RunSetup
 from loralab.store import Store
 from tests.runner.fakes import fake_record
 
@@ -33,6 +33,37 @@ def test_a_version_0_record_is_read_with_unambiguous_token_names():
     assert record.data.train_set_supervised_tokens == 40 and record.eval_precision == "fp32"
 
 
+SETUP = RunSetup(
+    device="cpu",
+    param_dtype="float32",
+    train_autocast=None,
+    eval_autocast="bfloat16",
+    attn_implementation="sdpa",
+    lora_layers=14,
+    plain_lora_layers=14,
+    dropout_modules={"MaskDropout": 14},
+    fast_mask_modules=14,
+)
+
+
+def test_a_record_with_its_setup_round_trips_and_one_without_still_loads(tmp_path: Path):
+    rd = Store(tmp_path).create("s", "r1", {"run_id": "r1"})
+    record = fake_record().model_copy(update={"setup": SETUP})
+    rd.write_record(record)
+    assert rd.read_record() == record and rd.read_record().setup == SETUP
+    old = fake_record().model_dump(mode="json")
+    del old["setup"]  # written before `setup` existed
+    assert RunRecord.model_validate(old).setup is None
+
+
+def test_the_worked_examples_records_still_load():
+    root = Path(__file__).parents[1] / "examples"
+    paths = sorted(root.glob("*/store/*/*/eval.json"))
+    assert paths, "the worked example has run records"
+    for path in paths:
+        RunRecord.model_validate_json(path.read_text())
+
+
 def test_missing_damaged_and_foreign_records_raise_store_errors(tmp_path: Path):
     rd = Store(tmp_path).create("s", "r1", {"run_id": "r1"})
     with pytest.raises(StoreError, match=r"has no eval\.json: the run has not finished"):
@@ -47,5 +78,5 @@ def test_missing_damaged_and_foreign_records_raise_store_errors(tmp_path: Path):
 
 
 def test_every_field_is_described():
-    for model in (RunRecord, RunRecord.model_fields["data"].annotation):
+    for model in (RunRecord, RunRecord.model_fields["data"].annotation, RunSetup):
         assert all(f.description for f in model.model_fields.values()), model
