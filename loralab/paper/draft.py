@@ -163,6 +163,17 @@ def _shared_text(inputs: StudyInputs, dotted: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _mask_kind(inputs: StudyInputs) -> str | None:
+    """'fast' or 'torch': the dropout masks every run's record says ran (`setup`, read back from the
+    model), else, for runs recorded before `setup` existed, `lora.dropout_rng`; None where they differ."""
+    records = [r.record for r in inputs.done_runs()]
+    recorded = [r is not None and r.setup is not None for r in records]
+    if records and all(recorded):
+        kind = shared_record(inputs, lambda r: "fast" if r.setup.fast_mask_modules else "torch")  # type: ignore[union-attr]
+        return None if kind is None else str(kind)
+    return None if any(recorded) else _shared_text(inputs, "lora.dropout_rng")
+
+
 def _introduction(inputs: StudyInputs) -> str:
     return (
         "# Introduction {#sec:intro}\n\n"
@@ -282,11 +293,7 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         hp("cfg.alpha", "LoRA alpha"),
         hp("cfg.dropout", "LoRA dropout"),
     ]
-    if (
-        hps[-1]
-        and shared_config(inputs, "lora.dropout")
-        and _shared_text(inputs, "lora.dropout_rng") == "fast"
-    ):
+    if hps[-1] and shared_config(inputs, "lora.dropout") and _mask_kind(inputs) == "fast":
         hps[-1] += " (masks from 16 random bits per element, so $p$ is rounded to a multiple of $2^{-16}$)"
     hp_text = "; ".join(h for h in hps if h)
     budget_text = (
@@ -417,7 +424,7 @@ def _precision_words(inputs: StudyInputs, have: set[str]) -> str:
     device = shared_record(inputs, lambda r: r.device)
     if device is not None:
         text += f", on the {'CPU' if str(device) == 'cpu' else md_code(str(device))}"
-    masks = _shared_text(inputs, "lora.dropout_rng")
+    masks = _mask_kind(inputs)
     if masks and shared_config(inputs, "lora.dropout"):
         text += (
             "; dropout masks came from torch's generator"

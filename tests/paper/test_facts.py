@@ -102,3 +102,33 @@ def test_the_method_names_the_dropout_masks_the_runs_used(study):
     inputs = load_inputs(study)
     torch_masks = render_draft(inputs, collect_facts(inputs))
     assert "LoRA dropout" in torch_masks and "random bits" not in torch_masks
+
+
+def test_the_dropout_masks_come_from_the_records_setup_where_it_says(study):
+    """A run's record says which masks ran (`setup`, read back from the model): it wins over the config."""
+    from loralab.paper.draft import render_draft
+    from loralab.record import RunSetup
+    from tests.runner.fakes import fake_record
+
+    def with_setup(fast_masks: int) -> str:
+        setup = RunSetup(
+            device="cpu",
+            param_dtype="float32",
+            train_autocast=None,
+            eval_autocast=None,
+            attn_implementation="sdpa",
+            lora_layers=4,
+            plain_lora_layers=4,
+            dropout_modules={"MaskDropout" if fast_masks else "Dropout": 4},
+            fast_mask_modules=fast_masks,
+        )
+        for run in study.glob("*/spec.yaml"):
+            record = fake_record().model_copy(update={"setup": setup})
+            (run.parent / "eval.json").write_text(record.model_dump_json())
+        inputs = load_inputs(study)
+        return render_draft(inputs, collect_facts(inputs))
+
+    assert "16 random bits per element" in with_setup(4)
+    torch_masks = with_setup(0)  # the configs asked for fast masks, but the records say none ran
+    assert "LoRA dropout" in torch_masks and "random bits" not in torch_masks
+    assert "dropout masks came from torch's generator" in torch_masks
