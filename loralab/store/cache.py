@@ -5,8 +5,9 @@ signals measured on the base model; only the strategy, budget and seed differ. S
 dataset, the base model's eval and seed-independent signals are computed by the first run that needs
 them and read back by the others. Model weights are never cached: they load only from safetensors
 or GGUF files (pickled weights would run code on load).
-The key is the SHA-256 of everything the value depends on (the caller names it: configs, the data
-and model files' size and mtime, library versions); a value is written
+The key is the SHA-256 of everything the value depends on (the caller names it: configs, the content
+digests of the data, model and tokenizer files that the run id covers too, `RunConfig.input_fingerprints`,
+library versions); a value is written
 atomically (temp file + rename) under an exclusive `flock` of its own lock file, so concurrent
 workers never read a torn file and the second one waits instead of computing the same thing again.
 Where the filesystem has no `flock`, both compute and the last rename wins (identical contents).
@@ -37,7 +38,6 @@ import torch
 import transformers
 
 from loralab.config import RunConfig
-from loralab.models import SMOLLM2, smollm2_gguf_path
 
 T = TypeVar("T")
 CACHE_DIR = ".cache"
@@ -54,15 +54,6 @@ def cache_key(parts: Mapping[str, Any]) -> str:
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def file_fingerprint(source: str) -> dict[str, Any] | None:
-    """Size and mtime of a data file (None for a non-file source such as `synthetic`)."""
-    path = Path(source).expanduser()
-    if not path.is_file():
-        return None
-    st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 class StudyCache:
@@ -192,18 +183,18 @@ def _atomic_pickle(path: Path, value: Any) -> None:
 
 
 def model_parts(cfg: RunConfig) -> dict[str, Any]:
-    """What a model and its tokenizer depend on: the model config and its local file, if any."""
-    name = cfg.model.name
-    path = str(smollm2_gguf_path()) if name == SMOLLM2 else name
-    return {"model": cfg.model.model_dump(mode="json"), "file": file_fingerprint(path)}
+    """What a model and its tokenizer depend on: the model config and its local files' contents."""
+    inputs = cfg.input_fingerprints()  # the run id's fingerprints: one notion of "the same file"
+    files = {role: inputs[role] for role in ("model", "tokenizer") if role in inputs}
+    return {"model": cfg.model.model_dump(mode="json"), "files": files}
 
 
 def data_parts(cfg: RunConfig) -> dict[str, Any]:
-    """What the tokenised dataset depends on: data config, data file, tokenizer."""
+    """What the tokenised dataset depends on: data config, data file contents, tokenizer."""
     return {
         **model_parts(cfg),
         "data": cfg.data.model_dump(mode="json"),
-        "source": file_fingerprint(cfg.data.source),
+        "source": cfg.input_fingerprints().get("data"),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -131,3 +132,37 @@ def test_deferred_values_are_written_only_by_flush(tmp_path):
         raise ValueError("bad input")
     failed.flush()
     assert not (tmp_path / "other").exists()  # a run that never started stores nothing
+
+
+def test_a_data_file_rewritten_with_the_same_size_and_mtime_is_tokenised_again(tmp_path):
+    """The cache keys a data file by its content digest, as the run id does (one fingerprint), not by
+    size and mtime: a rewrite that keeps both (os.utime) still gets a new key and is re-tokenised."""
+    from loralab.data import prepare_data
+    from loralab.models import load_model
+    from loralab.store.cache import data_parts
+
+    def records(word: str) -> str:
+        rows = [{"instruction": f"Say {word} {i}.", "input": "", "output": f"{word} {i}"} for i in range(40)]
+        return json.dumps(rows)
+
+    path = tmp_path / "alpaca.json"
+    path.write_text(records("alpha"))
+    st = path.stat()
+    cfg = load_config(None, [*TINY_RUN, f"data.source={path}", "data.val_set_size=8"])
+    tokenizer = load_model(cfg.model).tokenizer
+    cache = StudyCache(tmp_path / CACHE_DIR)
+
+    def tokenised():
+        return cache.get("data", data_parts(cfg), lambda: prepare_data(cfg.data, tokenizer))
+
+    first, key = tokenised(), cache_key(data_parts(cfg))
+    assert tokenised() == first and cache.hits == ["data"]  # unchanged: read back
+
+    path.write_text(records("omega"))  # same length, other content
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    assert cache_key(data_parts(cfg)) != key
+    again = tokenised()
+    assert cache.hits == ["data"]  # computed, not read back
+    assert again.train != first.train
+    assert cfg.input_fingerprints()["data"] == data_parts(cfg)["source"]  # the run id's fingerprint
