@@ -130,3 +130,18 @@ def verdict_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
         )
         atomic_write_parquet(result.run_dir.eval_examples, frame)
     return result
+
+
+_KEPT: list[Any] = []
+
+
+def semaphore_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
+    """`fake_run` in a worker that made a semaphore (as tqdm's lock does) and takes 1 s to exit: killed
+    before it exits, the worker leaves the semaphore registered with the resource tracker."""
+    import multiprocessing as mp
+    from multiprocessing import util
+
+    _KEPT.append(mp.get_context("spawn").Semaphore())
+    # Finalizers of one priority run newest first: this sleep, then the semaphore's unregistering.
+    util.Finalize(None, time.sleep, args=(1.0,), exitpriority=0)
+    return fake_run(cfg, heartbeat=heartbeat)

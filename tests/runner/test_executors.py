@@ -95,3 +95,38 @@ def test_executors_speak_their_own_terms_and_the_cli_helper_names_its_flags():
         make_executor("local", workers=0)
     with pytest.raises(LoralabError, match="--cpus-per-run must be > 0"):
         make_executor("ray", cpus_per_run=0)
+
+
+LEAK_SCRIPT = """
+import sys
+from pathlib import Path
+from loralab.runner.executors import LocalExecutor
+from loralab.runner.worker import RunJob
+from tests.runner.fakes import semaphore_run
+from tests.runner.test_executors import tasks
+
+[outcome] = LocalExecutor(1, gpus=[]).run(RunJob(run_fn=semaphore_run), tasks(Path(sys.argv[1]), 1))
+print(outcome.state)
+"""
+
+
+def test_workers_exit_by_themselves_and_leave_no_leaked_semaphore(tmp_path: Path):
+    """At the end of a study the workers take their Stop and exit cleanly before any SIGTERM: a worker
+    terminated while it exits leaves its semaphores to the resource tracker, which then warns
+    "There appear to be 1 leaked semaphore objects to clean up at shutdown" (the end of `loralab demo`)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    res = subprocess.run(
+        [sys.executable, "-c", LEAK_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 0 and res.stdout.strip() == "done", res.stderr
+    assert "leaked semaphore" not in res.stderr and "resource_tracker" not in res.stderr, res.stderr

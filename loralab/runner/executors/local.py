@@ -65,7 +65,14 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, workers: int = 1, *, gpus: Sequence[str] | None = None, poll: float = 0.2):
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        gpus: Sequence[str] | None = None,
+        poll: float = 0.2,
+        exit_wait: float = 10.0,
+    ):
         if workers < 1:
             raise LoralabError(f"a local executor needs at least 1 worker (got {workers})")
         self.workers = workers
@@ -73,6 +80,7 @@ class LocalExecutor(Executor):
         self.gpus = list(visible_gpus() if gpus is None else gpus)
         self.threads = max(1, available_cpus() // workers)
         self.poll = poll
+        self.exit_wait = exit_wait  # s a worker may take to exit by itself after the last task
 
     def describe(self) -> str:
         where = f"GPUs {','.join(self.gpus)}" if self.gpus else f"{self.threads} CPU thread(s) each"
@@ -110,6 +118,7 @@ class LocalExecutor(Executor):
         procs = {slot: start(slot) for slot in range(n)}
         busy: dict[int, int] = {}  # slot -> index of the task it works on
         remaining = set(range(len(tasks)))
+        finished = False
         try:
             while remaining:
                 try:
@@ -142,8 +151,10 @@ class LocalExecutor(Executor):
                         )
                         if remaining:  # the dead worker never took its stop sentinel: replace it
                             procs[slot] = start(slot)
+            finished = True
         finally:
-            _stop_processes(list(procs.values()))
+            # Done: each worker takes its Stop and exits by itself. Interrupted: stop them now.
+            _stop_processes(list(procs.values()), exit_wait=self.exit_wait if finished else 0.0)
             for q in (task_q, result_q):
                 q.cancel_join_thread()
                 q.close()
@@ -166,7 +177,16 @@ def _drain(q: Any) -> Iterator[Any]:
             return
 
 
-def _stop_processes(procs: list[Any], grace: float = 5.0) -> None:
+def _stop_processes(procs: list[Any], exit_wait: float = 0.0, grace: float = 5.0) -> None:
+    """Let workers exit by themselves for `exit_wait` s, then SIGTERM, then SIGKILL after `grace` s.
+
+    A worker that exits by itself runs its finalizers: semaphores it made (tqdm's lock, a run's data
+    loaders) are unregistered from the resource tracker, which otherwise warns at the study's end
+    that it had to clean up "leaked semaphore objects" of the terminated workers.
+    """
+    deadline = time.monotonic() + exit_wait
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
     for p in procs:
         if p.is_alive():
             p.terminate()
