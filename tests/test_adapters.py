@@ -140,7 +140,14 @@ def test_adalora_ranknum_stays_frozen_after_a_device_move():
     from loralab.adapters import freeze_adalora_ranknum
 
     model = load_model(ModelConfig(name="tiny-gpt2")).model
-    cfg = AdaLoraConfig(init_r=4, target_r=2, total_step=10, target_modules=["c_attn"], task_type="CAUSAL_LM")
+    cfg = AdaLoraConfig(
+        init_r=4,
+        target_r=2,
+        total_step=10,
+        target_modules=["c_attn"],
+        fan_in_fan_out=True,  # GPT-2's Conv1D stores (in, out), as attach_lora says (`uses_conv1d`)
+        task_type="CAUSAL_LM",
+    )
     peft_model = get_peft_model(model, cfg)
     dicts = [m.ranknum for m in peft_model.modules() if hasattr(m, "ranknum")]
     assert dicts and all(not p.requires_grad for d in dicts for p in d.values())
