@@ -145,3 +145,13 @@ def semaphore_run(cfg: RunConfig, *, heartbeat: Any = None) -> FakeResult:
     # Finalizers of one priority run newest first: this sleep, then the semaphore's unregistering.
     util.Finalize(None, time.sleep, args=(1.0,), exitpriority=0)
     return fake_run(cfg, heartbeat=heartbeat)
+
+
+class DiesOnArrival:
+    """A run function whose worker exits (code 3) while unpickling its job, before any task."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+    def __call__(self, cfg: RunConfig, *, heartbeat: Any = None) -> Any:  # never reached
+        raise AssertionError("unreachable")

@@ -130,3 +130,14 @@ def test_workers_exit_by_themselves_and_leave_no_leaked_semaphore(tmp_path: Path
     )
     assert res.returncode == 0 and res.stdout.strip() == "done", res.stderr
     assert "leaked semaphore" not in res.stderr and "resource_tracker" not in res.stderr, res.stderr
+
+
+def test_workers_that_die_before_any_task_fail_the_tasks_instead_of_hanging(tmp_path: Path):
+    from .fakes import DiesOnArrival
+
+    ts = tasks(tmp_path, 3)
+    job = RunJob(run_fn=DiesOnArrival())  # type: ignore[arg-type]
+    outcomes = list(LocalExecutor(2, gpus=[], poll=0.05).run(job, ts))
+    assert sorted(o.run_id for o in outcomes) == sorted(t.run_id for t in ts)
+    assert {o.state for o in outcomes} == {"failed"}
+    assert all("exited (exit codes 3, 3) before starting it" in o.detail for o in outcomes)

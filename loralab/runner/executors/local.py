@@ -151,6 +151,22 @@ class LocalExecutor(Executor):
                         )
                         if remaining:  # the dead worker never took its stop sentinel: replace it
                             procs[slot] = start(slot)
+                if remaining and not busy and not any(p.is_alive() for p in procs.values()):
+                    # Every worker died before reporting a task (e.g. it could not unpickle its job):
+                    # no one will take the rest, so fail them rather than wait forever.
+                    for msg in _drain(result_q):
+                        out = _handle(msg, busy, remaining)
+                        if out is not None:
+                            yield out
+                    codes = ", ".join(str(p.exitcode) for p in procs.values())
+                    for i in sorted(remaining - set(busy.values())):
+                        remaining.discard(i)
+                        yield Outcome(
+                            tasks[i].run_id,
+                            "failed",
+                            f"every worker process exited (exit codes {codes}) before starting it",
+                            host=HOST,
+                        )
             finished = True
         finally:
             # Done: each worker takes its Stop and exits by itself. Interrupted: stop them now.
