@@ -190,7 +190,7 @@ def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
         diff,
         out,
         "curves",
-        f"Training loss minus {stats.baseline}'s, same seed ({smooth}mean, min–max over seeds)",
+        f"Train loss minus {stats.baseline}'s, same seed ({smooth}mean, min–max over seeds)",
         f"Δ train loss vs {stats.baseline}",
         strategies=[s for s in _strategies(data, stats) if s != stats.baseline],
         zero=True,
@@ -309,8 +309,13 @@ def _curve_figure(
                 ax.set_title(ctx)
             ax.set_xlabel("step")
         axes[0].set_ylabel(ylabel)
-        if contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
-            _top_legend(axes[0], strategies, "\n".join(textwrap.wrap(title, 48)))
+        wrapped = "\n".join(textwrap.wrap(title, 50))
+        if len(strategies) == 1 and contexts[0][0] == "all":  # the title names the one strategy
+            axes[0].set_title(wrapped)
+        elif len(strategies) == 1:
+            fig.suptitle(wrapped, fontsize=8)
+        elif contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
+            _top_legend(axes[0], strategies, wrapped)
         else:
             handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
             axes[0].legend(
@@ -461,7 +466,7 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             rows.append((base["nll_sum"].to_numpy() - run["nll_sum"].to_numpy()) / run["tokens"].to_numpy())
         gains.append(np.mean(rows, axis=0))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 1.0 + 0.32 * len(strategies)))
+        fig, ax = plt.subplots(figsize=(WIDTH, 1.1 + 0.32 * len(strategies)))
         pos = list(range(len(strategies)))[::-1]
         box = ax.boxplot(
             gains,
@@ -480,23 +485,21 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             median.set(color="0.2", lw=1)
         for p, g, flier in zip(pos, gains, box["fliers"], strict=True):
             ax.plot(g.mean(), p, "D", color="white", markeredgecolor="black", markersize=3.5, zorder=3)
-            n_out = len(flier.get_xdata())
+            n_out = len(flier.get_xdata())  # the examples beyond the whiskers, each drawn as a dot
             ax.annotate(
                 f"{n_out}/{len(g)}", (1.01, p), xycoords=("axes fraction", "data"), fontsize=6.5, va="center"
             )
-        ax.annotate(
-            "beyond\nwhiskers", (1.01, 1.0), xycoords="axes fraction", fontsize=6, va="bottom", color="0.3"
-        )
         ax.set_yticks(pos, strategies)
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
         ax.set_xlabel(
             "base − adapted NLL (nats/token; > 0: better)\n"
-            f"box: quartiles, median; whiskers: {WHISKER:g} IQR; dots: beyond; ◆: mean"
+            f"box: quartiles, median; whiskers: {WHISKER:g} IQR; ◆: mean\n"
+            "dots: examples beyond the whiskers (count at right)"
         )
         title = "Per-example gain over the base model"
         ax.set_title(title if first_ctx_label == "all" else f"{title}\n({first_ctx_label})")
         ax.grid(axis="y", visible=False)
-        fig.tight_layout(rect=(0, 0, 0.9, 1))
+        fig.tight_layout(rect=(0, 0, 0.92, 1))
         return save(fig, out, "example_gain")
 
 
