@@ -20,6 +20,7 @@ from loralab.analysis.figures import figure_caption
 from loralab.analysis.load import StudyData
 from loralab.analysis.schema import StudyStats
 from loralab.analysis.tables import Table, all_tables, verdict_note
+from loralab.modules import in_model_order
 from loralab.store import atomic_write_text
 
 ASSETS = resources.files("loralab") / "assets"
@@ -143,9 +144,8 @@ def _runs(data: StudyData) -> str:
 
 
 def _heatmap(alloc: pd.DataFrame) -> str:
-    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum").sort_index(
-        ascending=False
-    )
+    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum")
+    grid = grid.reindex(columns=in_model_order(alloc["kind"])).sort_index(ascending=False)
     vmax = max(1.0, float(np.nanmax(grid.to_numpy(float))))
     head = "<tr><td></td>" + "".join(f"<td title='{_e(k)}'>{_e(k[:6])}</td>" for k in grid.columns) + "</tr>"
     rows = []
