@@ -550,15 +550,15 @@ FIGURES: tuple[Figure, ...] = (
         "example_gain",
         "Per-example gain over the base model (base minus adapted NLL per token, mean over seeds): the box"
         " spans the quartiles with the median inside; whiskers reach the furthest example within"
-        f" {WHISKER:g} × IQR of the box; examples beyond them are dots, their count at the right; the"
-        " diamond is the mean, which those examples pull away from the median.",
+        f" {WHISKER:g} × IQR of the box; every example beyond them is a dot, their count at the right; the"
+        " diamond is the mean over examples, which those outlying examples move and the median does not.",
         example_gain,
     ),
     Figure(
         "eval_loss",
         "Mean eval loss per strategy with its two-level bootstrap interval (over seeds and eval examples)."
         " The width is dominated by the sampling of eval examples, which all strategies share; the paired"
-        " differences cancel it, and the verdicts rest on them.",
+        " differences (forest plot) cancel it, and the verdicts rest on them.",
         lambda stats, data, out: eval_loss(stats, out),
     ),
     Figure(

@@ -213,7 +213,9 @@ def test_pdf_builds_and_every_reference_resolves(any_study):
     assert {"fig:eval-loss", "tbl:cells", "tbl:comparisons", "sec:method"} <= refs
     md = out.markdown.read_text()
     assert not re.search(r"@(fig|tbl|sec):", md)
-    assert "[Figure 1](#fig:eval-loss)" in md and "figures/eval-loss.png" in md
+    assert re.search(r"\[Figure \d+\]\(#fig:eval-loss\)", md) and "figures/eval-loss.png" in md
+    first = "forest" if (study / "analysis" / "figures" / "forest.pdf").exists() else "eval-loss"
+    assert f"[Figure 1](#fig:{first})" in md  # the forest plot, where there is one, comes first
     assert (study / "paper" / "paper.bbl").read_text().count("\\bibitem") >= 10
 
 
