@@ -51,7 +51,8 @@ class StudyData:
     curves: pd.DataFrame = field(
         default_factory=pd.DataFrame
     )  # run_id, kind (train|eval), step, loss, tokens
-    allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
+    # run_id, module, layer, kind, rank, dynamic; rows in model order (as allocation.json lists them)
+    allocations: pd.DataFrame = field(default_factory=pd.DataFrame)
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
     # eval curves that tell whether training converged: seed, step, loss of the baseline's runs, from
@@ -169,7 +170,7 @@ def load_study_dir(
         nll=nll,
         base_nll=base_nll,
         curves=curves_frame,
-        allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
+        allocations=_concat(allocs, ALLOCATION_COLUMNS),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
         configs=configs,
         learning_curve=lc,
@@ -308,19 +309,23 @@ def _curve(rd: RunDir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
+ALLOCATION_COLUMNS = ["run_id", "module", "layer", "kind", "rank", "dynamic"]
+
+
 def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         record = json.loads(rd.allocation.read_text())
         final = record.get("final", record)
+        dynamic = bool(record.get("dynamic")) or "final" in record  # a dynamic record keeps initial/final
         modules = [
-            (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]))
+            (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]), dynamic)
             for m in final.get("modules", [])
         ]
         traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or damaged: no map
         return pd.DataFrame(), pd.DataFrame()
     return (
-        pd.DataFrame(modules, columns=["run_id", "module", "layer", "kind", "rank"]),
+        pd.DataFrame(modules, columns=ALLOCATION_COLUMNS),
         pd.DataFrame(traj, columns=["run_id", "step", "params"]),
     )
 

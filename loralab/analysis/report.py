@@ -16,27 +16,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from loralab.analysis.figures import figure_caption
 from loralab.analysis.load import StudyData
 from loralab.analysis.schema import StudyStats
 from loralab.analysis.tables import Table, all_tables, verdict_note
+from loralab.modules import in_model_order
 from loralab.store import atomic_write_text
 
 ASSETS = resources.files("loralab") / "assets"
-
-
-FIGURE_CAPTIONS = {
-    "eval_loss": "Eval loss per strategy with bootstrap intervals.",
-    "forest": (
-        "Paired differences against the baseline with the simultaneous interval each verdict rests on;"
-        " ±δ shaded; filled markers: better or worse."
-    ),
-    "curves": "Training loss (token-weighted rolling mean): mean over seeds and min–max band.",
-    "eval_curve": "Eval loss at each evaluation (step 0: the base model): mean over seeds and min–max band.",
-    "rank_heatmaps": "Final rank per layer × module kind.",
-    "rank_trajectory": "Adapter parameters during training (dynamic strategies).",
-    "pareto": "Trainable parameters against eval loss across budgets.",
-    "example_gain": "Per-example gain over the base model.",
-}
 
 
 def write_report(stats: StudyStats, data: StudyData, out: Path) -> Path:
@@ -50,7 +37,7 @@ def write_report(stats: StudyStats, data: StudyData, out: Path) -> Path:
         data_uri = base64.b64encode((out / png).read_bytes()).decode()
         parts.append(
             f"<figure><img alt='{_e(name)}' src='data:image/png;base64,{data_uri}'>"
-            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>"
+            f"<figcaption>{_e(figure_caption(name))}</figcaption></figure>"
         )
     parts.append("</div>")
     for table in all_tables(stats):
@@ -157,9 +144,8 @@ def _runs(data: StudyData) -> str:
 
 
 def _heatmap(alloc: pd.DataFrame) -> str:
-    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum").sort_index(
-        ascending=False
-    )
+    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum")
+    grid = grid.reindex(columns=in_model_order(alloc["kind"])).sort_index(ascending=False)
     vmax = max(1.0, float(np.nanmax(grid.to_numpy(float))))
     head = "<tr><td></td>" + "".join(f"<td title='{_e(k)}'>{_e(k[:6])}</td>" for k in grid.columns) + "</tr>"
     rows = []

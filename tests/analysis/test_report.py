@@ -26,8 +26,23 @@ def analysed(tmp_path_factory) -> Path:
 def test_report_is_self_contained(analysed: Path):
     page = (analysed / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # no network
-    assert page.count("data:image/png;base64,") == 7  # every figure inline
+    assert page.count("data:image/png;base64,") == 8  # every figure inline
     assert "Incomplete study" in page and "<details>" in page and "class='sortable'" in page
+
+
+def test_figures_appear_in_one_order_with_the_captions_of_one_list(analysed: Path):
+    import html
+    import re
+
+    from loralab.analysis import report
+    from loralab.analysis.figures import FIGURES
+
+    page = (analysed / "report.html").read_text()
+    shown = re.findall(r"<figure><img alt='([^']*)'.*?<figcaption>(.*?)</figcaption>", page)
+    assert [name for name, _ in shown] == [f.name for f in FIGURES if f.name in dict(shown)]
+    captions = {f.name: html.escape(f.caption, quote=True) for f in FIGURES}
+    assert all(caption == captions[name] for name, caption in shown)
+    assert shown[0][0] == "forest" and not hasattr(report, "FIGURE_CAPTIONS")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
@@ -35,7 +50,7 @@ def test_report_renders_in_headless_chromium(analysed: Path):
     shot = analysed / "report_screenshot.png"
     result = load_page(analysed / "report.html", shot)
     assert result.errors == []
-    assert len(result.images) == 7
+    assert len(result.images) == 8
     assert all(img["complete"] and img["naturalWidth"] > 0 for img in result.images), result.images
     assert result.title == "loralab study gen"
     assert shot.stat().st_size > 10_000
