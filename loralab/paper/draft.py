@@ -329,6 +329,7 @@ ALPHA_POLICY_WORDS = {
     " [@kalajdzievski2023rslora]",
 }
 
+
 def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
     """Model, data, training examples seen, eval set size, the base model's loss and the α policy."""
     have = {n.key for n in facts.numbers}
