@@ -201,6 +201,8 @@ def main_table(stats: StudyStats) -> Table:
         if c is not None and c.verdict == "better" and (ctx not in best or s.mean_loss < best[ctx][1]):
             best[ctx] = (len(rows), s.mean_loss)
         rows.append(row)
+    if not by_cell:  # nothing was compared: no columns of dashes for a difference that does not exist
+        header, rows = header[:-3], [r[:-3] for r in rows]
     loss_col = header.index("loss")
     bold = {(i, loss_col) for i, _ in best.values()}
     comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]

@@ -142,4 +142,5 @@ def test_studies_without_verdicts_say_why_in_their_own_words(tmp_path, strategie
         assert "One seed: the loss interval resamples eval examples only" in head
     if len(strategies) == 1:  # nothing compared: the empty comparison tables are left out
         assert "id='comparisons'" not in page and "id='per_seed'" not in page
+        assert "Δ vs uniform" not in page and "<th>verdict</th>" not in page  # no columns of dashes
     assert str(tmp_path) not in page
