@@ -575,12 +575,29 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 
-def figure_caption(name: str) -> str:
-    """The caption of figure `name` (a name from an older analysis: the name, readable)."""
-    for f in FIGURES:
-        if f.name == name:
-            return f.caption
-    return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."
+# A study whose every cell has one seed: its captions say so instead of "mean over seeds" and a band.
+ONE_SEED_WORDS = (
+    (": mean over seeds and the min–max band", " (one seed)"),
+    ("mean over seeds and the min–max band", "one seed"),
+    (
+        "two-level bootstrap interval (over seeds and eval examples)",
+        "bootstrap interval over eval examples (one seed)",
+    ),
+    ("(mean over seeds, ", "(one seed, "),
+    (", mean over seeds)", ", one seed)"),
+)
+
+
+def figure_caption(name: str, stats: StudyStats | None = None) -> str:
+    """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
+    with one seed per cell, in words that fit it."""
+    caption = next((f.caption for f in FIGURES if f.name == name), None)
+    if caption is None:
+        return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."
+    if stats is not None and stats.summaries and all(c.n_seeds == 1 for c in stats.summaries):
+        for many, one in ONE_SEED_WORDS:
+            caption = caption.replace(many, one)
+    return caption
 
 
 def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, list[Path]]:

@@ -32,6 +32,8 @@ SHORT = {"model.name": "model", "lora.strategy": "strategy", "lora.budget": "bud
 # Fields never compared: where results go, how they are tracked, and options that go with a strategy.
 IGNORED_PREFIXES = ("output.", "tracking.", "lora.strategy_options")
 EVAL_FIELDS = ("eval_loss", "eval_ppl", "base_eval_loss", "trainable_params", "peak_trainable_params")
+# What each run did, from its record (train/eval split sizes, optimizer steps, budget in parameters).
+RECORD_FIELDS = ("n_examples", "n_train", "n_eval", "train_steps", "budget_params")
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,17 @@ def load_study_dir(
     )
     varied = _varied(runs, expected)
     # model and budget always (a reader of runs.parquet expects them), then every varied field
-    keep = ["run_id", "state", "analysable", "error", "model", "budget", *varied, *EVAL_FIELDS, "n_examples"]
+    keep = [
+        "run_id",
+        "state",
+        "analysable",
+        "error",
+        "model",
+        "budget",
+        *varied,
+        *EVAL_FIELDS,
+        *RECORD_FIELDS,
+    ]
     for col in keep:
         if col not in runs:
             runs[col] = None
@@ -254,6 +266,10 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
     record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
     record["n_examples"] = getattr(evaluation, "eval_examples", None)
+    record["n_train"] = evaluation.data.n_train if evaluation else None
+    record["n_eval"] = evaluation.data.n_eval if evaluation else None
+    record["train_steps"] = getattr(evaluation, "train_steps", None)
+    record["budget_params"] = getattr(evaluation, "budget_params", None)
     analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
         record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
@@ -332,7 +348,7 @@ def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _varied(runs: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
     """Columns whose value differs between runs (or in the plan); strategy and seed always."""
-    not_config = ("run_id", "state", "error", "analysable", "n_examples", *EVAL_FIELDS)
+    not_config = ("run_id", "state", "error", "analysable", *EVAL_FIELDS, *RECORD_FIELDS)
     candidates = [c for c in runs.columns if c not in not_config]
     varied = {"strategy", "seed"}
     for frame in (runs, expected):

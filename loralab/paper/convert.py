@@ -96,6 +96,5 @@ def to_latex(markdown: str) -> str:
 def to_markdown(markdown: str) -> str:
     """Markdown with cross-references resolved to numbered text ("Figure 1") and captions numbered."""
     with as_file(_resource("crossref.lua")) as lua, as_file(_resource("alt.lua")) as alt:
-        return run_pandoc(
-            markdown, ["-t", "markdown", "-s", f"--lua-filter={lua}", f"--lua-filter={alt}", "--wrap=preserve"]
-        )
+        filters = [f"--lua-filter={lua}", f"--lua-filter={alt}"]
+        return run_pandoc(markdown, ["-t", "markdown", "-s", *filters, "--wrap=preserve"])

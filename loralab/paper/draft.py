@@ -13,6 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from loralab.analysis.setup import data_name, is_quantised, model_name
 from loralab.errors import PaperError
 from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import (
@@ -327,15 +328,6 @@ ALPHA_POLICY_WORDS = {
     "rslora": "every module has the same $\\alpha$ and the rank-stabilised scaling $\\alpha/\\sqrt{r}$"
     " [@kalajdzievski2023rslora]",
 }
-DATA_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".txt")
-
-
-def data_name(source: str) -> str:
-    """How the paper names a data source: a local file by its file name only (never its path)."""
-    path = Path(source)
-    if source.startswith(("/", "~", ".")) or path.suffix.lower() in DATA_FILE_SUFFIXES:
-        return path.name
-    return source
 
 
 def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
@@ -529,19 +521,6 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
             f" {_n('study.done')} of {_n('study.runs')} runs."
         )
     return "# Limitations {#sec:limitations}\n\n" + "\n".join(f"- {i}" for i in items) + "\n"
-
-
-QUANTISED_MODELS = ("smollm2-135m",)  # de-quantised from a Q4_1 GGUF file (loralab/models.py)
-
-
-def is_quantised(model: str) -> bool:
-    """A base model whose weights come from a quantised GGUF file."""
-    return model.lower().endswith(".gguf") or model.lower() in QUANTISED_MODELS
-
-
-def model_name(model: str) -> str:
-    """How the paper names a model: a local GGUF file by its file name only."""
-    return Path(model).name if model.lower().endswith(".gguf") else model
 
 
 def _signal_strategies(inputs: StudyInputs) -> list[str]:

@@ -96,7 +96,7 @@ def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
         if not any(f.endswith(".pdf") for f in files):
             continue
         s = figure_slug(name)
-        caption = caption_markdown(figure_caption(name))
+        caption = caption_markdown(figure_caption(name, inputs.stats))
         blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=70%}}\n")
         labels.append((name, f"@fig:{s}"))
     return "\n".join(blocks), labels

@@ -178,3 +178,19 @@ def test_training_curves_are_differences_from_the_baseline_on_the_same_seed():
     )
     out = paired_difference(cur, "u", ["seed"]).set_index(["strategy", "seed"])["loss"]
     assert out.to_dict() == {("a", 0): -0.5, ("a", 1): 0.5}  # seed 2 and step 2 have no partner
+
+
+def test_one_seed_captions_drop_the_seed_band():
+    """A study with one seed per cell gets captions without "mean over seeds" or a min–max band;
+    with several seeds the captions are the FIGURES ones."""
+    from types import SimpleNamespace
+
+    from loralab.analysis.figures import FIGURES, figure_caption
+
+    one = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=1), SimpleNamespace(n_seeds=1)])
+    many = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=3), SimpleNamespace(n_seeds=1)])
+    for f in FIGURES:
+        assert figure_caption(f.name, many) == f.caption
+        caption = figure_caption(f.name, one)
+        assert "over seeds" not in caption.replace("interval over seeds", ""), (f.name, caption)
+        assert "min–max" not in caption, (f.name, caption)
