@@ -97,7 +97,7 @@ def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
             continue
         s = figure_slug(name)
         caption = caption_markdown(figure_caption(name, inputs.stats))
-        blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=70%}}\n")
+        blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=60%}}\n")
         labels.append((name, f"@fig:{s}"))
     return "\n".join(blocks), labels
 
