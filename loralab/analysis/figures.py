@@ -577,7 +577,7 @@ FIGURES: tuple[Figure, ...] = (
 
 # A study whose every cell has one seed: its captions say so instead of "mean over seeds" and a band.
 ONE_SEED_WORDS = (
-    (": mean over seeds and the min–max band", " (one seed)"),
+    (": mean over seeds and the min–max band", "; one seed"),
     ("mean over seeds and the min–max band", "one seed"),
     (
         "two-level bootstrap interval (over seeds and eval examples)",
@@ -588,15 +588,28 @@ ONE_SEED_WORDS = (
 )
 
 
+# A study without comparisons: no sentence about pairing or verdicts.
+UNCOMPARED_WORDS = (
+    (
+        " The width is dominated by the sampling of eval examples, which all strategies share; the paired"
+        " differences (forest plot) cancel it, and the verdicts rest on them.",
+        " The width is dominated by the sampling of eval examples.",
+    ),
+)
+
+
 def figure_caption(name: str, stats: StudyStats | None = None) -> str:
     """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
-    with one seed per cell, in words that fit it."""
+    with one seed per cell or without comparisons, in words that fit it."""
     caption = next((f.caption for f in FIGURES if f.name == name), None)
     if caption is None:
         return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."
     if stats is not None and stats.summaries and all(c.n_seeds == 1 for c in stats.summaries):
         for many, one in ONE_SEED_WORDS:
             caption = caption.replace(many, one)
+    if stats is not None and not stats.comparisons:
+        for compared, alone in UNCOMPARED_WORDS:
+            caption = caption.replace(compared, alone)
     return caption
 
 

@@ -53,7 +53,9 @@ def setup_rows(stats: StudyStats, data: StudyData) -> list[SetupRow]:
         SetupRow("batch", ", ".join(_batch_words(c) for c in _distinct_dicts(_batches(configs))) or "–"),
         SetupRow("seeds", _seed_words(runs["seed"])),
         SetupRow("budget", _budget_words(runs)),
-        SetupRow("strategies", ", ".join(_distinct(runs["strategy"])) or "–"),
+        SetupRow(
+            "strategies", ", ".join(_baseline_first(_distinct(runs["strategy"]), stats.baseline)) or "–"
+        ),
         SetupRow("baseline", stats.baseline),
         SetupRow("runs", f"{stats.n_done} of {stats.n_runs} finished"),
     ]
@@ -173,6 +175,11 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
         if v is not None and not (isinstance(v, float) and v != v):
             seen.setdefault(v.item() if hasattr(v, "item") else v, None)
     return list(seen)
+
+
+def _baseline_first(strategies: list[str], baseline: str) -> list[str]:
+    """The baseline, then the other strategies by name: an order that does not depend on run ids."""
+    return [s for s in strategies if s == baseline] + sorted(s for s in strategies if s != baseline)
 
 
 def _distinct_dicts(values: list[dict[str, Any]]) -> list[dict[str, Any]]:

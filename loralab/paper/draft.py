@@ -25,7 +25,14 @@ from loralab.paper.facts import (
     strategy_options,
 )
 from loralab.paper.inputs import StudyInputs
-from loralab.paper.narrative import SCHEDULES_TO_ZERO, abstract_findings, conclusion, discussion, setup_line
+from loralab.paper.narrative import (
+    SCHEDULES_TO_ZERO,
+    abstract_findings,
+    conclusion,
+    counted,
+    discussion,
+    setup_line,
+)
 from loralab.paper.results import appendix, results_section
 from loralab.store import atomic_write_text
 
@@ -314,8 +321,9 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         " (instruction data in the Alpaca format [@taori2023alpaca]) with one training procedure, AdamW"
         f"{sched_text}, the loss on response tokens only."
         f" Shared hyper-parameters: {hp_text or 'see the run specs'}."
-        f" Each strategy is trained with {_n('study.seeds')} seeds; a seed fixes data order, adapter"
-        " initialisation and dropout, and runs with the same seed see the same examples in the same order.\n"
+        f" Each strategy is trained with {counted(facts, 'study.seeds', 'seed')}; a seed fixes data order,"
+        " adapter initialisation and dropout, and runs with the same seed see the same examples in the same"
+        " order.\n"
         f"{setup_text}"
     )
 
@@ -541,7 +549,7 @@ def short_commit(commit: str) -> str:
     return _HASH.sub(r"\1", commit)
 
 
-def _reproducibility(inputs: StudyInputs) -> str:
+def _reproducibility(inputs: StudyInputs, facts: PaperFacts) -> str:
     runs = inputs.done_runs()
     commits = sorted(
         {short_commit(str(r.provenance.get("git_commit"))) for r in runs if r.provenance.get("git_commit")}
@@ -558,8 +566,9 @@ def _reproducibility(inputs: StudyInputs) -> str:
     runs_ref = " (@tbl:runs lists them)" if any(r.record is not None for r in runs) else ""
     return (
         "# Reproducibility {#sec:reproducibility}\n\n"
-        f"The study {md_code(inputs.stats.study)} holds {_n('study.runs')} runs, of which"
-        f" {_n('study.done')} finished and were analysed{runs_ref}. Each run directory keeps its"
+        f"The study {md_code(inputs.stats.study)} holds {counted(facts, 'study.runs', 'run')}, of which"
+        f" {_n('study.done')} finished and {'was' if inputs.stats.n_done == 1 else 'were'}"
+        f" analysed{runs_ref}. Each run directory keeps its"
         " resolved config (spec.yaml), metrics, allocation and per-example eval losses; `loralab analyze`"
         " recomputes every statistic from them with a fixed seed, and `loralab paper build` regenerates"
         " this paper. "
@@ -586,7 +595,7 @@ def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
         discussion(inputs, facts),
         _limitations(inputs, facts),
         conclusion(inputs, facts),
-        _reproducibility(inputs),
+        _reproducibility(inputs, facts),
         appendix(inputs, facts),
     ]
     return "\n".join(parts)

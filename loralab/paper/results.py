@@ -118,13 +118,22 @@ FIGURE_SENTENCES = {
 }
 
 
+# A study without comparisons (one strategy): the sentences that would speak of pairing or of
+# where strategies differ say what the figure shows of the one strategy.
+UNCOMPARED_SENTENCES = {
+    "eval_loss": "{ref} shows the mean eval loss with its interval.",
+    "rank_heatmaps": "{ref} shows the rank per layer and module.",
+}
+
+
 def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     """The Results section: the comparisons grouped by verdict, the tables, the figures with a sentence
     each."""
     figures, labels = _figures(inputs)
     refs = []
+    sentences = FIGURE_SENTENCES if family(inputs.stats) else {**FIGURE_SENTENCES, **UNCOMPARED_SENTENCES}
     for name, label in labels:
-        sentence = FIGURE_SENTENCES.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
+        sentence = sentences.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
         refs.append(sentence.format(ref=label))
     pairwise = "\n".join(f"- {{{{claim:{k}}}}}" for c, k in facts.comparison_keys if c.kind == "pairwise")
     out = "# Results {#sec:results}\n\n" + results_prose(inputs, facts) + "\n"

@@ -187,8 +187,10 @@ def test_one_seed_captions_drop_the_seed_band():
 
     from loralab.analysis.figures import FIGURES, figure_caption
 
-    one = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=1), SimpleNamespace(n_seeds=1)])
-    many = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=3), SimpleNamespace(n_seeds=1)])
+    one = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=1)] * 2, comparisons=["c"])
+    many = SimpleNamespace(
+        summaries=[SimpleNamespace(n_seeds=3), SimpleNamespace(n_seeds=1)], comparisons=["c"]
+    )
     for f in FIGURES:
         assert figure_caption(f.name, many) == f.caption
         caption = figure_caption(f.name, one)

@@ -496,3 +496,21 @@ def test_figures_follow_the_one_list_of_the_analysis(study):
     assert "![Zz new.](figures/zz-new.pdf)" in markdown  # a figure of a newer analysis: its name
     assert {f.name for f in FIGURES} <= set(results.FIGURE_SENTENCES)  # a sentence for every figure
     assert not hasattr(results, "FIGURE_CAPTIONS")
+
+
+def test_a_one_run_study_is_worded_as_one_run(tmp_path):
+    """One strategy, one seed (a learning-curve study): no "1 seeds", "1 runs" or pairing talk."""
+    study = make_study(tmp_path, strategies=("uniform",), significant={}, seeds=(0,))
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "with one seed each" in md and "trained with one seed;" in md
+    assert "holds one run, of which 1 finished and was analysed" in md
+    assert "1 seeds" not in md and "1 runs" not in md and "were analysed" not in md
+    assert "paired differences" not in md.split("# Results")[1].split("# Discussion")[0]
+
+
+def test_a_six_by_three_study_is_worded_in_plurals(tmp_path):
+    strategies = ("uniform", "linear-decay", "attention-heavy", "mlp-heavy", "gradient", "spectrum")
+    study = make_study(tmp_path, strategies=strategies, significant={"linear-decay": True})
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "with 3 seeds each" in md and "trained with 3 seeds;" in md
+    assert "holds 18 runs, of which 18 finished and were analysed" in md
