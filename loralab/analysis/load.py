@@ -24,6 +24,7 @@ import yaml
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
 from loralab.record import RunRecord
+from loralab.results.allocation import read_allocation
 from loralab.store import RunDir, Store
 
 STUDY_RECORD = "study.yaml"
@@ -330,15 +331,10 @@ ALLOCATION_COLUMNS = ["run_id", "module", "layer", "kind", "rank", "dynamic"]
 
 def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
-        record = json.loads(rd.allocation.read_text())
-        final = record.get("final", record)
-        dynamic = bool(record.get("dynamic")) or "final" in record  # a dynamic record keeps initial/final
-        modules = [
-            (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]), dynamic)
-            for m in final.get("modules", [])
-        ]
-        traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or damaged: no map
+        record = read_allocation(rd.allocation)
+        modules = [(rd.run_id, m.name, m.layer, m.kind, m.rank, record.dynamic) for m in record.final.modules]
+        traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.trajectory or []]
+    except (StoreError, KeyError, TypeError, ValueError):  # missing or damaged: no map
         return pd.DataFrame(), pd.DataFrame()
     return (
         pd.DataFrame(modules, columns=ALLOCATION_COLUMNS),
