@@ -36,6 +36,7 @@ from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord
 from loralab.results.allocation import AllocationRecord, read_allocation
+from loralab.results.metrics_row import MetricsRow
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
 from loralab.store.cache import (
     CACHE_DIR,
@@ -344,7 +345,7 @@ def base_evaluation(
     rd.write_json(
         rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision, **cached}
     )
-    rd.append_metrics({"type": "eval", "step": 0, "base": True, **summary})
+    rd.append_metrics(MetricsRow.eval(0, summary, base=True))
     return BaseEval(summary["eval_loss"], summary["eval_ppl"], spent, precision)
 
 

@@ -311,18 +311,11 @@ CURVE_COLUMNS = ["run_id", "kind", "step", "loss", "tokens"]
 def _curve(rd: RunDir) -> pd.DataFrame:
     """Train steps (loss, supervised tokens) and evals (base at step 0, any intermediate, final)."""
     rows = []
-    for m in rd.read_metrics():
-        if "step" not in m:
-            continue
-        try:
-            if m.get("type") == "train" and m.get("loss") is not None:
-                tokens = float(m.get("tokens") or 1)
-                rows.append((rd.run_id, "train", int(m["step"]), float(m["loss"]), tokens))
-            elif m.get("type") == "eval" and m.get("eval_loss") is not None:
-                tokens = float(m.get("eval_tokens") or 1)
-                rows.append((rd.run_id, "eval", int(m["step"]), float(m["eval_loss"]), tokens))
-        except (TypeError, ValueError):  # a damaged line: the curve keeps the others
-            continue
+    for m in rd.metrics_rows():  # a damaged line is skipped: the curve keeps the others
+        if m.type == "train" and m.loss is not None:
+            rows.append((rd.run_id, "train", m.step, m.loss, float(m.tokens or 1)))
+        elif m.type == "eval" and m.eval_loss is not None:
+            rows.append((rd.run_id, "eval", m.step, m.eval_loss, float(m.eval_tokens or 1)))
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 

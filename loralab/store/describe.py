@@ -30,9 +30,9 @@ def describe_run(path: Path) -> str:
                 f" (mean {sum(ranks) / len(ranks):.2f}); {final.achieved_params} of {budget}"
                 f" params ({final.budget_status or '?'})"
             )
-    steps = [m for m in rd.read_metrics() if m.get("type") == "train"]
+    steps = [m for m in rd.metrics_rows() if m.type == "train" and m.loss is not None]
     if steps:
-        lines.append(f"  steps logged {steps[-1]['step']}  last train loss {steps[-1]['loss']:.4f}")
+        lines.append(f"  steps logged {steps[-1].step}  last train loss {steps[-1].loss:.4f}")
     if rd.eval.exists():
         e = rd.read_record()
         lines.append(

@@ -17,7 +17,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "alpaca-smollm2" / 
 
 def _alloc(ranks: dict[str, int], dynamic: bool = False) -> RankAllocation:
     modules = tuple(TargetModule(n, i, "attn_q", 4, 4) for i, n in enumerate(ranks))
-    return RankAllocation(dict(ranks), modules, Budget(params=64, spec="r4", reference_rank=4), "s", dynamic=dynamic)
+    return RankAllocation(
+        dict(ranks), modules, Budget(params=64, spec="r4", reference_rank=4), "s", dynamic=dynamic
+    )
 
 
 def test_a_static_record_round_trips_and_resumes_to_the_same_allocation(tmp_path):
