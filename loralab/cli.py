@@ -102,6 +102,7 @@ def demo(
 ) -> None:
     """The whole system offline: a small SmolLM2-135M study, its analysis and its paper."""
     from loralab.demo import NEXT_STEPS, demo_overrides, load_demo_study, run_demo
+    from loralab.paper.latex import INSTALL_HINT
 
     _at_least("--steps", steps, 1)
     _at_least("--workers", workers, 1)
@@ -112,7 +113,9 @@ def demo(
         f" {study.base.train.max_steps} steps per run"
     )
     out = run_demo(study, workers=workers, echo=typer.echo)
-    if out.paper.pdf is None:
+    if out.paper.pdf is None and out.paper.preview is not None:
+        typer.echo(f"PDF: a Typst preview only; for the arXiv PDF {INSTALL_HINT} and run the demo again")
+    elif out.paper.pdf is None:
         typer.echo(f"PDF skipped: {out.paper.pdf_skipped}")
     typer.echo("\nwhat the demo wrote:")
     for what, path in out.paths():

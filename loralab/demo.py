@@ -43,6 +43,7 @@ class DemoOutputs:
         """(what, path) of everything a reader opens, in reading order."""
         a = self.analysis_dir
         out = [("paper (PDF)", self.paper.pdf)] if self.paper.pdf else []
+        out += [("paper (preview)", self.paper.preview)] if self.paper.preview else []
         out += [
             ("paper (LaTeX)", self.paper.tex),
             ("paper (Markdown)", self.paper.markdown),

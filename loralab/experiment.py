@@ -35,6 +35,8 @@ from loralab.modules import TargetModule
 from loralab.nll import supervised_token_nll
 from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord, RunSetup
+from loralab.results.allocation import AllocationRecord, read_allocation
+from loralab.results.metrics_row import MetricsRow
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
 from loralab.store.cache import (
     CACHE_DIR,
@@ -220,17 +222,18 @@ def allocate_ranks(
 ) -> Allocated:
     """Allocate ranks and save the allocation (and signals); a resumed run reads its allocation back."""
     if resuming:
-        saved = rd.read_json(rd.allocation)
+        saved = read_allocation(rd.allocation)
         # a dynamic run killed after writing its final ranks resumes from its initial allocation
-        initial = RankAllocation.from_dict(saved.get("initial", saved))
-        return Allocated(initial, saved.get("signals_wall_s", 0.0))
+        initial = RankAllocation.from_dict(saved.initial.model_dump())
+        return Allocated(initial, saved.signals_wall_s)
     memo = (
         (lambda parts, compute: cache.get("signals", {**data_parts(cfg), **parts}, compute))
         if cache
         else None
     )
     outcome = allocate(cfg, prepared.model, prepared.modules, prepared.data.train, prepared.pad_id, memo)
-    rd.write_json(rd.allocation, {**outcome.allocation.to_dict(), "signals_wall_s": outcome.signal_seconds})
+    record = AllocationRecord.static(outcome.allocation.to_dict(), outcome.signal_seconds)
+    rd.write_json(rd.allocation, record.to_json())
     if outcome.signals.importance or outcome.signals.spectra:
         signals = {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra}
         rd.write_json(rd.signals, signals)
@@ -345,7 +348,7 @@ def base_evaluation(
     rd.write_json(
         rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision, **cached}
     )
-    rd.append_metrics({"type": "eval", "step": 0, "base": True, **summary})
+    rd.append_metrics(MetricsRow.eval(0, summary, base=True))
     return BaseEval(summary["eval_loss"], summary["eval_ppl"], spent, precision)
 
 
@@ -426,8 +429,11 @@ def train_adapters(
         return Trained(state, evaluator.latest, allocation, trainable, trainable)
     # the budget holds on the final (pruned) ranks; record the trajectory too
     final = dynamic.final_rank_allocation()
-    signals_wall_s = rd.read_json(rd.allocation).get("signals_wall_s", 0.0)
-    rd.write_json(rd.allocation, {**final.to_dict(), **dynamic.record(), "signals_wall_s": signals_wall_s})
+    signals_wall_s = read_allocation(rd.allocation).signals_wall_s
+    # the callback's record (initial, final, peak, its own keys) in the one shape of allocation.json
+    saved = {"final": final.to_dict(), "peak_params": dynamic.peak_params, **dynamic.record()}
+    record = AllocationRecord.model_validate({**saved, "signals_wall_s": signals_wall_s})
+    rd.write_json(rd.allocation, record.to_json())
     return Trained(state, evaluator.latest, final, dynamic.peak_params, final.params)
 
 

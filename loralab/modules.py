@@ -7,6 +7,7 @@ Llama-style (`q_proj` ... `down_proj`) and other layouts. Each kind belongs to a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 KIND_FAMILY: dict[str, str] = {
@@ -66,3 +67,9 @@ def select_targets(modules: list[TargetModule], targets: tuple[str, ...]) -> lis
     if "all" in wanted:
         return list(modules)
     return [m for m in modules if m.kind in wanted or m.family in wanted]
+
+
+def in_model_order(kinds: Iterable[str]) -> list[str]:
+    """Distinct module kinds in the order they first appear in `kinds` (modules listed as the model
+    holds them, as allocation.json records them): `attn_q`, `attn_k`, … before `mlp_out`."""
+    return list(dict.fromkeys(kinds))

@@ -57,6 +57,11 @@ def test_demo_runs_study_analysis_and_paper_and_reruns_identically(tmp_path: Pat
     n_expected = 8 if shutil.which("latexmk") else 7  # the PDF only where LaTeX is installed
     assert len(paths) == n_expected and all(p.exists() for p in paths), printed
     assert str(study / "analysis" / "report.html") in out
+    if shutil.which("latexmk"):  # the demo's paper sets without a box over 10 pt past the margin
+        from loralab.paper.latex import overfull_boxes
+
+        log = (study / "paper" / "build" / "paper.log").read_text(errors="replace")
+        assert overfull_boxes(log)[0] == 0, overfull_boxes(log)
     assert any((study / "analysis" / "tables").glob("*.md"))
     assert "next steps:" in out and f"loralab status {study}" in out
     assert len([p for p in study.iterdir() if (p / "eval.json").is_file()]) == 6

@@ -18,6 +18,7 @@ from loralab.config import load_config
 from loralab.data import prepare_data
 from loralab.evaluate import evaluate
 from loralab.models import load_model
+from loralab.results.allocation import read_allocation
 from loralab.store import RunDir
 from tests.conftest import cli_env, run_cli
 
@@ -75,8 +76,8 @@ def test_tiny_run_via_cli_writes_every_file_and_reloads(tmp_path, tiny_overrides
     assert e["setup"]["attn_implementation"] in ("eager", "sdpa")
     spec = rd.read_spec()
     assert spec["run_id"] == rd.run_id and spec["provenance"]["packages"]["torch"]
-    alloc = json.loads(rd.allocation.read_text())
-    assert alloc["achieved_params"] == e["trainable_params"]
+    alloc = read_allocation(rd.allocation)
+    assert alloc.initial == alloc.final and alloc.final.achieved_params == e["trainable_params"]
     evals = [r for r in rd.read_metrics() if r["type"] == "eval"]
     assert [r["step"] for r in evals] == [0, 3, 6]
     per = pd.read_parquet(rd.eval_examples)

@@ -1,9 +1,11 @@
 """Dependencies point one way: a module imports only from its own layer or the layers before it.
 
 data → models → strategies → adapters → train → evaluate → store → runner → analysis → paper → cli,
-with `errors`, `config`, `record`, `budget_spec` (plain schemas, no torch) and `atomic` (file
-writes) usable from every layer, and `callbacks` (the training loop's protocol) below `strategies`
-and `train`. The check reads every `import` in `loralab/` (function-level ones too) with `ast`.
+with `results` (the typed results contract: pydantic, no torch, nothing of loralab but `errors` and
+`record`), `errors` and `record` below everything, `config`, `budget_spec` (plain schemas, no torch)
+and `atomic` (file writes) usable from every layer, and `callbacks` (the training loop's protocol)
+below `strategies` and `train`. The check reads every `import` in `loralab/` (function-level ones
+too) with `ast`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "loralab"
 
 # Layer of each top-level module or package of loralab; the lowest first.
 LAYERS: list[tuple[str, ...]] = [
+    # the ground floor: the results contract, with the errors and the run record it builds on
+    ("results", "errors", "record"),
     (
-        "errors",
         "config",
-        "record",
         "atomic",
         "budget_spec",
         "fingerprint",
@@ -58,6 +60,10 @@ FORBIDDEN = [
 # Imports against the flow that are known and not fixed yet, each with why; the test fails when one of
 # them is fixed (remove it here) or a new one appears.
 KNOWN: set[str] = set()
+
+
+# What the ground floor may import of loralab: errors and the run record it re-exports.
+RESULTS_MAY_IMPORT = ("errors", "record", "results")
 
 
 def _module_name(path: Path, package: Path) -> str:
@@ -118,6 +124,24 @@ def violations(package: Path = PACKAGE) -> list[str]:
                 if _covers(a, importer) and _covers(b, imported) and not _covers(b, importer):
                     problems.append(f"{where} (forbidden: {a} must not import {b})")
     return problems
+
+
+def test_results_is_the_ground_floor():
+    """loralab.results imports nothing of loralab but errors and record, and no torch at all."""
+    problems = []
+    for path in sorted((PACKAGE / "results").rglob("*.py")):
+        importer = _module_name(path, PACKAGE)
+        for line, imported in _imports(path, importer):
+            if imported.split(".")[0] not in RESULTS_MAY_IMPORT:
+                problems.append(f"{path.name}:{line}: {importer} imports loralab.{imported}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            problems += [
+                f"{path.name}:{node.lineno}: imports {n}" for n in names if n.split(".")[0] == "torch"
+            ]
+    assert not problems, problems
+    assert LAYER["results"] == LAYER["errors"] == LAYER["record"] == 0
 
 
 def test_every_import_in_loralab_follows_the_flow():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 
 from loralab.config import load_config
 from loralab.experiment import execute_run
+from loralab.results.allocation import read_allocation
 from loralab.store import RunDir
 
 
@@ -34,7 +33,8 @@ def test_dynamic_run_killed_after_its_final_allocation_resumes_exactly(tmp_path,
         execute_run(cfg)
     monkeypatch.setattr(RunDir, "set_status", real)
     rd = RunDir(tmp_path / "store" / "default" / cfg.run_id())
-    assert json.loads(rd.allocation.read_text())["dynamic"] is False  # final ranks were written
+    saved = read_allocation(rd.allocation)
+    assert not saved.final.dynamic and saved.initial.dynamic  # final ranks were written
     assert (rd.checkpoint / "state.pt").exists()  # and the checkpoint is still there to resume from
 
     again = execute_run(cfg)

@@ -8,6 +8,8 @@ bytes (Agg backend, no dates, no software stamp, fixed hash salt).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +24,7 @@ from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
 from loralab.analysis.schema import StudyStats
 from loralab.analysis.study_stats import fmt_value, label_of, natural_key, strategy_order
+from loralab.modules import in_model_order
 
 WIDTH = 3.4  # inches: one column of a two-column paper
 STYLE = {
@@ -65,17 +68,22 @@ def _legend(ax: plt.Axes, strategies: list[str], **kw) -> None:
 
 
 def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
-    """Mean eval loss per strategy (and context) with its two-level bootstrap interval."""
+    """Mean eval loss per strategy (and context) with its two-level bootstrap interval: strategies on
+    the x axis for one context, contexts on it (strategies side by side, in the legend) for several."""
     all_contexts = list(dict.fromkeys(label_of(_context(s.cell)) for s in stats.summaries))
     contexts = all_contexts[:MAX_CONTEXTS]
     summaries = [s for s in stats.summaries if label_of(_context(s.cell)) in contexts]
     strategies = strategy_order([s.strategy for s in summaries], stats.baseline)
+    single = len(contexts) == 1
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.3 if len(contexts) < 4 else 2.8))
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.4 if len(contexts) < 4 else 2.8))
         width = 0.8 / len(strategies)
         for s in summaries:
-            x = contexts.index(label_of(_context(s.cell)))
-            x += (strategies.index(s.strategy) - (len(strategies) - 1) / 2) * width
+            if single:
+                x = float(strategies.index(s.strategy))
+            else:
+                x = contexts.index(label_of(_context(s.cell)))
+                x += (strategies.index(s.strategy) - (len(strategies) - 1) / 2) * width
             ci = s.bootstrap_ci
             ax.errorbar(
                 x,
@@ -87,16 +95,23 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
                 capsize=2,
                 elinewidth=1,
             )
-        shown = list(dict.fromkeys(_values(_context(s.cell)) for s in summaries))
-        ax.set_xticks(range(len(contexts)), shown, rotation=30 if len(contexts) > 4 else 0)
-        ax.set_xlabel(", ".join(f.split(".")[-1] for f in stats.cell_fields if f != "strategy"))
-        if contexts == ["all"]:
-            ax.set_xticks([])
         ax.set_ylabel("eval loss (nats/token)")
         title = f"Eval loss: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI"
+        title += "\n(width mostly eval-set sampling; verdicts: paired Δ)"
         if len(all_contexts) > len(contexts):
             title += f"\n(first {len(contexts)} of {len(all_contexts)} contexts; all in the tables)"
-        _top_legend(ax, strategies, title)
+        if single:
+            ax.set_xticks(range(len(strategies)), strategies, rotation=30, ha="right", rotation_mode="anchor")
+            ax.set_xlim(-0.6, len(strategies) - 0.4)
+            if contexts != ["all"]:
+                ax.set_xlabel(contexts[0])
+            ax.set_title(title)
+            ax.grid(axis="x", visible=False)
+        else:
+            shown = list(dict.fromkeys(_values(_context(s.cell)) for s in summaries))
+            ax.set_xticks(range(len(contexts)), shown, rotation=30 if len(contexts) > 4 else 0)
+            ax.set_xlabel(", ".join(f.split(".")[-1] for f in stats.cell_fields if f != "strategy"))
+            _top_legend(ax, strategies, title)
         fig.tight_layout()
         return save(fig, out, "eval_loss")
 
@@ -159,24 +174,52 @@ SMOOTH_FRACTION = 12  # the rolling window of the training curves: this fraction
 
 
 def curves(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Training loss over steps, one panel per context: each run's loss as a token-weighted trailing
-    rolling mean (one batch is noisy, and length-grouped batches differ in kind), then the mean over
-    seeds and the min–max band."""
-    train = _curves_of(data, "train")
-    if train.empty:
+    """Training loss of each strategy minus the baseline's on the same seed (and context), each run
+    smoothed first (`smoothed`): mean over seeds and the min–max band, one panel per context. Absolute
+    curves of six strategies lie within one band; their differences can be told apart."""
+    train, window = _smoothed_train(data)
+    if train.empty or not (train["strategy"] == stats.baseline).any():
         return []
-    window = max(1, round(int(train["step"].max()) / SMOOTH_FRACTION))
-    train = smoothed(train, window)
+    diff = paired_difference(train, stats.baseline, [*data.context_fields, "seed"])
+    if diff.empty:
+        return []
+    smooth = f"rolling mean of {window} steps; " if window > 1 else ""
+    return _curve_figure(
+        stats,
+        data,
+        diff,
+        out,
+        "curves",
+        f"Train loss minus {stats.baseline}'s, same seed ({smooth}mean, min–max over seeds)",
+        f"Δ train loss vs {stats.baseline}",
+        strategies=[s for s in _strategies(data, stats) if s != stats.baseline],
+        zero=True,
+    )
+
+
+def train_curve(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
+    """The baseline's training loss (each run smoothed): mean over seeds and the min–max band."""
+    train, window = _smoothed_train(data)
+    if train.empty or not (train["strategy"] == stats.baseline).any():
+        return []
     smooth = f"token-weighted rolling mean of {window} steps; " if window > 1 else ""
     return _curve_figure(
-        stats, data, train, out, "curves", f"Training loss ({smooth}mean, min–max over seeds)", "train loss"
+        stats,
+        data,
+        train,
+        out,
+        "train_curve",
+        f"Training loss of {stats.baseline} ({smooth}mean, min–max over seeds)",
+        "train loss (nats/token)",
+        strategies=[stats.baseline],
     )
 
 
 def eval_curve(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Eval loss at every evaluation (step 0 is the base model): mean over seeds and min–max band."""
+    """Eval loss at every evaluation (step 0 is the base model): mean over seeds and min–max band;
+    nothing with fewer than 3 evaluations (base and final alone: a straight line that says nothing)."""
     evals = _curves_of(data, "eval")
-    if evals.empty or evals["step"].nunique() < 3:  # base and final alone: a straight line that says nothing
+    if evals.empty or evals["step"].nunique() < MIN_EVAL_STEPS:
         return []
     return _curve_figure(
         stats,
@@ -188,6 +231,30 @@ def eval_curve(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
         "eval loss (nats/token)",
         markers=True,
     )
+
+
+MIN_EVAL_STEPS = 3
+
+
+def paired_difference(cur: pd.DataFrame, baseline: str, keys: list[str]) -> pd.DataFrame:
+    """Each non-baseline run's `loss` minus the baseline run's with equal `keys` (context and seed)
+    at the same step; steps or runs without a baseline partner are left out."""
+    base = cur[cur["strategy"] == baseline][[*keys, "step", "loss"]].rename(columns={"loss": "_base"})
+    other = cur[cur["strategy"] != baseline].merge(base, on=[*keys, "step"], how="inner")
+    other["loss"] = other["loss"] - other["_base"]
+    return other.drop(columns="_base")
+
+
+def _smoothed_train(data: StudyData) -> tuple[pd.DataFrame, int]:
+    train = _curves_of(data, "train")
+    if train.empty:
+        return train, 1
+    window = max(1, round(int(train["step"].max()) / SMOOTH_FRACTION))
+    return smoothed(train, window), window
+
+
+def _strategies(data: StudyData, stats: StudyStats) -> list[str]:
+    return strategy_order(list(data.done["strategy"].unique()), stats.baseline)
 
 
 def smoothed(train: pd.DataFrame, window: int) -> pd.DataFrame:
@@ -204,7 +271,7 @@ def _curves_of(data: StudyData, kind: str) -> pd.DataFrame:
     cur = data.curves
     if cur.empty:
         return cur
-    return cur[cur["kind"] == kind].merge(data.done[["run_id", *data.cell_fields]], on="run_id")
+    return cur[cur["kind"] == kind].merge(data.done[["run_id", "seed", *data.cell_fields]], on="run_id")
 
 
 def _curve_figure(
@@ -217,12 +284,16 @@ def _curve_figure(
     ylabel: str,
     *,
     markers: bool = False,
+    strategies: list[str] | None = None,
+    zero: bool = False,
 ) -> list[Path]:
     contexts = _contexts(data.done, data)[:MAX_PANELS]
-    strategies = strategy_order(list(data.done["strategy"].unique()), stats.baseline)
+    strategies = strategies if strategies is not None else _strategies(data, stats)
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(contexts), height=2.1)
         for ax, (ctx, keys) in zip(axes, contexts, strict=False):
+            if zero:
+                ax.axhline(0, color="0.3", lw=0.8, ls="--")
             sub = cur[_match(cur, keys)]
             for s in strategies:
                 g = sub[sub["strategy"] == s].groupby("step")["loss"]
@@ -238,8 +309,13 @@ def _curve_figure(
                 ax.set_title(ctx)
             ax.set_xlabel("step")
         axes[0].set_ylabel(ylabel)
-        if contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
-            _top_legend(axes[0], strategies, "\n".join(textwrap.wrap(title, 48)))
+        wrapped = "\n".join(textwrap.wrap(title, 50))
+        if len(strategies) == 1 and contexts[0][0] == "all":  # the title names the one strategy
+            axes[0].set_title(wrapped)
+        elif len(strategies) == 1:
+            fig.suptitle(wrapped, fontsize=8)
+        elif contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
+            _top_legend(axes[0], strategies, wrapped)
         else:
             handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
             axes[0].legend(
@@ -250,7 +326,8 @@ def _curve_figure(
 
 
 def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Final rank per layer × module kind for each strategy (first seed of the first context)."""
+    """Rank per layer × module kind for each strategy (first seed of the first context), module kinds
+    in the order of the model; a dynamic strategy's panel shows its final rank and says so."""
     alloc = data.allocations.merge(data.done[["run_id", "seed", *data.cell_fields]], on="run_id")
     if alloc.empty:
         return []
@@ -258,12 +335,13 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     alloc = alloc[_match(alloc, first_ctx)]
     strategies = strategy_order(list(alloc["strategy"].unique()), stats.baseline)
     vmax = max(1, int(alloc["rank"].max()))
-    kinds = sorted(alloc["kind"].unique())
+    kinds = in_model_order(data.allocations["kind"])  # rows as allocation.json lists the modules
+    dynamic = set(alloc.loc[alloc["dynamic"].astype(bool), "strategy"]) if "dynamic" in alloc else set()
     with plt.rc_context(STYLE | {"axes.grid": False}):
-        ncol = min(4, len(strategies))
-        nrow = -(-len(strategies) // ncol)
+        nrow = -(-len(strategies) // 4)
+        ncol = -(-len(strategies) // nrow)  # rows as even as they can be: 6 → 3 + 3, not 4 + 2
         fig, axes = plt.subplots(
-            nrow, ncol, figsize=(WIDTH, 0.5 + 1.6 * nrow), squeeze=False, sharey=True, layout="constrained"
+            nrow, ncol, figsize=(WIDTH, 0.6 + 1.9 * nrow), squeeze=False, sharey=True, layout="constrained"
         )
         for ax in axes.flat[len(strategies) :]:
             ax.set_visible(False)
@@ -276,15 +354,19 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             im = ax.imshow(
                 grid.to_numpy(float), aspect="auto", cmap="viridis", vmin=0, vmax=vmax, origin="lower"
             )
-            ax.set_title(s, fontsize=6.5)
-            ax.set_xticks(range(len(kinds)), kinds, rotation=90, fontsize=5.5)
+            ax.set_title(f"{s} (final)" if s in dynamic else s, fontsize=7.5)
+            ax.set_xticks(range(len(kinds)), kinds, rotation=90, fontsize=7)
             ax.tick_params(length=2)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
         for ax in axes[:, 0]:
             ax.set_ylabel("layer")
         bar = fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="rank", pad=0.02)
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
-        fig.suptitle("Final rank per layer and module kind", fontsize=8)
+        title = "Rank per layer × module"
+        if dynamic:
+            title += " (dynamic: final rank)"
+        fig.suptitle(title, fontsize=8)
         return save(fig, out, "rank_heatmaps")
 
 
@@ -364,8 +446,12 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
         return save(fig, out, "pareto")
 
 
+WHISKER = 1.5  # box plots: whiskers reach the furthest point within this many IQRs of the box
+
+
 def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
-    """Per-example gain over the base model (base − adapted NLL per token, mean over seeds)."""
+    """Per-example gain over the base model (base − adapted NLL per token, mean over seeds): quartile
+    box, whiskers to 1.5 IQR, every example beyond them a dot and their count at the right, ◆ the mean."""
     done = data.done[data.done["run_id"].isin(list(data.base_nll))]
     if done.empty:
         return []
@@ -380,40 +466,165 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
             rows.append((base["nll_sum"].to_numpy() - run["nll_sum"].to_numpy()) / run["tokens"].to_numpy())
         gains.append(np.mean(rows, axis=0))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 0.7 + 0.32 * len(strategies)))
+        fig, ax = plt.subplots(figsize=(WIDTH, 1.1 + 0.32 * len(strategies)))
         pos = list(range(len(strategies)))[::-1]
-        box = ax.boxplot(  # quartile boxes, whiskers to 1.5 IQR, a diamond at the mean
-            gains, positions=pos, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True
+        box = ax.boxplot(
+            gains,
+            positions=pos,
+            orientation="horizontal",
+            widths=0.6,
+            whis=WHISKER,
+            showfliers=True,
+            patch_artist=True,
+            flierprops={"marker": "o", "markersize": 1.5, "markeredgewidth": 0, "alpha": 0.5},
         )
-        for patch, s in zip(box["boxes"], strategies, strict=True):
+        for patch, flier, s in zip(box["boxes"], box["fliers"], strategies, strict=True):
             patch.set(facecolor=strategy_colour(s), alpha=0.5)
+            flier.set(markerfacecolor=strategy_colour(s))
         for median in box["medians"]:
             median.set(color="0.2", lw=1)
-        for p, g in zip(pos, gains, strict=True):
+        for p, g, flier in zip(pos, gains, box["fliers"], strict=True):
             ax.plot(g.mean(), p, "D", color="white", markeredgecolor="black", markersize=3.5, zorder=3)
+            n_out = len(flier.get_xdata())  # the examples beyond the whiskers, each drawn as a dot
+            ax.annotate(
+                f"{n_out}/{len(g)}", (1.01, p), xycoords=("axes fraction", "data"), fontsize=6.5, va="center"
+            )
         ax.set_yticks(pos, strategies)
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ax.set_xlabel("base − adapted NLL (nats/token; > 0: better)\nbox: quartiles and median; ◆: mean")
+        ax.set_xlabel(
+            "base − adapted NLL (nats/token; > 0: better)\n"
+            f"box: quartiles, median; whiskers: {WHISKER:g} IQR; ◆: mean\n"
+            "dots: examples beyond the whiskers (count at right)"
+        )
         title = "Per-example gain over the base model"
         ax.set_title(title if first_ctx_label == "all" else f"{title}\n({first_ctx_label})")
         ax.grid(axis="y", visible=False)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 0.92, 1))
         return save(fig, out, "example_gain")
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a study: its file stem, its caption (plain text; the report shows it as is, the
+    paper as Markdown with its symbols in math) and what draws it (no files: it does not apply)."""
+
+    name: str
+    caption: str
+    draw: Callable[[StudyStats, StudyData, Path], list[Path]]
+
+
+# Every figure `loralab analyze` writes, in the order the report and the paper show them: the paired
+# differences the verdicts rest on first.
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "forest",
+        "Paired eval-loss differences against the baseline (negative: better), each with the simultaneous"
+        " t-interval over seeds that its verdict rests on; grey band: ±δ; filled markers: better or worse.",
+        lambda stats, data, out: forest(stats, out),
+    ),
+    Figure(
+        "pareto",
+        "Trainable parameters against eval loss across budgets (mean over seeds, bootstrap intervals).",
+        lambda stats, data, out: pareto(stats, out),
+    ),
+    Figure(
+        "curves",
+        "Training loss of each strategy minus that of the baseline run with the same seed (each run a"
+        " token-weighted trailing rolling mean): mean over seeds and the min–max band; below 0: lower"
+        " training loss than the baseline.",
+        curves,
+    ),
+    Figure(
+        "train_curve",
+        "Training loss of the baseline (token-weighted trailing rolling mean of each run): mean over seeds"
+        " and the min–max band.",
+        train_curve,
+    ),
+    Figure(
+        "eval_curve",
+        "Eval loss at each evaluation (step 0: the base model without adapters): mean over seeds and the"
+        f" min–max band; drawn only when training was evaluated at {MIN_EVAL_STEPS} or more steps.",
+        eval_curve,
+    ),
+    Figure(
+        "example_gain",
+        "Per-example gain over the base model (base minus adapted NLL per token, mean over seeds): the box"
+        " spans the quartiles with the median inside; whiskers reach the furthest example within"
+        f" {WHISKER:g} × IQR of the box; every example beyond them is a dot, their count at the right; the"
+        " diamond is the mean over examples, which those outlying examples move and the median does not.",
+        example_gain,
+    ),
+    Figure(
+        "eval_loss",
+        "Mean eval loss per strategy with its two-level bootstrap interval (over seeds and eval examples)."
+        " The width is dominated by the sampling of eval examples, which all strategies share; the paired"
+        " differences (forest plot) cancel it, and the verdicts rest on them.",
+        lambda stats, data, out: eval_loss(stats, out),
+    ),
+    Figure(
+        "rank_heatmaps",
+        "Rank per layer × module kind for each strategy (first seed), module kinds in the order of the"
+        " model; a dynamic strategy's panel, marked final, shows its rank after training.",
+        rank_heatmaps,
+    ),
+    Figure(
+        "rank_trajectory",
+        "Adapter parameters over training for dynamic strategies.",
+        rank_trajectory,
+    ),
+)
+
+
+# A study whose every cell has one seed: its captions say so instead of "mean over seeds" and a band.
+ONE_SEED_WORDS = (
+    (": mean over seeds and the min–max band", "; one seed"),
+    ("mean over seeds and the min–max band", "one seed"),
+    (
+        "two-level bootstrap interval (over seeds and eval examples)",
+        "bootstrap interval over eval examples (one seed)",
+    ),
+    ("(mean over seeds, ", "(one seed, "),
+    (", mean over seeds)", ", one seed)"),
+)
+
+
+# A study without comparisons: no sentence about pairing or verdicts.
+UNCOMPARED_WORDS = (
+    (
+        " The width is dominated by the sampling of eval examples, which all strategies share; the paired"
+        " differences (forest plot) cancel it, and the verdicts rest on them.",
+        " The width is dominated by the sampling of eval examples.",
+    ),
+)
+
+
+def figure_caption(name: str, stats: StudyStats | None = None) -> str:
+    """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
+    with one seed per cell or without comparisons, in words that fit it."""
+    caption = next((f.caption for f in FIGURES if f.name == name), None)
+    if caption is None:
+        return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."
+    if stats is not None and stats.summaries and all(c.n_seeds == 1 for c in stats.summaries):
+        for many, one in ONE_SEED_WORDS:
+            caption = caption.replace(many, one)
+    if stats is not None and not stats.comparisons:
+        for compared, alone in UNCOMPARED_WORDS:
+            caption = caption.replace(compared, alone)
+    return caption
+
+
 def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, list[Path]]:
-    """Every figure that applies to this study: name -> its files."""
-    made = {
-        "eval_loss": eval_loss(stats, out),
-        "forest": forest(stats, out),
-        "curves": curves(stats, data, out),
-        "eval_curve": eval_curve(stats, data, out),
-        "rank_heatmaps": rank_heatmaps(stats, data, out),
-        "rank_trajectory": rank_trajectory(stats, data, out),
-        "pareto": pareto(stats, out),
-        "example_gain": example_gain(stats, data, out),
-    }
-    return {k: v for k, v in made.items() if v}
+    """Every figure that applies to this study, in `FIGURES` order: name -> its files. The files of
+    a figure that no longer applies (a rebuilt study) are removed, so none is left stale."""
+    made = {}
+    for figure in FIGURES:
+        files = figure.draw(stats, data, out)
+        if files:
+            made[figure.name] = files
+        else:
+            for suffix in (".pdf", ".png"):
+                (out / f"{figure.name}{suffix}").unlink(missing_ok=True)
+    return made
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -19,19 +19,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
 from loralab.record import RunRecord
+from loralab.results.allocation import read_allocation
+from loralab.results.study_record import STUDY_RECORD, StudyRecord, read_study_record
 from loralab.store import RunDir, Store
 
-STUDY_RECORD = "study.yaml"
 # Config fields with a short column name; any other varied field keeps its dotted name.
 SHORT = {"model.name": "model", "lora.strategy": "strategy", "lora.budget": "budget", "train.seed": "seed"}
 # Fields never compared: where results go, how they are tracked, and options that go with a strategy.
 IGNORED_PREFIXES = ("output.", "tracking.", "lora.strategy_options")
 EVAL_FIELDS = ("eval_loss", "eval_ppl", "base_eval_loss", "trainable_params", "peak_trainable_params")
+# What each run did, from its record (train/eval split sizes, optimizer steps, budget in parameters).
+RECORD_FIELDS = ("n_examples", "n_train", "n_eval", "train_steps", "budget_params")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class StudyData:
     curves: pd.DataFrame = field(
         default_factory=pd.DataFrame
     )  # run_id, kind (train|eval), step, loss, tokens
-    allocations: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, module, layer, kind, rank
+    # run_id, module, layer, kind, rank, dynamic; rows in model order (as allocation.json lists them)
+    allocations: pd.DataFrame = field(default_factory=pd.DataFrame)
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, step, params
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> resolved config (spec.yaml)
     # eval curves that tell whether training converged: seed, step, loss of the baseline's runs, from
@@ -75,21 +78,12 @@ class StudyData:
         return self.runs[self.runs["analysable"]]
 
 
-def study_record(directory: Path) -> dict[str, Any] | None:
-    """The study definition `loralab study` saved in the study directory, if any."""
-    path = directory / STUDY_RECORD
-    if not path.exists():
-        return None
+def study_record(directory: Path) -> StudyRecord | None:
+    """The study record `loralab study` saved in the study directory, if any."""
     try:
-        record = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise AnalysisError(
-            f"{path} is damaged ({type(e).__name__}); rerun `loralab study` with the study file"
-            " (it rewrites it) or analyse with the study YAML"
-        ) from None
-    if record is not None and not isinstance(record, dict):
-        raise AnalysisError(f"{path} holds no mapping; rerun `loralab study` with the study file")
-    return record
+        return read_study_record(directory / STUDY_RECORD)
+    except StoreError as e:
+        raise AnalysisError(str(e)) from None
 
 
 def _ignore(message: str) -> None:
@@ -98,7 +92,7 @@ def _ignore(message: str) -> None:
 
 def load_study_dir(
     directory: str | Path,
-    plan: dict[str, Any] | None = None,
+    plan: StudyRecord | None = None,
     progress: Any = None,
     warn: Callable[[str], None] = _ignore,
     follow_companion: bool = True,
@@ -110,10 +104,10 @@ def load_study_dir(
     directory = Path(directory)
     if not directory.is_dir():
         raise AnalysisError(f"{directory} is not a study directory (expected <root>/<study>/)")
-    plan = plan or study_record(directory) or {}
-    name = str(plan.get("name", directory.name))
+    plan = plan or study_record(directory) or StudyRecord(name=directory.name)
+    name = plan.name
     run_dirs = list(Store(directory.parent).runs(directory.name))
-    if not run_dirs and not plan.get("runs"):
+    if not run_dirs and not plan.runs:
         raise AnalysisError(f"no runs in {directory}; run the study first (`loralab study FILE`)")
     records, nll, base_nll, configs = [], {}, {}, {}
     curves, allocs, trajs = [], [], []
@@ -140,19 +134,27 @@ def load_study_dir(
         if progress is not None:
             progress(i + 1, len(run_dirs))
     runs = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["run_id", "analysable"])
-    expected = pd.DataFrame.from_records(
-        [{"run_id": r["run_id"], **_short(r.get("point", {}))} for r in plan.get("runs", [])]
-    )
+    expected = pd.DataFrame.from_records([{"run_id": r.run_id, **_short(r.point)} for r in plan.runs])
     varied = _varied(runs, expected)
     # model and budget always (a reader of runs.parquet expects them), then every varied field
-    keep = ["run_id", "state", "analysable", "error", "model", "budget", *varied, *EVAL_FIELDS, "n_examples"]
+    keep = [
+        "run_id",
+        "state",
+        "analysable",
+        "error",
+        "model",
+        "budget",
+        *varied,
+        *EVAL_FIELDS,
+        *RECORD_FIELDS,
+    ]
     for col in keep:
         if col not in runs:
             runs[col] = None
     runs = runs[list(dict.fromkeys(keep))].sort_values(["run_id"], ignore_index=True)
-    baseline = str(plan.get("baseline", "uniform"))
+    baseline = plan.baseline
     curves_frame = _concat(curves, CURVE_COLUMNS)
-    companion = _section(plan, "analysis").get("learning_curve")
+    companion = plan.section("analysis").get("learning_curve")
     if companion and follow_companion:
         lc, lc_study = _companion_curve(directory, str(companion), baseline, runs, configs, warn)
     else:
@@ -161,15 +163,15 @@ def load_study_dir(
         name=name,
         directory=directory,
         baseline=baseline,
-        margin_spec=str(_section(plan, "analysis").get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN)),
-        looks=len(_section(plan, "adaptive").get("looks") or [0]),
+        margin_spec=str(plan.section("analysis").get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN)),
+        looks=len(plan.section("adaptive").get("looks") or [0]),
         runs=runs,
         varied=varied,
         expected=expected,
         nll=nll,
         base_nll=base_nll,
         curves=curves_frame,
-        allocations=_concat(allocs, ["run_id", "module", "layer", "kind", "rank"]),
+        allocations=_concat(allocs, ALLOCATION_COLUMNS),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
         configs=configs,
         learning_curve=lc,
@@ -253,6 +255,10 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
     record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
     record["n_examples"] = getattr(evaluation, "eval_examples", None)
+    record["n_train"] = evaluation.data.n_train if evaluation else None
+    record["n_eval"] = evaluation.data.n_eval if evaluation else None
+    record["train_steps"] = getattr(evaluation, "train_steps", None)
+    record["budget_params"] = getattr(evaluation, "budget_params", None)
     analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
         record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
@@ -267,11 +273,6 @@ def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
         return rd.read_record(), ""
     except StoreError as e:
         return None, str(e)
-
-
-def _section(plan: dict[str, Any], name: str) -> dict[str, Any]:
-    """A section of the saved study definition (`analysis`, `adaptive`), or {} when absent."""
-    return ((plan.get("definition") or {}).get(name)) or {}
 
 
 class UnreadableFile(Exception):
@@ -293,41 +294,33 @@ CURVE_COLUMNS = ["run_id", "kind", "step", "loss", "tokens"]
 def _curve(rd: RunDir) -> pd.DataFrame:
     """Train steps (loss, supervised tokens) and evals (base at step 0, any intermediate, final)."""
     rows = []
-    for m in rd.read_metrics():
-        if "step" not in m:
-            continue
-        try:
-            if m.get("type") == "train" and m.get("loss") is not None:
-                tokens = float(m.get("tokens") or 1)
-                rows.append((rd.run_id, "train", int(m["step"]), float(m["loss"]), tokens))
-            elif m.get("type") == "eval" and m.get("eval_loss") is not None:
-                tokens = float(m.get("eval_tokens") or 1)
-                rows.append((rd.run_id, "eval", int(m["step"]), float(m["eval_loss"]), tokens))
-        except (TypeError, ValueError):  # a damaged line: the curve keeps the others
-            continue
+    for m in rd.metrics_rows():  # a damaged line is skipped: the curve keeps the others
+        if m.type == "train" and m.loss is not None:
+            rows.append((rd.run_id, "train", m.step, m.loss, float(m.tokens or 1)))
+        elif m.type == "eval" and m.eval_loss is not None:
+            rows.append((rd.run_id, "eval", m.step, m.eval_loss, float(m.eval_tokens or 1)))
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+ALLOCATION_COLUMNS = ["run_id", "module", "layer", "kind", "rank", "dynamic"]
 
 
 def _allocation(rd: RunDir) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
-        record = json.loads(rd.allocation.read_text())
-        final = record.get("final", record)
-        modules = [
-            (rd.run_id, m["name"], int(m["layer"]), str(m["kind"]), int(m["rank"]))
-            for m in final.get("modules", [])
-        ]
-        traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.get("trajectory", []) or []]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or damaged: no map
+        record = read_allocation(rd.allocation)
+        modules = [(rd.run_id, m.name, m.layer, m.kind, m.rank, record.dynamic) for m in record.final.modules]
+        traj = [(rd.run_id, int(t["step"]), float(t["params"])) for t in record.trajectory or []]
+    except (StoreError, KeyError, TypeError, ValueError):  # missing or damaged: no map
         return pd.DataFrame(), pd.DataFrame()
     return (
-        pd.DataFrame(modules, columns=["run_id", "module", "layer", "kind", "rank"]),
+        pd.DataFrame(modules, columns=ALLOCATION_COLUMNS),
         pd.DataFrame(traj, columns=["run_id", "step", "params"]),
     )
 
 
 def _varied(runs: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
     """Columns whose value differs between runs (or in the plan); strategy and seed always."""
-    not_config = ("run_id", "state", "error", "analysable", "n_examples", *EVAL_FIELDS)
+    not_config = ("run_id", "state", "error", "analysable", *EVAL_FIELDS, *RECORD_FIELDS)
     candidates = [c for c in runs.columns if c not in not_config]
     varied = {"strategy", "seed"}
     for frame in (runs, expected):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -19,6 +18,7 @@ from loralab.analysis.schema import Artifacts, Settings, StudyStats
 from loralab.analysis.study_stats import margin_spec, pair_comparisons, resample_runs, study_stats
 from loralab.config import margin_nats
 from loralab.errors import AnalysisError
+from loralab.results.study_record import StudyRecord
 from loralab.store import atomic_write_parquet, atomic_write_text
 
 Echo = Callable[[str], None]
@@ -31,7 +31,7 @@ def _quiet(_: str) -> None:
 def analyze(
     directory: str | Path,
     *,
-    plan: dict[str, Any] | None = None,
+    plan: StudyRecord | None = None,
     settings: Settings | None = None,
     baseline: str | None = None,
     out: Path | None = None,
@@ -68,7 +68,7 @@ def analyze(
     return stats, out
 
 
-def load(directory: str | Path, plan: dict[str, Any] | None, baseline: str | None, echo: Echo) -> StudyData:
+def load(directory: str | Path, plan: StudyRecord | None, baseline: str | None, echo: Echo) -> StudyData:
     """Load a study, showing progress every 100 runs; `baseline` overrides the study's."""
 
     def progress(i: int, n: int) -> None:
@@ -86,7 +86,7 @@ def compare(
     a: str,
     b: str,
     *,
-    plan: dict[str, Any] | None = None,
+    plan: StudyRecord | None = None,
     settings: Settings | None = None,
     echo: Echo = _quiet,
 ) -> StudyStats:

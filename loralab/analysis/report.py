@@ -1,7 +1,8 @@
 """`analysis/report.html`: one self-contained page (figures inline, no network, no server).
 
-Summary, figures, sortable tables, the coverage table and a drill-down per run (config, allocation
-heatmap, training curve). Deterministic: no timestamps, stable order.
+The setup and the verdicts with their intervals first (report_head.py), then figures, sortable
+tables, the coverage table and a drill-down per run (config, allocation heatmap, training curve);
+inputs are named there, never located (no local path). Deterministic: no timestamps, stable order.
 """
 
 from __future__ import annotations
@@ -16,32 +17,22 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from loralab.analysis.figures import figure_caption
 from loralab.analysis.load import StudyData
+from loralab.analysis.report_head import head_html
 from loralab.analysis.schema import StudyStats
-from loralab.analysis.tables import Table, all_tables, verdict_note
+from loralab.analysis.setup import named_config, named_value
+from loralab.analysis.tables import Table, all_tables
+from loralab.modules import in_model_order
 from loralab.store import atomic_write_text
 
 ASSETS = resources.files("loralab") / "assets"
-
-
-FIGURE_CAPTIONS = {
-    "eval_loss": "Eval loss per strategy with bootstrap intervals.",
-    "forest": (
-        "Paired differences against the baseline with the simultaneous interval each verdict rests on;"
-        " ±δ shaded; filled markers: better or worse."
-    ),
-    "curves": "Training loss (token-weighted rolling mean): mean over seeds and min–max band.",
-    "eval_curve": "Eval loss at each evaluation (step 0: the base model): mean over seeds and min–max band.",
-    "rank_heatmaps": "Final rank per layer × module kind.",
-    "rank_trajectory": "Adapter parameters during training (dynamic strategies).",
-    "pareto": "Trainable parameters against eval loss across budgets.",
-    "example_gain": "Per-example gain over the base model.",
-}
+EMPTY_WITHOUT_COMPARISONS = ("comparisons", "tests", "per_seed")  # tables left out when they have no row
 
 
 def write_report(stats: StudyStats, data: StudyData, out: Path) -> Path:
     """Write `<out>/report.html` from the stats and the figures already under `out`."""
-    parts = [f"<h1>Study {_e(stats.study)}</h1>", _summary(stats)]
+    parts = [f"<h1>Study {_e(stats.study)}</h1>", head_html(stats, data)]
     parts.append("<h2>Figures</h2><div class='figs'>")
     for name, files in stats.artifacts.figures.items():
         png = next((f for f in files if f.endswith(".png")), None)
@@ -50,10 +41,12 @@ def write_report(stats: StudyStats, data: StudyData, out: Path) -> Path:
         data_uri = base64.b64encode((out / png).read_bytes()).decode()
         parts.append(
             f"<figure><img alt='{_e(name)}' src='data:image/png;base64,{data_uri}'>"
-            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>"
+            f"<figcaption>{_e(figure_caption(name, stats))}</figcaption></figure>"
         )
     parts.append("</div>")
     for table in all_tables(stats):
+        if not table.rows and table.name in EMPTY_WITHOUT_COMPARISONS:
+            continue  # the head already says why there is nothing to compare
         parts.append(f"<h2 id='{table.name}'>{_e(table.caption)}</h2>{_html_table(table)}")
     parts.append("<h2>Runs</h2><p class='note'>Click a run for its config, allocation and curve.</p>")
     parts.append(_runs(data))
@@ -66,47 +59,6 @@ def write_report(stats: StudyStats, data: StudyData, out: Path) -> Path:
     path = out / "report.html"
     atomic_write_text(path, page)
     return path
-
-
-def _summary(stats: StudyStats) -> str:
-    s = stats.settings
-    lines = [
-        f"<p>{stats.n_done} of {stats.n_runs} runs finished; baseline <b>{_e(stats.baseline)}</b>;"
-        f" cells vary over {_e(', '.join(stats.cell_fields))}.</p>",
-        f"<p class='note'>{_e(verdict_note(stats))} Settings: α = {s.alpha}, seed {s.seed},"
-        f" {s.n_resamples} resamples for the descriptive example-level statistics. Δ = loss(strategy) −"
-        " loss(baseline), negative is better.</p>",
-    ]
-    if stats.complete:
-        lines.append("<div class='ok'>Every expected run is finished.</div>")
-    else:
-        gaps = [r for r in stats.coverage if not r.complete]
-        lines.append(
-            f"<div class='warn'>Incomplete study: {len(gaps)} cell(s) lack seeds;"
-            " see the coverage table.</div>"
-        )
-    lines.append(_verdicts(stats))
-    return "\n".join(lines)
-
-
-def _verdicts(stats: StudyStats) -> str:
-    """Every comparison's verdict with the interval it rests on, grouped by verdict."""
-    if not stats.comparisons:
-        return "<p>No comparison: the study has no strategy besides the baseline with finished runs.</p>"
-    items = []
-    for verdict in ("better", "worse", "equivalent", "unresolved"):
-        for c in (c for c in stats.comparisons if c.verdict == verdict):
-            caveat = f" <i>({_e(c.caveat)})</i>" if c.caveat else ""
-            interval = (
-                "no interval (fewer than 2 seeds)"
-                if c.difference_ci is None
-                else f"[{c.difference_ci.low:.4f}, {c.difference_ci.high:.4f}]"
-            )
-            items.append(
-                f"<li><b>{_e(c.a)}</b> vs {_e(c.b)} ({_e(c.context_label)}): <b>{verdict}</b>;"
-                f" Δ = {c.difference:.4f} {interval}, {c.n_seeds} seeds{caveat}</li>"
-            )
-    return "<ul>" + "".join(items) + "</ul>"
 
 
 def _html_table(t: Table) -> str:
@@ -133,17 +85,18 @@ def _runs(data: StudyData) -> str:
     )
     out = []
     for _, r in data.runs.iterrows():
-        what = ", ".join(f"{k}={r[k]}" for k in data.varied if k in r)
+        what = ", ".join(f"{k}={named_value(k, r[k])}" for k in data.varied if k in r)
         loss = (
             ""
             if r["eval_loss"] is None or pd.isna(r["eval_loss"])
             else f", eval loss {float(r['eval_loss']):.4f}"
         )
-        fields = {k: _plain(r[k]) for k in r.index if k != "analysable"}
+        fields = {k: named_value(k, _plain(r[k])) for k in r.index if k != "analysable"}
+        fields["error"] = _unlocated(str(fields.get("error") or ""), data)
         body = f"<pre>{_e(json.dumps(fields, indent=1, sort_keys=True, default=str))}</pre>"
         config = data.configs.get(r["run_id"])
         if config:
-            text = yaml.safe_dump(config, sort_keys=False)
+            text = yaml.safe_dump(named_config(config), sort_keys=False)
             body += f"<details><summary>resolved config</summary><pre>{_e(text)}</pre></details>"
         if r["run_id"] in allocs:
             body += _heatmap(allocs[r["run_id"]])
@@ -156,10 +109,14 @@ def _runs(data: StudyData) -> str:
     return "\n".join(out)
 
 
+def _unlocated(text: str, data: StudyData) -> str:
+    """A message with the store's location cut out: paths inside the study read from its name."""
+    return text.replace(str(data.directory), data.name).replace(str(data.directory.parent), "<store>")
+
+
 def _heatmap(alloc: pd.DataFrame) -> str:
-    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum").sort_index(
-        ascending=False
-    )
+    grid = alloc.pivot_table(index="layer", columns="kind", values="rank", aggfunc="sum")
+    grid = grid.reindex(columns=in_model_order(alloc["kind"])).sort_index(ascending=False)
     vmax = max(1.0, float(np.nanmax(grid.to_numpy(float))))
     head = "<tr><td></td>" + "".join(f"<td title='{_e(k)}'>{_e(k[:6])}</td>" for k in grid.columns) + "</tr>"
     rows = []

@@ -128,13 +128,39 @@ def verdict_note(stats: StudyStats) -> str:
     """How every verdict in a table was reached, in one note."""
     s = stats.settings
     if stats.family_size == 0:
-        return "No verdicts: no strategy has paired runs of two or more seeds beside the baseline."
+        return no_verdict_reason(stats)
     looks = f" and {s.looks} looks" if s.looks > 1 else ""
     return (
         f"Δ interval: t-interval over per-seed paired differences, simultaneous at {1 - s.alpha:.0%} over"
         f" {stats.family_size} comparison(s){looks} (Bonferroni); it covers new training seeds on this eval"
         f" set. Verdict: better/worse when it excludes 0, equivalent when it lies inside ±δ ="
         f" ±{stats.margin:.4f} nats/token ({_margin_words(stats)}), else unresolved."
+    )
+
+
+def no_verdict_reason(stats: StudyStats) -> str:
+    """Why a study has no verdict, in the words that fit it (one run, one strategy, one seed)."""
+    strategies = {c.strategy for c in stats.summaries}
+    if stats.n_done <= 1:
+        return "One run; nothing to compare."
+    if len(strategies) <= 1:
+        name = next(iter(strategies), stats.baseline)
+        return f"One strategy ({name}); nothing to compare it with."
+    if not any(c.kind == "vs_baseline" for c in stats.comparisons):
+        return (
+            "No comparison: no other strategy has finished runs in a context where the baseline"
+            f" ({stats.baseline}) has them."
+        )
+    return "No verdicts: one seed per comparison; a verdict needs two or more paired seeds."
+
+
+def seed_note(stats: StudyStats) -> str | None:
+    """For a study whose every cell has one seed: what its intervals cover (eval examples, not seeds)."""
+    if not stats.summaries or any(c.n_seeds > 1 for c in stats.summaries):
+        return None
+    return (
+        "One seed: the loss interval resamples eval examples only; it does not cover how the loss varies"
+        " with the training seed."
     )
 
 
@@ -145,6 +171,9 @@ def _margin_words(stats: StudyStats) -> str:
 
 def _notes(stats: StudyStats, comps: list[Comparison]) -> tuple[str, ...]:
     notes = [verdict_note(stats)]
+    one_seed = seed_note(stats)
+    if one_seed:
+        notes.append(one_seed)
     caveats = sorted({c.caveat for c in comps if c.caveat})
     notes += [f"‡ {c}" for c in caveats]
     notes.append(ROUNDING)
@@ -172,6 +201,8 @@ def main_table(stats: StudyStats) -> Table:
         if c is not None and c.verdict == "better" and (ctx not in best or s.mean_loss < best[ctx][1]):
             best[ctx] = (len(rows), s.mean_loss)
         rows.append(row)
+    if not by_cell:  # nothing was compared: no columns of dashes for a difference that does not exist
+        header, rows = header[:-3], [r[:-3] for r in rows]
     loss_col = header.index("loss")
     bold = {(i, loss_col) for i, _ in best.values()}
     comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]

@@ -9,6 +9,7 @@
   references.bib   the curated bibliography plus any other *.bib in paper/
   figures/         the analysis figures the paper includes (PDF; PNG for paper.md)
   paper.pdf        latexmk + bibtex, where LaTeX is installed
+  paper-preview.pdf  where LaTeX is missing: a preview typeset with Typst (loralab.paper.preview)
   paper.bbl        the bibliography as LaTeX, for arXiv
   arxiv.tar.gz     the arXiv bundle (see loralab.paper.bundle)
   build/           LaTeX's auxiliary files
@@ -36,7 +37,8 @@ from loralab.paper.draft import (
 )
 from loralab.paper.facts import PaperFacts, collect_facts
 from loralab.paper.inputs import StudyInputs, load_inputs
-from loralab.paper.latex import build_pdf, missing_latex
+from loralab.paper.latex import INSTALL_HINT, build_pdf, missing_latex
+from loralab.paper.preview import PREVIEW_NAME, build_preview, missing_typst
 from loralab.paper.results import figure_slug
 from loralab.store import atomic_write_text
 
@@ -46,7 +48,8 @@ GENERATED_BIB = "references.bib"
 
 @dataclass(frozen=True)
 class PaperOutputs:
-    """What `write_paper`/`build_paper` wrote; `pdf` is None when skipped (`pdf_skipped` says why)."""
+    """What `write_paper`/`build_paper` wrote; `pdf` is None when skipped (`pdf_skipped` says why),
+    and then `preview` is the Typst preview where it could be typeset (`preview_skipped`: why not)."""
 
     draft: Path
     markdown: Path
@@ -56,14 +59,22 @@ class PaperOutputs:
     bundle: Path
     pdf: Path | None
     pdf_skipped: str | None
+    preview: Path | None = None
+    preview_skipped: str | None = None
 
     def summary(self) -> str:
         """A few lines for the terminal."""
         lines = [f"draft     {self.draft}", f"markdown  {self.markdown}", f"latex     {self.tex}"]
         if self.pdf is not None:
             lines.append(f"pdf       {self.pdf}")
+        elif self.preview is not None:
+            lines.append(
+                f"pdf       preview {self.preview} (Typst, not for arXiv); for the arXiv PDF {INSTALL_HINT}"
+                " and build again"
+            )
         else:
-            lines.append(f"pdf       skipped: {self.pdf_skipped}")
+            no_preview = f"; no preview either: {self.preview_skipped}" if self.preview_skipped else ""
+            lines.append(f"pdf       skipped: {self.pdf_skipped}{no_preview}")
         lines.append(f"arXiv     {self.bundle}")
         return "\n".join(lines)
 
@@ -193,9 +204,20 @@ def build_paper(
     else:
         bbl.unlink(missing_ok=True)  # a stale .bbl would not match this paper.tex
         (paper_dir / "paper.pdf").unlink(missing_ok=True)
+    (paper_dir / PREVIEW_NAME).unlink(missing_ok=True)  # a stale preview would not match this paper
+    preview: Path | None = None
+    preview_skipped = None
+    if pdf and skipped is not None:  # LaTeX is missing: a readable preview instead
+        preview_skipped = missing_typst()
+        if preview_skipped is None:
+            progress(f"typst: paper.md -> {PREVIEW_NAME} (a preview; {skipped})")
+            md_text = markdown.read_text()
+            preview = build_preview(md_text, paper_dir, bib, source_date=inputs.evidence_time())
     bundle = make_bundle(paper_dir)
     progress(f"arXiv bundle: {bundle}")
-    return PaperOutputs(draft_path, markdown, tex, numbers, bib, bundle, pdf_path, skipped)
+    return PaperOutputs(
+        draft_path, markdown, tex, numbers, bib, bundle, pdf_path, skipped, preview, preview_skipped
+    )
 
 
 def write_paper(

@@ -73,7 +73,11 @@ def cited_keys(markdown: str) -> set[str]:
 
 def to_latex(markdown: str) -> str:
     """A standalone LaTeX paper from Markdown (natbib citations, our template, our crossref filter)."""
-    with as_file(_resource("paper.latex")) as template, as_file(_resource("crossref.lua")) as lua:
+    with (
+        as_file(_resource("paper.latex")) as template,
+        as_file(_resource("crossref.lua")) as lua,
+        as_file(_resource("alt.lua")) as alt,
+    ):
         return run_pandoc(
             markdown,
             [
@@ -83,6 +87,7 @@ def to_latex(markdown: str) -> str:
                 "--natbib",
                 f"--template={template}",
                 f"--lua-filter={lua}",
+                f"--lua-filter={alt}",
                 "--wrap=preserve",
             ],
         )
@@ -90,5 +95,6 @@ def to_latex(markdown: str) -> str:
 
 def to_markdown(markdown: str) -> str:
     """Markdown with cross-references resolved to numbered text ("Figure 1") and captions numbered."""
-    with as_file(_resource("crossref.lua")) as lua:
-        return run_pandoc(markdown, ["-t", "markdown", "-s", f"--lua-filter={lua}", "--wrap=preserve"])
+    with as_file(_resource("crossref.lua")) as lua, as_file(_resource("alt.lua")) as alt:
+        filters = [f"--lua-filter={lua}", f"--lua-filter={alt}"]
+        return run_pandoc(markdown, ["-t", "markdown", "-s", *filters, "--wrap=preserve"])

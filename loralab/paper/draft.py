@@ -13,6 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from loralab.analysis.setup import data_name, is_quantised, model_name
 from loralab.errors import PaperError
 from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import (
@@ -24,7 +25,14 @@ from loralab.paper.facts import (
     strategy_options,
 )
 from loralab.paper.inputs import StudyInputs
-from loralab.paper.narrative import SCHEDULES_TO_ZERO, abstract_findings, conclusion, discussion, setup_line
+from loralab.paper.narrative import (
+    SCHEDULES_TO_ZERO,
+    abstract_findings,
+    conclusion,
+    counted,
+    discussion,
+    setup_line,
+)
 from loralab.paper.results import appendix, results_section
 from loralab.store import atomic_write_text
 
@@ -320,8 +328,9 @@ def _method(inputs: StudyInputs, facts: PaperFacts) -> str:
         " (instruction data in the Alpaca format [@taori2023alpaca]) with one training procedure, AdamW"
         f"{sched_text}, the loss on response tokens only."
         f" Shared hyper-parameters: {hp_text or 'see the run specs'}."
-        f" Each strategy is trained with {_n('study.seeds')} seeds; a seed fixes data order, adapter"
-        " initialisation and dropout, and runs with the same seed see the same examples in the same order.\n"
+        f" Each strategy is trained with {counted(facts, 'study.seeds', 'seed')}; a seed fixes data order,"
+        " adapter initialisation and dropout, and runs with the same seed see the same examples in the same"
+        " order.\n"
         f"{setup_text}"
     )
 
@@ -334,15 +343,6 @@ ALPHA_POLICY_WORDS = {
     "rslora": "every module has the same $\\alpha$ and the rank-stabilised scaling $\\alpha/\\sqrt{r}$"
     " [@kalajdzievski2023rslora]",
 }
-DATA_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".txt")
-
-
-def data_name(source: str) -> str:
-    """How the paper names a data source: a local file by its file name only (never its path)."""
-    path = Path(source)
-    if source.startswith(("/", "~", ".")) or path.suffix.lower() in DATA_FILE_SUFFIXES:
-        return path.name
-    return source
 
 
 def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
@@ -538,19 +538,6 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
     return "# Limitations {#sec:limitations}\n\n" + "\n".join(f"- {i}" for i in items) + "\n"
 
 
-QUANTISED_MODELS = ("smollm2-135m",)  # de-quantised from a Q4_1 GGUF file (loralab/models.py)
-
-
-def is_quantised(model: str) -> bool:
-    """A base model whose weights come from a quantised GGUF file."""
-    return model.lower().endswith(".gguf") or model.lower() in QUANTISED_MODELS
-
-
-def model_name(model: str) -> str:
-    """How the paper names a model: a local GGUF file by its file name only."""
-    return Path(model).name if model.lower().endswith(".gguf") else model
-
-
 def _signal_strategies(inputs: StudyInputs) -> list[str]:
     """Finished strategies that allocate from measured signals (gradient importance, spectra)."""
     from loralab.strategies import available, strategy_class
@@ -569,7 +556,7 @@ def short_commit(commit: str) -> str:
     return _HASH.sub(r"\1", commit)
 
 
-def _reproducibility(inputs: StudyInputs) -> str:
+def _reproducibility(inputs: StudyInputs, facts: PaperFacts) -> str:
     runs = inputs.done_runs()
     commits = sorted(
         {short_commit(str(r.provenance.get("git_commit"))) for r in runs if r.provenance.get("git_commit")}
@@ -586,8 +573,9 @@ def _reproducibility(inputs: StudyInputs) -> str:
     runs_ref = " (@tbl:runs lists them)" if any(r.record is not None for r in runs) else ""
     return (
         "# Reproducibility {#sec:reproducibility}\n\n"
-        f"The study {md_code(inputs.stats.study)} holds {_n('study.runs')} runs, of which"
-        f" {_n('study.done')} finished and were analysed{runs_ref}. Each run directory keeps its"
+        f"The study {md_code(inputs.stats.study)} holds {counted(facts, 'study.runs', 'run')}, of which"
+        f" {_n('study.done')} finished and {'was' if inputs.stats.n_done == 1 else 'were'}"
+        f" analysed{runs_ref}. Each run directory keeps its"
         " resolved config (spec.yaml), metrics, allocation and per-example eval losses; `loralab analyze`"
         " recomputes every statistic from them with a fixed seed, and `loralab paper build` regenerates"
         " this paper. "
@@ -614,7 +602,7 @@ def render_draft(inputs: StudyInputs, facts: PaperFacts) -> str:
         discussion(inputs, facts),
         _limitations(inputs, facts),
         conclusion(inputs, facts),
-        _reproducibility(inputs),
+        _reproducibility(inputs, facts),
         appendix(inputs, facts),
     ]
     return "\n".join(parts)

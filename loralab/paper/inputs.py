@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from loralab.analysis.schema import SCHEMA_VERSION, StudyStats
 from loralab.config import RunConfig
-from loralab.errors import PaperError
+from loralab.errors import PaperError, StoreError
 from loralab.record import RunRecord
+from loralab.results.study_record import read_study_record
 from loralab.store import Store
 
 
@@ -122,20 +122,13 @@ def load_runs(study_dir: Path) -> tuple[RunInfo, ...]:
     return tuple(out)
 
 
-STUDY_RECORD = "study.yaml"  # written by the runner (runner/study_record.py); read here as plain YAML
-
-
 def load_definition(study_dir: Path) -> dict[str, Any]:
-    """The saved study definition (`<study>/study.yaml`'s `definition`), {} when absent or unreadable."""
-    path = study_dir / STUDY_RECORD
-    if not path.is_file():
-        return {}
+    """The saved study definition (`<study>/study.yaml`'s `definition`), {} when absent."""
     try:
-        record = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise PaperError(f"{path} is not valid YAML ({e})") from None
-    definition = record.get("definition") if isinstance(record, dict) else None
-    return definition if isinstance(definition, dict) else {}
+        record = read_study_record(study_dir)
+    except StoreError as e:
+        raise PaperError(str(e)) from None
+    return dict(record.definition) if record is not None else {}
 
 
 def load_inputs(study_dir: str | Path) -> StudyInputs:

@@ -42,6 +42,14 @@ def _has(facts: PaperFacts, key: str) -> bool:
     return key in {n.key for n in facts.numbers}
 
 
+def counted(facts: PaperFacts, key: str, noun: str, plural: str | None = None) -> str:
+    """`{{num:key}} nouns`, or "one noun" when the fact is 1 (a one-run or one-seed study)."""
+    value = next((n.value for n in facts.numbers if n.key == key), None)
+    if value == 1:
+        return f"one {noun}"
+    return f"{_n(key)} {plural or noun + 's'}"
+
+
 def margin_words(inputs: StudyInputs) -> str:
     """'$\\delta$ = 0.0100 nats/token (a perplexity ratio within 1 ± 1%)'."""
     spec = inputs.stats.margin_spec.strip()
@@ -140,7 +148,7 @@ def setup_line(inputs: StudyInputs, facts: PaperFacts, model: str | None, data: 
         parts.append(f"on {md_escape(data)}")
     if _has(facts, "cfg.seen"):
         parts.append(f"for {_n('cfg.steps')} steps ({_n('cfg.seen')} training examples)")
-    parts.append(f"with {_n('study.seeds')} seeds each")
+    parts.append(f"with {counted(facts, 'study.seeds', 'seed')} each")
     return " ".join(parts)
 
 

@@ -5,6 +5,8 @@ from stats.json at build time.
 
 from __future__ import annotations
 
+import re
+
 from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import PaperFacts, context_parts, family, run_key, slug
 from loralab.paper.inputs import StudyInputs
@@ -64,30 +66,15 @@ def _comparisons_table(facts: PaperFacts) -> str:
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
-# Captions of the figures `loralab analyze` writes, in the order the paper shows them; a figure not
-# listed here (a newer analysis) still appears, after these, with its name as caption.
-FIGURE_CAPTIONS = {
-    "eval_loss": "Mean eval loss per strategy with its two-level bootstrap interval.",
-    "forest": (
-        "Paired eval-loss differences against the baseline (negative: better) with the simultaneous"
-        " t-interval over seeds that each verdict rests on; the grey band is $\\pm\\delta$; filled"
-        " markers are verdicts of better or worse."
-    ),
-    "curves": (
-        "Training loss over steps (token-weighted trailing rolling mean of each run): mean over seeds and"
-        " the min–max band."
-    ),
-    "eval_curve": (
-        "Eval loss at each evaluation, step 0 being the base model without adapters: mean over seeds and"
-        " the min–max band."
-    ),
-    "rank_heatmaps": "Final rank per layer and module kind for each strategy.",
-    "rank_trajectory": "Adapter parameters over training for dynamic strategies.",
-    "pareto": "Trainable parameters against eval loss across budgets.",
-    "example_gain": (
-        "Per-example gain over the base model (base minus adapted NLL per token, mean over seeds)."
-    ),
-}
+# Symbols of the figure captions that pdflatex reads only as math.
+_CAPTION_MATH = {"±": "\\pm", "δ": "\\delta", "×": "\\times", "≥": "\\geq", "≤": "\\leq"}
+
+
+def caption_markdown(caption: str) -> str:
+    """A figure caption (plain text) as pandoc Markdown: escaped, its math symbols as inline math."""
+    text = md_escape(caption)
+    symbols = "".join(_CAPTION_MATH)
+    return re.sub(f"[{symbols}]+", lambda m: "$" + " ".join(_CAPTION_MATH[c] for c in m.group()) + "$", text)
 
 
 def figure_slug(name: str) -> str:
@@ -96,8 +83,11 @@ def figure_slug(name: str) -> str:
 
 
 def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
+    # here, not at the top: drawing needs matplotlib and scipy, the rest of the paper does not
+    from loralab.analysis.figures import FIGURES, figure_caption
+
     blocks, labels = [], []
-    order = list(FIGURE_CAPTIONS)
+    order = [f.name for f in FIGURES]
     figures = sorted(
         inputs.stats.artifacts.figures.items(),
         key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]),
@@ -106,10 +96,8 @@ def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
         if not any(f.endswith(".pdf") for f in files):
             continue
         s = figure_slug(name)
-        caption = FIGURE_CAPTIONS.get(name) or (
-            md_escape(name.replace("_", " ").replace("-", " ").strip().capitalize()) + "."
-        )
-        blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=70%}}\n")
+        caption = caption_markdown(figure_caption(name, inputs.stats))
+        blocks.append(f"![{caption}](figures/{s}.pdf){{#fig:{s} width=60%}}\n")
         labels.append((name, f"@fig:{s}"))
     return "\n".join(blocks), labels
 
@@ -120,7 +108,8 @@ FIGURE_SENTENCES = {
     " band of $\\pm\\delta$.",
     "eval_loss": "{ref} shows each strategy's mean eval loss; its intervals are much wider than those of"
     " the paired differences because they include the sampling of eval examples, which pairing cancels.",
-    "curves": "{ref} shows the training loss over steps.",
+    "curves": "{ref} shows how each strategy's training loss differs from the baseline's on the same seed.",
+    "train_curve": "{ref} shows the baseline's training loss over steps.",
     "eval_curve": "{ref} shows the eval loss at each evaluation during training.",
     "rank_heatmaps": "{ref} shows where each strategy puts its rank, per layer and module.",
     "rank_trajectory": "{ref} shows how the adapter parameters of dynamic strategies change during training.",
@@ -129,13 +118,22 @@ FIGURE_SENTENCES = {
 }
 
 
+# A study without comparisons (one strategy): the sentences that would speak of pairing or of
+# where strategies differ say what the figure shows of the one strategy.
+UNCOMPARED_SENTENCES = {
+    "eval_loss": "{ref} shows the mean eval loss with its interval.",
+    "rank_heatmaps": "{ref} shows the rank per layer and module.",
+}
+
+
 def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     """The Results section: the comparisons grouped by verdict, the tables, the figures with a sentence
     each."""
     figures, labels = _figures(inputs)
     refs = []
+    sentences = FIGURE_SENTENCES if family(inputs.stats) else {**FIGURE_SENTENCES, **UNCOMPARED_SENTENCES}
     for name, label in labels:
-        sentence = FIGURE_SENTENCES.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
+        sentence = sentences.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
         refs.append(sentence.format(ref=label))
     pairwise = "\n".join(f"- {{{{claim:{k}}}}}" for c, k in facts.comparison_keys if c.kind == "pairwise")
     out = "# Results {#sec:results}\n\n" + results_prose(inputs, facts) + "\n"

@@ -37,7 +37,8 @@ from loralab.config import (
     margin_nats,
     set_dotted,
 )
-from loralab.errors import ConfigError, validation_message
+from loralab.errors import ConfigError, StoreError, validation_message
+from loralab.results.study_record import read_study_record
 
 STUDY_KEYS = (
     "unknown key (a study has name, base, grid, baseline, strategy_options and analysis; grid has"
@@ -372,9 +373,12 @@ def _saved_study(directory: Path) -> dict[str, Any]:
             f"{directory} holds no {SAVED_STUDY}: give the study YAML, or a study directory"
             " that `loralab study` or `loralab demo` wrote"
         )
-    record = load_yaml(saved)
-    tree = record.get("definition") if isinstance(record, dict) else None
-    if not isinstance(tree, dict) or tree.get("name") != directory.name:
+    try:
+        record = read_study_record(saved)
+    except StoreError as e:
+        raise ConfigError(str(e)) from None
+    tree = record.definition if record is not None else None
+    if not tree or tree.get("name") != directory.name:
         raise ConfigError(f"{saved} is not a saved study of {directory.name!r}; rerun its study file")
     tree = dict(tree)
     base = dict(tree.get("base") or {})

@@ -7,6 +7,7 @@ study's runs into rows and `index.parquet`. The analysis reads runs through this
 
 from loralab.atomic import (
     append_jsonl,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
@@ -36,6 +37,7 @@ __all__ = [
     "RunState",
     "Store",
     "append_jsonl",
+    "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
     "atomic_write_text",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loralab.errors import StoreError
+from loralab.results.allocation import read_allocation
 from loralab.store.rundir import RunDir
 
 
@@ -21,19 +21,18 @@ def describe_run(path: Path) -> str:
         f"  budget {cfg.lora.budget}  seed {cfg.train.seed}"
     )
     if rd.allocation.exists():
-        try:
-            a = rd.read_json(rd.allocation)
-            ranks = [m["rank"] for m in a["modules"]]
+        final = read_allocation(rd.allocation).final  # a StoreError names a damaged file
+        ranks = [m.rank for m in final.modules]
+        budget = final.budget.params if final.budget else "?"
+        if ranks:
             lines.append(
                 f"  allocation: {len(ranks)} modules, rank {min(ranks)}..{max(ranks)}"
-                f" (mean {sum(ranks) / len(ranks):.2f}); {a['achieved_params']} of {a['budget']['params']}"
-                f" params ({a.get('budget_status', '?')})"
+                f" (mean {sum(ranks) / len(ranks):.2f}); {final.achieved_params} of {budget}"
+                f" params ({final.budget_status or '?'})"
             )
-        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as e:
-            raise StoreError(f"{rd.allocation} is damaged ({type(e).__name__}); rerun the run") from None
-    steps = [m for m in rd.read_metrics() if m.get("type") == "train"]
+    steps = [m for m in rd.metrics_rows() if m.type == "train" and m.loss is not None]
     if steps:
-        lines.append(f"  steps logged {steps[-1]['step']}  last train loss {steps[-1]['loss']:.4f}")
+        lines.append(f"  steps logged {steps[-1].step}  last train loss {steps[-1].loss:.4f}")
     if rd.eval.exists():
         e = rd.read_record()
         lines.append(

@@ -58,8 +58,9 @@ def run_row(rd: RunDir, cfg: RunConfig | None = None, liveness: Liveness | None 
     record = rd.try_record()
     owner = liveness(rd) if liveness is not None else None
     state = str(status.get("state", "pending"))
-    max_steps = last.get("max_steps") or (cfg.train.max_steps if cfg else None)
-    steps = int(last.get("step") or status.get("step") or status.get("steps") or 0)
+    # the planned steps: the run's own count (an epoch-based run knows it once training starts)
+    max_steps = (last.max_steps if last else None) or (cfg.train.max_steps if cfg else None)
+    steps = int((last.step if last else 0) or status.get("step") or status.get("steps") or 0)
     if state == "done" and max_steps and not steps:
         steps = int(max_steps)
     wall = record.total_wall_s if record else None  # compute time summed over resumes
@@ -75,7 +76,7 @@ def run_row(rd: RunDir, cfg: RunConfig | None = None, liveness: Liveness | None 
         steps=steps,
         max_steps=int(max_steps) if max_steps else None,
         eval_loss=record.eval_loss if record else None,
-        loss=float(last["loss"]) if last.get("type") == "train" and last.get("loss") is not None else None,
+        loss=last.loss if last is not None and last.type == "train" else None,
         wall_time=float(wall) if wall is not None else None,
         attempts=int(status.get("attempts", 0)),
         error=str(status.get("error", "") or ""),

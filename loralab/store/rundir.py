@@ -34,6 +34,7 @@ from loralab.atomic import (
 from loralab.config import RunConfig, with_added_fields
 from loralab.errors import StoreError, validation_message
 from loralab.record import RunRecord
+from loralab.results.metrics_row import MetricsRow, parse_metrics_row, parse_metrics_rows
 
 RunState = Literal["pending", "running", "done", "failed"]
 STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
@@ -113,17 +114,24 @@ class RunDir:
         return record
 
     # --- metrics ------------------------------------------------------------------------------------
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append one JSON line to metrics.jsonl (fsynced, so a killed run keeps what it logged)."""
-        append_jsonl(self.metrics, row, sync=True)
+    def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
+        """Append one row to metrics.jsonl (fsynced, so a killed run keeps what it logged); a dict is
+        checked as a `MetricsRow` first."""
+        if not isinstance(row, MetricsRow):
+            row = MetricsRow.model_validate(row)
+        append_jsonl(self.metrics, row.to_json(), sync=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All complete metrics lines (a torn last line from a kill is ignored)."""
+        """All complete metrics lines as written (a torn last line from a kill is ignored)."""
         return read_jsonl(self.metrics)
 
-    def last_metrics(self) -> dict[str, Any]:
-        """The last complete metrics line (read from the file's tail), or {}."""
-        return last_jsonl(self.metrics)
+    def metrics_rows(self) -> list[MetricsRow]:
+        """The metrics lines as typed rows (lines that are not rows are skipped)."""
+        return parse_metrics_rows(self.read_metrics())
+
+    def last_metrics(self) -> MetricsRow | None:
+        """The last complete metrics line (read from the file's tail) as a row, or None."""
+        return parse_metrics_row(last_jsonl(self.metrics))
 
     def append_execution(self, row: dict[str, Any]) -> None:
         """Append one event (start, finish, failed, lost) to the run's execution log."""

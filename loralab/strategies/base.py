@@ -223,9 +223,10 @@ class Strategy:
 class RankCallback(Callback):
     """A dynamic strategy's training callback: it also reports what the ranks became.
 
-    After training the run holds the budget to `final_rank_allocation()`, writes it to allocation.json
-    merged with `record()` (which must keep the initial allocation under "initial", the one a resumed
-    run starts from) and records `peak_params` as the run's peak trainable count.
+    After training the run holds the budget to `final_rank_allocation()`, writes allocation.json as an
+    `AllocationRecord` (loralab/results/allocation.py) built from `record()` (which must keep the
+    initial allocation under "initial", the one a resumed run starts from; keys of its own are kept)
+    and records `peak_params` as the run's peak trainable count.
     """
 
     peak_params: int = 0

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loralab.callbacks import Callback, TrainState
+from loralab.results.metrics_row import MetricsRow
 
 
 class MetricsSink(Protocol):
     """Where logged rows go (a run directory's metrics.jsonl, in a run)."""
 
-    def append_metrics(self, row: dict[str, Any]) -> None: ...
+    def append_metrics(self, row: MetricsRow) -> None: ...
 
     def truncate_metrics(self, max_step: int) -> None: ...
 
@@ -30,10 +31,10 @@ class MetricsLogger(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.step == state.max_steps:
-            self.sink.append_metrics({"type": "train", **state.logs})
+            self.sink.append_metrics(MetricsRow.train(state.logs, max_steps=state.max_steps))
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        self.sink.append_metrics({"type": "eval", "step": state.step, **metrics})
+        self.sink.append_metrics(MetricsRow.eval(state.step, metrics))
 
 
 class ProgressBar(Callback):

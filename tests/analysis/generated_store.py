@@ -40,11 +40,13 @@ def generate_store(
     curve_steps: int = 5,
     seed: int = 0,
     write_plan: bool = True,
+    config: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write `<root>/<study>/` with one run per strategy × budget × lr × seed; returns the study dir.
 
     `states` marks some (strategy, budget, seed) runs as failed/running/pending (no eval files) or
-    'missing' (no directory at all, but listed in the plan).
+    'missing' (no directory at all, but listed in the plan). `config` updates config sections of
+    every run, e.g. `{"data": {"source": "/some/file.json"}}`.
     """
     rng = np.random.default_rng(seed)
     tokens = rng.integers(5, 60, n_examples).astype(float)
@@ -58,6 +60,8 @@ def generate_store(
         tree["lora"].update(strategy=strategy, budget=budget)
         tree["train"].update(seed=s, lr=lr)
         tree["output"].update(root=str(root), study=study)
+        for section, values in (config or {}).items():
+            tree[section].update(values)
         run_id = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:12]
         point = {"lora.strategy": strategy, "lora.budget": budget, "train.seed": s, "model.name": "gen"}
         plan.append({"run_id": run_id, "point": point | ({"train.lr": lr} if grid_fields else {})})

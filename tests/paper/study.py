@@ -34,7 +34,13 @@ def _test(name: str, p: float | None, n: int) -> TestResult:
     return TestResult(name=name, level=level, answers="...", statistic=0.1, p_value=p, n=n, exact=False)
 
 
-def make_stats(study: str, strategies: list[str], baseline: str, significant: dict[str, bool]) -> StudyStats:
+def make_stats(
+    study: str,
+    strategies: list[str],
+    baseline: str,
+    significant: dict[str, bool],
+    seeds: tuple[int, ...] = SEEDS,
+) -> StudyStats:
     """stats.json for `strategies` vs `baseline`; `significant`: verdict better, else unresolved."""
     summaries, comparisons, coverage = [], [], []
     for i, s in enumerate(strategies):
@@ -44,8 +50,8 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
                 cell={"lora.strategy": s},
                 label=s,
                 strategy=s,
-                n_seeds=len(SEEDS),
-                seeds=list(SEEDS),
+                n_seeds=len(seeds),
+                seeds=list(seeds),
                 n_examples=64,
                 mean_loss=loss,
                 sd_loss=0.00321,
@@ -64,8 +70,8 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
                 cell={"lora.strategy": s},
                 label=s,
                 strategy=s,
-                expected_seeds=list(SEEDS),
-                done=list(SEEDS),
+                expected_seeds=list(seeds),
+                done=list(seeds),
                 failed=[],
                 running=[],
                 pending=[],
@@ -85,8 +91,8 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
                 context_label="",
                 a=s,
                 b=baseline,
-                n_seeds=len(SEEDS),
-                seeds=list(SEEDS),
+                n_seeds=len(seeds),
+                seeds=list(seeds),
                 n_examples=64,
                 loss_a=2.0 + d,
                 loss_b=2.0,
@@ -117,7 +123,7 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
                 params_b=123456.0,
                 per_seed=[
                     SeedDifference(seed=k, run_a="a", run_b="b", loss_a=2.0 + d, loss_b=2.0, difference=d)
-                    for k in SEEDS
+                    for k in seeds
                 ],
             )
         )
@@ -127,8 +133,8 @@ def make_stats(study: str, strategies: list[str], baseline: str, significant: di
         varied=["lora.strategy", "train.seed"],
         cell_fields=["lora.strategy"],
         baseline=baseline,
-        n_runs=len(strategies) * len(SEEDS),
-        n_done=len(strategies) * len(SEEDS),
+        n_runs=len(strategies) * len(seeds),
+        n_done=len(strategies) * len(seeds),
         summaries=summaries,
         comparisons=comparisons,
         family_size=len(comparisons),
@@ -171,11 +177,12 @@ def make_study(
     model: str = "smollm2-135m",
     data_source: str | None = None,
     convergence: Convergence | None = None,
+    seeds: tuple[int, ...] = SEEDS,
 ) -> Path:
     """Write `<root>/<study>/` with run specs and an analysis; returns the study directory."""
     study_dir = root / study
     for s in strategies:
-        for seed in SEEDS:
+        for seed in seeds:
             cfg = RunConfig.model_validate(
                 {
                     "model": {"name": model},
@@ -206,7 +213,7 @@ def make_study(
         (study_dir / "study.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     analysis = study_dir / "analysis"
     analysis.mkdir(parents=True)
-    stats = make_stats(study, list(strategies), baseline, significant or {"linear-decay": True})
+    stats = make_stats(study, list(strategies), baseline, significant or {"linear-decay": True}, seeds)
     stats = stats.model_copy(update={"convergence": convergence})
     (analysis / "stats.json").write_text(stats.model_dump_json(indent=2))
     _figure(analysis)

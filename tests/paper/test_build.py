@@ -213,7 +213,9 @@ def test_pdf_builds_and_every_reference_resolves(any_study):
     assert {"fig:eval-loss", "tbl:cells", "tbl:comparisons", "sec:method"} <= refs
     md = out.markdown.read_text()
     assert not re.search(r"@(fig|tbl|sec):", md)
-    assert "[Figure 1](#fig:eval-loss)" in md and "figures/eval-loss.png" in md
+    assert re.search(r"\[Figure \d+\]\(#fig:eval-loss\)", md) and "figures/eval-loss.png" in md
+    first = "forest" if (study / "analysis" / "figures" / "forest.pdf").exists() else "eval-loss"
+    assert f"[Figure 1](#fig:{first})" in md  # the forest plot, where there is one, comes first
     assert (study / "paper" / "paper.bbl").read_text().count("\\bibitem") >= 10
 
 
@@ -473,3 +475,42 @@ def test_the_convergence_limitation_appears_exactly_when_it_holds(tmp_path, conv
     if convergence is not None:
         assert "over the last 10 of 40 steps it fell by" in discussion
         assert f"{convergence.drop:.4f}" in discussion
+
+
+def test_figures_follow_the_one_list_of_the_analysis(study):
+    from dataclasses import replace
+
+    from loralab.analysis.figures import FIGURES
+    from loralab.paper import results
+
+    inputs = load_inputs(study)
+    names = ["eval_loss", "zz_new", "train_curve", "forest", "curves"]
+    artifacts = inputs.stats.artifacts.model_copy(
+        update={"figures": {n: [f"figures/{n}.pdf", f"figures/{n}.png"] for n in names}}
+    )
+    inputs = replace(inputs, stats=inputs.stats.model_copy(update={"artifacts": artifacts}))
+    markdown, labels = results._figures(inputs)
+    assert [name for name, _ in labels] == ["forest", "curves", "train_curve", "eval_loss", "zz_new"]
+    assert "grey band: $\\pm \\delta$;" in markdown  # the caption of FIGURES, its symbols as math
+    assert "±" not in markdown and "δ" not in markdown and "×" not in markdown  # pdflatex reads none
+    assert "![Zz new.](figures/zz-new.pdf)" in markdown  # a figure of a newer analysis: its name
+    assert {f.name for f in FIGURES} <= set(results.FIGURE_SENTENCES)  # a sentence for every figure
+    assert not hasattr(results, "FIGURE_CAPTIONS")
+
+
+def test_a_one_run_study_is_worded_as_one_run(tmp_path):
+    """One strategy, one seed (a learning-curve study): no "1 seeds", "1 runs" or pairing talk."""
+    study = make_study(tmp_path, strategies=("uniform",), significant={}, seeds=(0,))
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "with one seed each" in md and "trained with one seed;" in md
+    assert "holds one run, of which 1 finished and was analysed" in md
+    assert "1 seeds" not in md and "1 runs" not in md and "were analysed" not in md
+    assert "paired differences" not in md.split("# Results")[1].split("# Discussion")[0]
+
+
+def test_a_six_by_three_study_is_worded_in_plurals(tmp_path):
+    strategies = ("uniform", "linear-decay", "attention-heavy", "mlp-heavy", "gradient", "spectrum")
+    study = make_study(tmp_path, strategies=strategies, significant={"linear-decay": True})
+    md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
+    assert "with 3 seeds each" in md and "trained with 3 seeds;" in md
+    assert "holds 18 runs, of which 18 finished and were analysed" in md

@@ -32,7 +32,7 @@ def test_failed_status_keeps_error_and_running_clears_it(tmp_path: Path):
 def test_metrics_ignore_torn_line_and_truncate(tmp_path: Path):
     rd = Store(tmp_path).create("s", "r", {})
     for step in range(1, 5):
-        rd.append_metrics({"step": step, "loss": 1.0 / step})
+        rd.append_metrics({"type": "train", "step": step, "loss": 1.0 / step})
     with open(rd.metrics, "a") as f:
         f.write('{"step": 5, "lo')  # a kill in the middle of a write
     assert [r["step"] for r in rd.read_metrics()] == [1, 2, 3, 4]

@@ -29,9 +29,14 @@ def test_a_dynamic_plugin_runs_through_its_hooks(tmp_path: Path) -> None:
     assert alloc["steps_seen"] == 8 and alloc["pruned_at"] == 4
     # The final ranks are the callback's: pruned modules at 0, held to the budget; the peak is the start.
     pruned = set(alloc["final"]["details"]["pruned"])
-    assert pruned and {m["name"] for m in alloc["modules"] if m["rank"] == 0} == pruned
+    assert pruned and {m["name"] for m in alloc["final"]["modules"] if m["rank"] == 0} == pruned
     assert all(m["rank"] > 0 for m in alloc["initial"]["modules"])
-    assert alloc["achieved_params"] == e["allocated_params"] == e["trainable_params"] <= e["budget_params"]
+    assert (
+        alloc["final"]["achieved_params"]
+        == e["allocated_params"]
+        == e["trainable_params"]
+        <= e["budget_params"]
+    )
     assert e["peak_trainable_params"] == alloc["initial"]["achieved_params"] > e["budget_params"]
     assert e["budget_status"] in ("PASS", "UNDER") and e["train_steps"] == 8
     # What was pruned is zero in the saved adapter; the rest trained.
