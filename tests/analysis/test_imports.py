@@ -10,7 +10,16 @@ from pathlib import Path
 import loralab.analysis
 
 PACKAGE = Path(loralab.analysis.__file__).parent
-ALLOWED = ("loralab.analysis", "loralab.store", "loralab.record", "loralab.config", "loralab.errors")
+# modules: the pure naming of adapted modules (no torch); results: the typed store files
+ALLOWED = (
+    "loralab.analysis",
+    "loralab.store",
+    "loralab.record",
+    "loralab.results",
+    "loralab.modules",
+    "loralab.config",
+    "loralab.errors",
+)
 
 
 def test_analysis_modules_import_only_the_store_record_and_config():
