@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loralab.budget_spec import parse_budget
 from loralab.errors import ConfigError, validation_message
+from loralab.results import get_metric
 
 # Fields added after runs existed, with the value that every earlier run had in effect (the legacy
 # value, which need not be today's default); at that value they are left out of the run id, so earlier
@@ -32,6 +33,7 @@ ADDED_FIELDS: tuple[tuple[str, str, object], ...] = (
     ("train", "compile", False),
     ("train", "max_forward_tokens", None),
     ("train", "deterministic", False),
+    ("train", "eval_metrics", ["eval_loss"]),
 )
 
 
@@ -201,6 +203,11 @@ class TrainConfig(_Frozen):
     seed: int = Field(0, description="Seed of data order, adapter init and dropout.")
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps (0: only before and after).")
     eval_batch_size: int = Field(16, ge=1, description="Examples per eval batch.")
+    eval_metrics: tuple[str, ...] = Field(
+        ("eval_loss",),
+        description="Metrics of the base and final evals (registered names, loralab/results/metric.py):"
+        " eval_loss always; exact_match adds greedy generation scored against the reference answers.",
+    )
     checkpoint_every: int = Field(50, ge=0, description="Save a resumable checkpoint every N steps.")
     log_every: int = Field(1, ge=1, description="Write a metrics.jsonl line every N steps.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's default.")
@@ -230,6 +237,22 @@ class TrainConfig(_Frozen):
         " warn) and CUBLAS_WORKSPACE_CONFIG=:4096:8, set before the first CUDA op: the same config gives"
         " bit-identical adapters, somewhat slower. On a CPU runs are already deterministic.",
     )
+
+    @field_validator("eval_metrics", mode="before")
+    @classmethod
+    def _metrics_tuple(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    @field_validator("eval_metrics")
+    @classmethod
+    def _metrics_known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            try:
+                get_metric(name)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        # eval_loss is always computed (training evaluates it); order and repeats do not change the run
+        return tuple(sorted({"eval_loss", *v}))
 
     @field_validator("max_forward_tokens", mode="before")
     @classmethod

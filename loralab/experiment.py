@@ -16,12 +16,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from loralab.accuracy import GENERATION, AccuracyResult, record_fields, task_accuracy
 from loralab.adapters import attach_lora, check_setup, read_setup, save_adapter
 from loralab.allocation import allocate, check_strategy, run_budget, run_modules
 from loralab.callbacks import Callback, TrainState
@@ -168,15 +170,18 @@ def _run_stages(
     # what runs, read back from the model (not the config), checked against what the config asked for
     setup = read_setup(attached.model, train_autocast=DTYPES[precision], eval_autocast=DTYPES[eval_precision])
     check_setup(setup, cfg.lora, prepared.device)
-    base = base_evaluation(
-        rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, prepared.device)
-    )
+    key = base_eval_parts(cfg, eval_precision, prepared.device)
+    base = base_evaluation(rd, evaluator, precision, resuming, cache, key)
+    memo = partial(cache.get, "base-exact-match", {**key, **GENERATION})  # the base model's, shared
+    base_accuracy = evaluator.accuracy(cfg, rd.base_eval_examples, memo)  # None unless chosen
     trained = train_adapters(
         cfg, rd, prepared, attached, strategy, allocated.allocation, evaluator, base, heartbeat
     )
     save_artefacts(rd, attached, trained)
+    final_accuracy = evaluator.accuracy(cfg, rd.eval_examples)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
     record = make_record(cfg, prepared, allocated, attached, base, trained, session, setup)
+    record = record.model_copy(update=record_fields(base_accuracy, final_accuracy))
     rd.write_record(record)
     return record
 
@@ -296,6 +301,23 @@ class Evaluator:
             ),
         )
         return self.latest.summary()
+
+    def accuracy(self, cfg: RunConfig, path: Path, memo: Callable | None = None) -> AccuracyResult | None:
+        """Task accuracy of the model now, added to the per-example file `path`; None unless chosen."""
+        return task_accuracy(
+            cfg,
+            self.model,
+            self.prepared.tokenizer,
+            self.prepared.data.eval,
+            path,
+            batch_size=self.batch_size,
+            pad_id=self.prepared.pad_id,
+            device=self.prepared.device,
+            autocast=torch.autocast(
+                self.prepared.device.type, dtype=DTYPES[self.precision], enabled=self.precision != "fp32"
+            ),
+            memo=memo,
+        )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,16 @@ SCHEMA_VERSION = 1
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
+# Fields of opt-in metrics (train.eval_metrics): left out of eval.json when not measured, so a run
+# without them writes the record it wrote before they existed.
+OPT_IN_FIELDS = (
+    "base_exact_match",
+    "base_exact_match_by_task",
+    "exact_match",
+    "exact_match_by_task",
+    "exact_match_seconds",
+)
+
 
 class DataStats(BaseModel):
     """What the data stage produced: split sizes, lengths (tokens) and padding at a fixed batch size."""
@@ -77,6 +87,19 @@ class RunRecord(BaseModel):
     eval_examples: int = Field(description="eval examples")
     eval_seconds: float = Field(description="wall time of the final eval, s")
     eval_tokens_per_s: float | None = Field(None, description="final eval throughput, tokens/s")
+    base_exact_match: float | None = Field(
+        None, description="exact-match accuracy of the base model, fraction (train.eval_metrics)"
+    )
+    base_exact_match_by_task: dict[str, float] | None = Field(
+        None, description="the base model's exact-match accuracy per task, where records name tasks"
+    )
+    exact_match: float | None = Field(
+        None, description="final exact-match accuracy of greedy answers, fraction (train.eval_metrics)"
+    )
+    exact_match_by_task: dict[str, float] | None = Field(
+        None, description="final exact-match accuracy per task, where records name tasks"
+    )
+    exact_match_seconds: float | None = Field(None, description="wall time of the final generation, s")
     train_steps: int = Field(description="optimizer steps taken")
     train_supervised_tokens: int = Field(description="supervised tokens trained on, summed over steps")
     train_examples: int = Field(description="examples trained on, summed over steps")
@@ -114,6 +137,10 @@ class RunRecord(BaseModel):
             data["train_set_supervised_tokens"] = data.pop("train_supervised_tokens", None)
             raw["data"] = data
         return raw
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as eval.json holds it: opt-in metric fields only where measured."""
+        return self.model_dump(mode="json", exclude={k for k in OPT_IN_FIELDS if getattr(self, k) is None})
 
     def summary(self) -> str:
         """Two human lines: strategy, budget and how the eval loss moved."""

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("strategies", "signals"),
     ("allocation", "allocation_report", "lora_dropout", "adapters"),
     ("train",),
-    ("evaluate",),
+    ("evaluate", "accuracy"),
     ("store", "provenance"),
     ("runner", "experiment"),
     ("analysis",),

@@ -30,7 +30,8 @@ def read_records(source: str) -> list[AlpacaRecord]:
 
 
 def records_from_rows(rows: Iterable[Any], where: str) -> list[AlpacaRecord]:
-    """Validate mappings with instruction/input/output fields into records; `where` names the source."""
+    """Validate mappings with instruction/input/output fields (and an optional `task`, which groups
+    per-task scores) into records; `where` names the source."""
     records = []
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
@@ -42,6 +43,7 @@ def records_from_rows(rows: Iterable[Any], where: str) -> list[AlpacaRecord]:
                 instruction=_field(row, "instruction", i, where, required=True),
                 input=_field(row, "input", i, where, required=False),
                 output=_field(row, "output", i, where, required=True),
+                task=_field(row, "task", i, where, required=False),
             )
         )
     if not records:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from loralab.data.template import AlpacaRecord, format_example
 
@@ -155,14 +156,14 @@ TASK_NAMES = tuple(TASKS)
 
 
 def generate_tagged(n: int, seed: int) -> list[tuple[str, AlpacaRecord]]:
-    """`n` (task name, record) pairs; task types are drawn uniformly."""
+    """`n` (task name, record) pairs; task types are drawn uniformly, and each record carries its task."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         name = rng.choice(TASK_NAMES)
-        out.append((name, TASKS[name](rng)))
+        out.append((name, replace(TASKS[name](rng), task=name)))
     return out
 
 

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AlpacaRecord:
-    """One instruction-following example: instruction, optional input, expected output."""
+    """One instruction-following example: instruction, optional input, expected output, and the task
+    type where the source knows it (synthetic tasks, a file's `task` field; "" otherwise). The task is
+    never part of the prompt: it only groups scores per task."""
 
     instruction: str
     input: str
     output: str
+    task: str = ""
 
 
 PROMPT_WITH_INPUT = (

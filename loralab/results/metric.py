@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from loralab.errors import ConfigError
 
 ENTRY_POINT_GROUP = "loralab.metrics"
-TRANSFORMS: dict[str, Callable[[float], float]] = {"identity": lambda x: x, "exp": math.exp}
+TRANSFORMS: dict[str, Callable[[float], float]] = {
+    "identity": lambda x: x,
+    "exp": math.exp,
+    "percent": lambda x: 100 * x,
+}
 
 
 class Metric(BaseModel):
@@ -40,8 +44,10 @@ class Metric(BaseModel):
     )
     weighting: str | None = Field(None, description="Weight column of a weighted mean (tokens).")
     direction: Literal["lower", "higher"] = Field(description="Which is better.")
-    transform: Literal["identity", "exp"] = Field(
-        "identity", description="How the aggregate is shown: exp turns a mean NLL into perplexity."
+    transform: Literal["identity", "exp", "percent"] = Field(
+        "identity",
+        description="How the aggregate is shown: exp turns a mean NLL into perplexity, percent a"
+        " fraction into a percentage.",
     )
     display_name: str = Field(description="Name of the shown value (perplexity).")
     unit: str = Field(description="Unit of the aggregate (nats/token).")

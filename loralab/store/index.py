@@ -106,7 +106,7 @@ def rebuild_index(store: Store, study: str, liveness: Liveness | None = None) ->
             record.update(_flatten(cfg.model_dump(mode="json", exclude={"output", "tracking"})))
         final = rd.try_record()
         if final is not None:
-            record.update(_flatten(final.model_dump(mode="json"), "eval."))
+            record.update(_flatten(final.to_json(), "eval."))
         records.append(record)
     df = pd.DataFrame.from_records(records)
     for col in df.columns:  # parquet wants one type per column; mixed ones become text

@@ -177,7 +177,7 @@ class RunDir:
 
     def write_record(self, record: RunRecord) -> None:
         """Write the run's final record (eval.json)."""
-        atomic_write_json(self.eval, record.model_dump(mode="json"))
+        atomic_write_json(self.eval, record.to_json())
 
     def read_record(self) -> RunRecord:
         """The run's final record (eval.json); StoreError if it is missing or damaged."""

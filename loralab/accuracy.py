@@ -1,0 +1,202 @@
+"""Task accuracy: the model's greedy answers to the eval prompts, scored by exact match.
+
+The prompt is the one training used (the Alpaca template, BOS where the tokenizer adds one, cut at
+`cutoff_len`); generation is greedy (`do_sample=False`), batched longest prompt first with left
+padding, and stops at EOS or after the reference answer's token count plus `MARGIN_TOKENS`: an answer
+longer than that cannot be the reference. Each example's own bound is applied after generation, so
+a score does not depend on which examples share its batch (up to float rounding of padded batches).
+Scoring (answer cut, normalisation) is `loralab/results/exact_match.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from loralab.atomic import atomic_write_parquet
+from loralab.config import RunConfig
+from loralab.data import AlpacaRecord, TokenizedExample, load_records, sequential_batches, tokenize_records
+from loralab.data.tokenize import encode_batch
+from loralab.results.exact_match import EXACT_MATCH, score_answer
+
+MARGIN_TOKENS = 8  # beyond the reference's length: room for a different tokenisation of the same text
+# What a cached base accuracy depends on beyond the base eval's key: how answers are made and scored.
+GENERATION = {"metric": "exact_match", "greedy": True, "margin_tokens": MARGIN_TOKENS, "version": 1}
+Memo = Callable[[Callable[[], "AccuracyResult"]], "AccuracyResult"]
+
+
+@dataclass
+class AccuracyResult:
+    """Exact-match accuracy (fraction), per task (None when records carry no task) and its examples."""
+
+    accuracy: float
+    by_task: dict[str, float] | None
+    seconds: float
+    per_example: pd.DataFrame  # columns: example (source index), task, exact_match (0/1)
+
+    @classmethod
+    def from_frame(cls, per_example: pd.DataFrame, seconds: float) -> AccuracyResult:
+        """The aggregates of per-example scores (the metric's own mean)."""
+        accuracy = EXACT_MATCH.aggregate({"exact_match": per_example["exact_match"].tolist()})
+        tasks = per_example[per_example["task"].fillna("") != ""]
+        by_task = None
+        if len(tasks):
+            means = tasks.groupby("task", sort=True)["exact_match"].mean()
+            by_task = {str(task): float(mean) for task, mean in means.items()}
+        return cls(accuracy, by_task, seconds, per_example)
+
+
+def wanted(cfg: RunConfig) -> bool:
+    """Whether the run's config asks for task accuracy."""
+    return EXACT_MATCH.name in cfg.train.eval_metrics
+
+
+def eval_records(cfg: RunConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
+    """The records of the eval examples (read again from the source: the data stage keeps only ids)."""
+    records = load_records(
+        cfg.data.source, synthetic_size=cfg.data.synthetic_size, synthetic_seed=cfg.data.synthetic_seed
+    )
+    return [records[e.index] for e in examples]
+
+
+@torch.no_grad()
+def exact_match_accuracy(
+    model: nn.Module,
+    tokenizer: Any,
+    records: list[AlpacaRecord],
+    indices: list[int],
+    *,
+    batch_size: int,
+    pad_id: int,
+    device: torch.device,
+    cutoff_len: int,
+    autocast: AbstractContextManager | None = None,
+) -> AccuracyResult:
+    """Greedy answers of `model` to `records` scored against their outputs; `indices` name the
+    examples (source indices). The model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    prompts = tokenize_records(
+        [replace(r, output="") for r in records],
+        tokenizer,
+        cutoff_len=cutoff_len,
+        add_eos=False,
+        train_on_inputs=True,
+        indices=indices,
+    )
+    bounds = [len(ids) + MARGIN_TOKENS for ids in encode_batch(tokenizer, [r.output for r in records])]
+    eos = tokenizer.eos_token_id
+    scores = [0] * len(records)
+    for batch_idx in sequential_batches([len(p) for p in prompts], batch_size):
+        width = max(len(prompts[i]) for i in batch_idx)
+        ids = torch.full((len(batch_idx), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch_idx), width), dtype=torch.long)
+        for row, i in enumerate(batch_idx):  # left padding: every prompt ends where generation starts
+            prompt = prompts[i].input_ids
+            ids[row, width - len(prompt) :] = torch.tensor(prompt)
+            mask[row, width - len(prompt) :] = 1
+        with autocast or nullcontext():
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=max(bounds[i] for i in batch_idx),
+                pad_token_id=pad_id,
+                eos_token_id=eos,
+            )
+        for row, i in enumerate(batch_idx):
+            new = out[row, width:].tolist()[: bounds[i]]
+            if eos is not None and eos in new:
+                new = new[: new.index(eos)]
+            text = tokenizer.decode(new, skip_special_tokens=True)
+            scores[i] = score_answer(text, records[i].output)
+    model.train(was_training)
+    per_example = pd.DataFrame(
+        {
+            "example": list(indices),
+            "task": [r.task or None for r in records],
+            "exact_match": scores,
+        }
+    ).sort_values("example", kind="stable", ignore_index=True)
+    return AccuracyResult.from_frame(per_example, time.perf_counter() - start)
+
+
+def task_accuracy(
+    cfg: RunConfig,
+    model: nn.Module,
+    tokenizer: Any,
+    examples: list[TokenizedExample],
+    path: Path,
+    *,
+    batch_size: int,
+    pad_id: int,
+    device: torch.device,
+    autocast: AbstractContextManager | None = None,
+    memo: Memo | None = None,
+) -> AccuracyResult | None:
+    """The evaluation stage's task accuracy: None unless `train.eval_metrics` names exact_match; else
+    the model's accuracy now, its per-example scores added to the per-example eval file `path`. A
+    file that holds them already (a resumed run's base eval) is read back; `memo` may share the
+    computation (the study cache)."""
+    if not wanted(cfg):
+        return None
+    saved = read_columns(path)
+    if saved is not None:
+        return saved
+
+    def compute() -> AccuracyResult:
+        records = eval_records(cfg, examples)
+        return exact_match_accuracy(
+            model,
+            tokenizer,
+            records,
+            [e.index for e in examples],
+            batch_size=batch_size,
+            pad_id=pad_id,
+            device=device,
+            cutoff_len=cfg.data.cutoff_len,
+            autocast=autocast,
+        )
+
+    result = memo(compute) if memo is not None else compute()
+    add_columns(path, result)
+    return result
+
+
+def add_columns(path: Path, result: AccuracyResult) -> None:
+    """Add the per-example `task` and `exact_match` columns to a per-example eval file (by example)."""
+    frame = pd.read_parquet(path).drop(columns=["task", "exact_match"], errors="ignore")
+    atomic_write_parquet(path, frame.merge(result.per_example, on="example", how="left", validate="1:1"))
+
+
+def read_columns(path: Path) -> AccuracyResult | None:
+    """The accuracy a per-example eval file already holds (a resumed run's base), or None."""
+    if not path.exists():
+        return None
+    frame = pd.read_parquet(path)
+    if "exact_match" not in frame.columns:
+        return None
+    return AccuracyResult.from_frame(frame[["example", "task", "exact_match"]], 0.0)
+
+
+def record_fields(base: AccuracyResult | None, final: AccuracyResult | None) -> dict[str, Any]:
+    """The run record's exact-match fields (none when the metric was not chosen)."""
+    if base is None or final is None:
+        return {}
+    return {
+        "base_exact_match": base.accuracy,
+        "base_exact_match_by_task": base.by_task,
+        "exact_match": final.accuracy,
+        "exact_match_by_task": final.by_task,
+        "exact_match_seconds": final.seconds,
+    }

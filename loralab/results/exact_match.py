@@ -1,0 +1,48 @@
+"""Task accuracy by exact match: the `exact_match` metric and how a generated answer is scored.
+
+A greedy generation (`loralab/accuracy.py` makes it) is cut to the answer, normalised and compared
+with the reference answer (the record's `output`); each example scores 1 or 0 and the metric is the
+mean over examples, shown as a percentage. Pure text functions, no torch, so the analysis and the
+config can use the definition without a model.
+
+The answer is the generated text before the first EOS, cut to as many lines as the reference has (one
+line for most synthetic tasks, a header and rows for CSV): what follows is the model going on to
+something else, not its answer. Normalisation strips both ends, case-folds and collapses every run of
+whitespace (newlines too) to one space; nothing else (punctuation, number formats) is forgiven.
+Case-folding is lenient on the case-conversion tasks (`uppercase`, `lowercase`): a copy of the input
+in the wrong case scores 1 there.
+"""
+
+from __future__ import annotations
+
+from loralab.results.metric import Metric, register_metric
+
+EXACT_MATCH = register_metric(
+    Metric(
+        name="exact_match",
+        description="Share of eval examples whose greedy answer equals the reference after normalisation.",
+        columns=("exact_match",),
+        aggregation="mean",
+        direction="higher",
+        transform="percent",
+        display_name="exact-match accuracy (%)",
+        unit="fraction",
+        paper_name="exact-match accuracy",
+    )
+)
+
+
+def normalise_answer(text: str) -> str:
+    """`text` stripped, case-folded, each run of whitespace (newlines too) made one space."""
+    return " ".join(text.casefold().split())
+
+
+def cut_answer(generated: str, reference: str) -> str:
+    """The answer part of a generation: as many lines as the reference has (EOS is cut before this)."""
+    lines = max(1, len(reference.strip().splitlines()))
+    return "\n".join(generated.lstrip().splitlines()[:lines])
+
+
+def score_answer(generated: str, reference: str) -> int:
+    """1 if the generation's answer equals the reference after normalisation, else 0."""
+    return int(normalise_answer(cut_answer(generated, reference)) == normalise_answer(reference))
