@@ -114,6 +114,19 @@ def test_an_added_field_at_its_legacy_value_keeps_earlier_run_ids():
     assert load_config(None, [*legacy, "train.precision=bf16", "lora.budget=r4"]).run_id() == "d7500a3b61f1"
     assert load_config(None, [*legacy, "train.eval_precision=bf16"]).run_id() != "de133c9e74d8"
     assert load_config(None, []).run_id() != "de133c9e74d8"  # today's default masks are other masks
+    assert load_config(None, [*legacy, "train.eval_metrics=[eval_loss]"]).run_id() == "de133c9e74d8"
+    assert load_config(None, [*legacy, "train.eval_metrics=[exact_match]"]).run_id() != "de133c9e74d8"
+
+
+def test_eval_metrics_are_registered_names_in_one_canonical_order():
+    cfg = load_config(None, ["train.eval_metrics=[exact_match, eval_loss, exact_match]"])
+    assert cfg.train.eval_metrics == ("eval_loss", "exact_match")
+    assert load_config(None, ["train.eval_metrics=exact_match"]).run_id() == cfg.run_id()  # eval_loss always
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["train.eval_metrics=[eval_loss, exact_mach]"])
+    message = str(err.value)
+    assert "\n" not in message and "train.eval_metrics" in message
+    assert "did you mean 'exact_match'" in message and "known: eval_loss, exact_match" in message
 
 
 def test_a_stored_config_without_an_added_field_reads_as_its_legacy_value():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loralab.errors import StoreError
-from loralab.record import SCHEMA_VERSION, RunRecord, RunSetup
+from loralab.record import OPT_IN_FIELDS, SCHEMA_VERSION, RunRecord, RunSetup
 from loralab.store import Store
 from tests.runner.fakes import fake_record
 
@@ -20,6 +20,18 @@ def test_a_record_round_trips_through_the_store(tmp_path: Path):
     back = rd.read_record()
     assert back == record and back.schema_version == SCHEMA_VERSION
     assert json.loads(rd.eval.read_text())["train_supervised_tokens"] == record.train_supervised_tokens
+
+
+def test_opt_in_metric_fields_are_written_only_where_measured(tmp_path: Path):
+    store = Store(tmp_path)
+    plain = fake_record()
+    assert not set(OPT_IN_FIELDS) & set(plain.to_json())  # eval.json as before exact_match existed
+    measured = plain.model_copy(update={"exact_match": 0.5, "exact_match_by_task": {"add": 1.0}})
+    rd = store.create("s", "r1", {"run_id": "r1"})
+    rd.write_record(measured)
+    raw = json.loads(rd.eval.read_text())
+    assert raw["exact_match"] == 0.5 and raw["exact_match_by_task"] == {"add": 1.0}
+    assert "base_exact_match" not in raw and rd.read_record() == measured
 
 
 def test_a_version_0_record_is_read_with_unambiguous_token_names():

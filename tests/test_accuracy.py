@@ -1,0 +1,107 @@
+"""Task accuracy: greedy answers scored by exact match, with a fake generator and in a tiny run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from loralab.accuracy import exact_match_accuracy
+from loralab.config import load_config
+from loralab.data import build_tiny_tokenizer, format_prompt
+from loralab.data.synthetic import generate
+from loralab.experiment import execute_run
+from loralab.record import OPT_IN_FIELDS
+
+RECORDS = generate(40, seed=3)
+
+
+class Answering(nn.Module):
+    """A fake model whose `generate` writes `answer(record)` after each prompt, then EOS and padding;
+    it checks that prompts come left-padded and stops at `max_new_tokens` as generation does."""
+
+    def __init__(self, tokenizer, answer):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.answers = {format_prompt(r): answer(r) for r in RECORDS}
+        self.calls = 0
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, eos_token_id, **kwargs):
+        assert kwargs["do_sample"] is False and bool(attention_mask[:, -1].all())  # left padding
+        self.calls += 1
+        rows = []
+        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
+            prompt = self.tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
+            new = [*self.tokenizer.encode(self.answers[prompt], add_special_tokens=False), eos_token_id]
+            rows.append(ids + (new + [pad_token_id] * max_new_tokens)[:max_new_tokens])
+        return torch.tensor(rows)
+
+
+def _score(answer, batch_size: int = 8):
+    tokenizer = build_tiny_tokenizer()
+    model = Answering(tokenizer, answer)
+    result = exact_match_accuracy(
+        model,
+        tokenizer,
+        RECORDS,
+        list(range(100, 100 + len(RECORDS))),
+        batch_size=batch_size,
+        pad_id=tokenizer.pad_token_id,
+        device=torch.device("cpu"),
+        cutoff_len=512,
+    )
+    assert model.calls == -(-len(RECORDS) // batch_size)  # batched
+    return result
+
+
+def test_the_reference_scores_one_and_a_wrong_answer_zero():
+    right = _score(lambda r: r.output)
+    assert right.accuracy == 1.0 and right.per_example["exact_match"].tolist() == [1] * len(RECORDS)
+    assert right.per_example["example"].tolist() == list(range(100, 140))  # source indices, in order
+    assert right.per_example["task"].tolist() == [r.task for r in RECORDS]
+    assert _score(lambda r: f"not {r.output}").accuracy == 0.0
+    # an answer followed by something else on the next line is still the answer
+    assert _score(lambda r: f"{r.output}\n\n### Instruction:\nmore", batch_size=3).accuracy == 1.0
+
+
+def test_accuracy_is_broken_down_per_task():
+    result = _score(lambda r: r.output if r.task in ("add", "largest") else "?")
+    tasks = sorted({r.task for r in RECORDS})
+    assert set(result.by_task) == set(tasks)
+    for task in tasks:
+        assert result.by_task[task] == (1.0 if task in ("add", "largest") else 0.0)
+    expected = sum(r.task in ("add", "largest") for r in RECORDS) / len(RECORDS)
+    assert result.accuracy == pytest.approx(expected)
+
+
+def test_a_tiny_run_with_exact_match_records_it_and_one_without_does_not(tmp_path: Path, tiny_overrides):
+    plain = load_config(None, tiny_overrides)
+    chosen = load_config(None, [*tiny_overrides, "train.eval_metrics=[eval_loss, exact_match]"])
+    assert plain.run_id() == load_config(None, [*tiny_overrides, "train.eval_metrics=eval_loss"]).run_id()
+    assert chosen.run_id() != plain.run_id()
+
+    with_em = execute_run(chosen).run_dir
+    record = json.loads(with_em.eval.read_text())
+    assert 0.0 <= record["exact_match"] <= 1.0 and record["exact_match_seconds"] > 0
+    assert set(record["exact_match_by_task"]) <= {r.task for r in generate(160, 0)}
+    for path in (with_em.eval_examples, with_em.base_eval_examples):
+        frame = pd.read_parquet(path)
+        assert {"task", "exact_match"} <= set(frame.columns) and set(frame["exact_match"]) <= {0, 1}
+        assert frame["task"].notna().all()
+    final = pd.read_parquet(with_em.eval_examples)
+    assert final["exact_match"].mean() == pytest.approx(record["exact_match"])
+    base = pd.read_parquet(with_em.base_eval_examples)
+    assert base["exact_match"].mean() == pytest.approx(record["base_exact_match"])
+
+    without = execute_run(plain).run_dir
+    assert not set(OPT_IN_FIELDS) & set(json.loads(without.eval.read_text()))
+    for path in (without.eval_examples, without.base_eval_examples):
+        assert list(pd.read_parquet(path).columns) == ["example", "nll_sum", "tokens", "nll_mean"]
+    # the per-example losses are the same either way: generation does not touch them
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(without.eval_examples), final[["example", "nll_sum", "tokens", "nll_mean"]]
+    )
