@@ -304,6 +304,8 @@ class Evaluator:
 
     def accuracy(self, cfg: RunConfig, path: Path, memo: Callable | None = None) -> AccuracyResult | None:
         """Task accuracy of the model now, added to the per-example file `path`; None unless chosen."""
+        if self.heartbeat is not None:
+            self.heartbeat()
         return task_accuracy(
             cfg,
             self.model,
