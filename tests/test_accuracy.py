@@ -10,12 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+from loralab import accuracy
 from loralab.accuracy import exact_match_accuracy
 from loralab.config import load_config
 from loralab.data import build_tiny_tokenizer, format_prompt
 from loralab.data.synthetic import generate
 from loralab.experiment import execute_run
 from loralab.record import OPT_IN_FIELDS
+from loralab.store import RunDir
 
 RECORDS = generate(40, seed=3)
 
@@ -104,4 +106,39 @@ def test_a_tiny_run_with_exact_match_records_it_and_one_without_does_not(tmp_pat
     # the per-example losses are the same either way: generation does not touch them
     pd.testing.assert_frame_equal(
         pd.read_parquet(without.eval_examples), final[["example", "nll_sum", "tokens", "nll_mean"]]
+    )
+
+
+class _Killed(BaseException):
+    """Stands in for a kill between the last write of a run and its `done` status."""
+
+
+def test_a_resumed_run_keeps_its_base_accuracy_and_scores_the_same(
+    tmp_path: Path, tiny_overrides, monkeypatch
+):
+    args = [*tiny_overrides, "train.eval_metrics=[exact_match]", "train.max_steps=4"]
+    ref = execute_run(load_config(None, [*args, f"output.root={tmp_path / 'ref'}"]))
+    cfg = load_config(None, args)
+    real = RunDir.set_status
+
+    def dies_before_done(self, state, **fields):
+        if state == "done":
+            raise _Killed
+        return real(self, state, **fields)
+
+    monkeypatch.setattr(RunDir, "set_status", dies_before_done)
+    with pytest.raises(_Killed):
+        execute_run(cfg)
+    monkeypatch.setattr(RunDir, "set_status", real)
+    scored = []
+    monkeypatch.setattr(
+        accuracy, "exact_match_accuracy", lambda *a, **k: scored.append(1) or exact_match_accuracy(*a, **k)
+    )
+    again = execute_run(cfg)  # resumes: the base scores are read back from base_eval_examples.parquet
+    assert len(scored) == 1  # only the final model is scored again
+    assert again.run_dir.state == "done"
+    for field in OPT_IN_FIELDS[:-1]:  # all but the generation's wall time
+        assert getattr(again.record, field) == getattr(ref.record, field)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(again.run_dir.base_eval_examples), pd.read_parquet(ref.run_dir.base_eval_examples)
     )
