@@ -180,3 +180,41 @@ def test_the_check_catches_imports_against_the_flow(tmp_path: Path, module: str,
     path.write_text(source)
     problems = violations(root)
     assert (expected in "\n".join(problems)) if expected else not problems, problems
+
+
+def import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Every cycle of modules in `package` that import each other (function-level imports too)."""
+    paths = {_module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+
+    def resolve(name: str) -> str:  # `from loralab.x import y`: y may be a module or a name in x
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {m: sorted({resolve(i) for _, i in _imports(p, m)} - {m, ""}) for m, p in paths.items()}
+    cycles, seen = [], set()
+    for start in graph:  # a DFS from each module back to itself; the package is small
+        stack, visited = [(start, [start])], {start}
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start and frozenset(path) not in seen:
+                    seen.add(frozenset(path))
+                    cycles.append(path)
+                elif nxt not in visited:
+                    visited.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    return cycles
+
+
+def test_no_import_cycles():
+    """No two modules of loralab import each other, directly or through others."""
+    assert not import_cycles(), import_cycles()
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path):
+    root = tmp_path / "loralab"
+    (root / "strategies").mkdir(parents=True)
+    (root / "strategies" / "a.py").write_text("def f():\n    from loralab.strategies.b import g\n")
+    (root / "strategies" / "b.py").write_text("from loralab.strategies.a import f\n")
+    assert import_cycles(root) == [["strategies.a", "strategies.b"]]
