@@ -37,13 +37,12 @@ from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord, RunSetup
 from loralab.results.allocation import AllocationRecord, read_allocation
 from loralab.results.metrics_row import MetricsRow
-from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
-from loralab.store.cache import (
-    CACHE_DIR,
+from loralab.run.cache import (
     StudyCache,
     base_eval_parts,
     data_parts,
 )
+from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
 from loralab.strategies import RankAllocation, Strategy
 from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
 from loralab.train.checkpoint import has_checkpoint
@@ -108,7 +107,7 @@ def execute_run(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
-    cache = StudyCache(store.root / cfg.output.study / CACHE_DIR if cfg.output.cache else None)
+    cache = StudyCache(store.cache_dir(cfg.output.study) if cfg.output.cache else None)
     try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
         with cache.deferred():
             prepared = prepare(cfg, device, cache)

@@ -11,6 +11,8 @@ too) with `ast`.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("evaluate",),
     ("store", "provenance"),
-    ("runner", "experiment"),
+    ("runner", "experiment", "run"),  # run: one run's stages and the study cache they share
     ("analysis",),
     ("adaptive",),  # adaptive studies: runs looks (runner) and decides them (analysis)
     ("paper",),
@@ -218,3 +220,33 @@ def test_the_cycle_check_finds_a_cycle(tmp_path: Path):
     (root / "strategies" / "a.py").write_text("def f():\n    from loralab.strategies.b import g\n")
     (root / "strategies" / "b.py").write_text("from loralab.strategies.a import f\n")
     assert import_cycles(root) == [["strategies.a", "strategies.b"]]
+
+
+# Modules that must not pull in torch, even indirectly: the store and what every layer may use are read
+# by the CLI's quick commands and by the analysis, which should start in a fraction of a second.
+TORCH_FREE = (
+    "results",
+    "record",
+    "errors",
+    "config",
+    "budget_spec",
+    "fingerprint",
+    "hub",
+    "notices",
+    "store",
+)
+
+
+def test_the_store_and_the_schemas_import_no_torch():
+    """Importing every module of `TORCH_FREE` in a fresh interpreter loads neither torch nor transformers."""
+    names = []
+    for top in TORCH_FREE:
+        path = PACKAGE / top
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        names += ["loralab." + _module_name(f, PACKAGE) for f in files]
+    code = (
+        f"import importlib, sys\nfor n in {names!r}: importlib.import_module(n)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", (names, out.stdout)
