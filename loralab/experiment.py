@@ -23,7 +23,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from loralab.adapters import attach_lora, check_setup, read_setup, save_adapter
-from loralab.allocation import allocate, check_strategy, run_budget, run_modules
+from loralab.allocation import StrategyChoice, allocate, check_strategy, run_modules
 from loralab.callbacks import Callback, TrainState
 from loralab.config import RunConfig
 from loralab.data import PreparedData, collate, prepare_data
@@ -42,33 +42,17 @@ from loralab.run.cache import (
     base_eval_parts,
     data_parts,
 )
+from loralab.run.resolved import ResolvedRun, check_eval_device, resolve_run
+from loralab.run.result import RunResult, done_result
 from loralab.store import RunDir, Store, atomic_write_parquet, replace_dir
-from loralab.strategies import RankAllocation, Strategy
-from loralab.train import MetricsLogger, ProgressBar, WandbLogger, total_steps, train
+from loralab.strategies import RankAllocation
+from loralab.train import MetricsLogger, ProgressBar, WandbLogger, train
 from loralab.train.checkpoint import has_checkpoint
 from loralab.train.determinism import seed_everything, set_deterministic
 from loralab.train.device import resolve_device, resolve_precision
 
 Heartbeat = Callable[[], None]
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass
-class RunResult:
-    """Where a run lives, whether it was skipped as already done, and its record."""
-
-    run_dir: RunDir
-    skipped: bool
-    record: RunRecord | None
-
-    def summary(self) -> str:
-        """One human line (plus the path)."""
-        if self.record is None:
-            return f"{self.run_dir.path}: {self.run_dir.state}"
-        verb = "already done" if self.skipped else "done"
-        return f"{verb}: {self.run_dir.path}\n" + "\n".join(
-            f"  {line}" for line in self.record.summary().splitlines()
-        )
 
 
 def spec_record(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -84,33 +68,32 @@ def spec_record(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> dict[st
 
 
 def execute_run(
-    cfg: RunConfig, *, heartbeat: Heartbeat | None = None, strategy: Strategy | None = None
+    cfg: RunConfig, *, heartbeat: Heartbeat | None = None, strategy: StrategyChoice | None = None
 ) -> RunResult:
     """Run `cfg` to completion in its run directory (skip if done, resume if interrupted); `strategy`:
-    the run's strategy where the caller has checked it already."""
+    the run's strategy and options where the caller has checked them already."""
     store = Store(cfg.output.root)
     inputs = cfg.input_fingerprints()
     rd = store.run_dir(cfg.output.study, cfg.run_id(inputs))
     if rd.spec.exists():
         check_spec(rd.read_spec(), rd.run_id, inputs, str(rd.path))
-    if rd.path.exists() and rd.state == "done":
-        if rd.checkpoint.exists():  # killed between `done` and the cleanup: the checkpoint is stale
-            shutil.rmtree(rd.checkpoint, ignore_errors=True)
-        return RunResult(rd, skipped=True, record=rd.try_record())
-    strategy = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
+    if (done := done_result(rd)) is not None:
+        return done
+    choice = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
     device = resolve_device(cfg.train.device)
     set_deterministic(cfg.train.deterministic)  # before the first CUDA op (PeakMemory's, prepare's)
-    if cfg.train.eval_precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+    check_eval_device(cfg, device)
     memory = PeakMemory(device).start()
     started = time.perf_counter()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)
     cache = StudyCache(store.cache_dir(cfg.output.study) if cfg.output.cache else None)
     try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
         with cache.deferred():
             prepared = prepare(cfg, device, cache)
+        run = resolve_run(
+            cfg, choice, inputs, device, prepared.model, prepared.modules, len(prepared.data.train)
+        )
     except BaseException:
         memory.stop()
         raise
@@ -118,7 +101,7 @@ def execute_run(
     cache.flush()
     rd.set_status("running", pid=os.getpid(), host=socket.gethostname(), git_commit=git_commit())
     try:
-        record = _run_stages(cfg, strategy, rd, prepared, cache, memory, heartbeat, started)
+        record = _run_stages(run, rd, prepared, cache, memory, heartbeat, started)
     except RunAbandoned:
         raise  # another process owns the run now: its status is theirs to write
     except BaseException as e:
@@ -144,8 +127,7 @@ def execute_run(
 
 
 def _run_stages(
-    cfg: RunConfig,
-    strategy: Strategy,
+    run: ResolvedRun,
     rd: RunDir,
     prepared: Prepared,
     cache: StudyCache,
@@ -153,29 +135,37 @@ def _run_stages(
     heartbeat: Heartbeat | None,
     started: float,
 ) -> RunRecord:
+    cfg = run.cfg
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
         shutil.rmtree(rd.checkpoint, ignore_errors=True)  # one without its allocation is unusable
 
-    allocated = allocate_ranks(cfg, rd, prepared, resuming, cache)
-    seed_everything(cfg.train.seed)  # the adapter init must not depend on what signals consumed
-    attached = attach(cfg, prepared, allocated.allocation, strategy)
-    precision = training_precision(cfg, rd, attached, prepared, resuming)
-    eval_precision = precision if cfg.train.eval_precision == "train" else cfg.train.eval_precision
-    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, eval_precision, heartbeat)
+    allocated = allocate_ranks(run, rd, prepared, resuming, cache)
+    # The one seeding of the run. Model, data and signals draw from generators of their own, so the
+    # adapter init and training start from here, whatever signals consumed or the cache skipped.
+    seed_everything(run.seed)
+    attached = attach(run, prepared, allocated.allocation)
+    run = run.with_precision(training_precision(cfg, rd, attached, prepared, resuming))
+    assert run.precision is not None and run.eval_precision is not None
+    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, run.eval_precision, heartbeat)
     # what runs, read back from the model (not the config), checked against what the config asked for
-    setup = read_setup(attached.model, train_autocast=DTYPES[precision], eval_autocast=DTYPES[eval_precision])
+    setup = read_setup(
+        attached.model, train_autocast=DTYPES[run.precision], eval_autocast=DTYPES[run.eval_precision]
+    )
     check_setup(setup, cfg.lora, prepared.device)
     base = base_evaluation(
-        rd, evaluator, precision, resuming, cache, base_eval_parts(cfg, eval_precision, prepared.device)
+        rd,
+        evaluator,
+        run.precision,
+        resuming,
+        cache,
+        base_eval_parts(cfg, run.eval_precision, prepared.device),
     )
-    trained = train_adapters(
-        cfg, rd, prepared, attached, strategy, allocated.allocation, evaluator, base, heartbeat
-    )
+    trained = train_adapters(run, rd, prepared, attached, allocated.allocation, evaluator, base, heartbeat)
     save_artefacts(rd, attached, trained)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
-    record = make_record(cfg, prepared, allocated, attached, base, trained, session, setup)
+    record = make_record(run, prepared, allocated, attached, base, trained, session, setup)
     rd.write_record(record)
     return record
 
@@ -203,7 +193,6 @@ def prepare(cfg: RunConfig, device: torch.device, cache: StudyCache | None = Non
     model = loaded.model.to(device)
     data = cache.get("data", data_parts(cfg), lambda: prepare_data(cfg.data, loaded.tokenizer))
     modules = run_modules(model, cfg)
-    run_budget(model, cfg, modules)  # an impossible budget fails here, before the run directory exists
     return Prepared(model, loaded.tokenizer, data, modules, device)
 
 
@@ -217,7 +206,7 @@ class Allocated:
 
 
 def allocate_ranks(
-    cfg: RunConfig, rd: RunDir, prepared: Prepared, resuming: bool, cache: StudyCache | None = None
+    run: ResolvedRun, rd: RunDir, prepared: Prepared, resuming: bool, cache: StudyCache | None = None
 ) -> Allocated:
     """Allocate ranks and save the allocation (and signals); a resumed run reads its allocation back."""
     if resuming:
@@ -225,12 +214,23 @@ def allocate_ranks(
         # a dynamic run killed after writing its final ranks resumes from its initial allocation
         initial = RankAllocation.from_dict(saved.initial.model_dump())
         return Allocated(initial, saved.signals_wall_s)
+    cfg = run.cfg
     memo = (
         (lambda parts, compute: cache.get("signals", {**data_parts(cfg), **parts}, compute))
         if cache
         else None
     )
-    outcome = allocate(cfg, prepared.model, prepared.modules, prepared.data.train, prepared.pad_id, memo)
+    choice = StrategyChoice(run.strategy, run.options)
+    outcome = allocate(
+        cfg,
+        prepared.model,
+        prepared.modules,
+        prepared.data.train,
+        prepared.pad_id,
+        memo,
+        choice=choice,
+        budget=run.budget,
+    )
     record = AllocationRecord.static(outcome.allocation.to_dict(), outcome.signal_seconds)
     rd.write_json(rd.allocation, record.to_json())
     if outcome.signals.importance or outcome.signals.spectra:
@@ -250,16 +250,20 @@ class Attached:
     max_steps: int
 
 
-def attach(cfg: RunConfig, prepared: Prepared, allocation: RankAllocation, strategy: Strategy) -> Attached:
+def attach(run: ResolvedRun, prepared: Prepared, allocation: RankAllocation) -> Attached:
     """Attach PEFT adapters shaped by `allocation` (the strategy's own, if it has some; identity at
     start: B = 0)."""
-    max_steps = total_steps(cfg.train, len(prepared.data.train))
     model = attach_lora(
-        prepared.model, allocation, cfg.lora, seed=cfg.train.seed, total_steps=max_steps, strategy=strategy
+        prepared.model,
+        allocation,
+        run.cfg.lora,
+        seed=run.seed,
+        total_steps=run.total_steps,
+        strategy=run.strategy,
     )
     trainable, total = count_parameters(model)
     model.to(prepared.device)
-    return Attached(model, trainable, total, max_steps)
+    return Attached(model, trainable, total, run.total_steps)
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -377,11 +381,10 @@ class Trained:
 
 
 def train_adapters(
-    cfg: RunConfig,
+    run: ResolvedRun,
     rd: RunDir,
     prepared: Prepared,
     attached: Attached,
-    strategy: Strategy,
     allocation: RankAllocation,
     evaluator: Evaluator,
     base: BaseEval,
@@ -390,6 +393,7 @@ def train_adapters(
     """Train the adapters (evaluating when due and after the last step) with the strategy's callback
     and loss term, if it has them; a dynamic run's final ranks are written to allocation.json with its
     record (trajectory, peak)."""
+    cfg, strategy = run.cfg, run.strategy
     callbacks: list[Callback] = [
         MetricsLogger(rd, cfg.train.log_every),
         ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress),
@@ -458,7 +462,7 @@ class Session:
 
 
 def make_record(
-    cfg: RunConfig,
+    run: ResolvedRun,
     prepared: Prepared,
     allocated: Allocated,
     attached: Attached,
@@ -470,8 +474,8 @@ def make_record(
     """The run's record (eval.json) from what each stage produced."""
     state, final = trained.state, trained.final_eval
     return RunRecord(
-        strategy=cfg.lora.strategy,
-        seed=cfg.train.seed,
+        strategy=run.strategy.name,
+        seed=run.seed,
         budget_spec=allocated.allocation.budget.spec,
         budget_params=allocated.allocation.budget.params,
         allocated_params=trained.final_allocation.params,
@@ -497,7 +501,7 @@ def make_record(
         # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
         total_wall_s=allocated.signals_wall_s + base.eval_seconds + state.wall_time + final.seconds,
         precision=base.precision,
-        eval_precision=cfg.train.eval_precision if cfg.train.eval_precision != "train" else base.precision,
+        eval_precision=run.eval_precision,
         device=str(prepared.device),
         session_wall_s=session.wall_s,
         data=prepared.data.stats,
