@@ -50,9 +50,11 @@ LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 FORBIDDEN = [
     ("analysis", "runner"),  # what the analysis reads must not pull in the executor
     ("analysis", "experiment"),
+    ("analysis", "run"),  # one run's stages: torch and the training loop
     ("analysis", "train"),
     ("paper", "runner"),
     ("paper", "experiment"),
+    ("paper", "run"),
     ("paper", "train"),
     ("strategies.budget", "config"),  # one budget type, not two
     ("data.records", "data.synthetic"),
@@ -169,6 +171,7 @@ def _same(problem: str, known: str) -> bool:
         ("analysis/stats.py", "def f():\n    from loralab.train import train\n", "forbidden: analysis"),
         ("paper/build.py", "from loralab.analysis import load\n", ""),
         ("paper/build.py", "from loralab.experiment import execute_run\n", "forbidden: paper"),
+        ("analysis/load.py", "from loralab.run.result import is_done\n", "forbidden: analysis"),
         ("data/tokenize.py", "from loralab.models import load_model\n", "a later layer"),
         ("train/loop.py", "from loralab.store import RunDir\n", "a later layer"),
         ("strategies/budget.py", "from loralab.config import LoraConfig\n", "forbidden: strategies.budget"),
