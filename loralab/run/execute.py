@@ -31,7 +31,7 @@ from loralab.run.cache import StudyCache, base_eval_parts
 from loralab.run.evaluate import DTYPES, Evaluator, Heartbeat, base_evaluation, training_precision
 from loralab.run.prepare import Prepared, prepare
 from loralab.run.record import Session, make_record
-from loralab.run.resolved import ResolvedRun, check_eval_device, resolve_run
+from loralab.run.resolved import ResolvedRun, check_precisions, resolve_run
 from loralab.run.result import RunResult, done_result
 from loralab.run.train import save_artefacts, train_adapters
 from loralab.store import RunDir, Store
@@ -67,7 +67,7 @@ def execute_run(
     choice = strategy or check_strategy(cfg)  # a typo must not leave a failed run directory behind
     device = resolve_device(cfg.train.device)
     set_deterministic(cfg.train.deterministic)  # before the first CUDA op (PeakMemory's, prepare's)
-    check_eval_device(cfg, device)
+    check_precisions(cfg, device)
     memory = PeakMemory(device).start()
     started = time.perf_counter()
     if cfg.train.threads:

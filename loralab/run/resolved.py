@@ -46,10 +46,11 @@ class ResolvedRun:
         )
 
 
-def check_eval_device(cfg: RunConfig, device: torch.device) -> None:
-    """Refuse, before anything is loaded, an eval precision the device cannot run."""
-    if cfg.train.eval_precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.eval_precision=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+def check_precisions(cfg: RunConfig, device: torch.device) -> None:
+    """Refuse, before anything is loaded or written, a training or eval precision the device cannot run."""
+    for key, asked in (("precision", cfg.train.precision), ("eval_precision", cfg.train.eval_precision)):
+        if asked == "fp16" and device.type != "cuda":
+            raise ConfigError(f"train.{key}=fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
 
 
 def resolve_run(

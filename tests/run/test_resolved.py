@@ -11,7 +11,7 @@ import torch
 from loralab.allocation import check_strategy
 from loralab.config import load_config
 from loralab.errors import ConfigError
-from loralab.run.resolved import ResolvedRun, check_eval_device
+from loralab.run.resolved import ResolvedRun, check_precisions
 from loralab.run.result import done_result, is_done
 from loralab.store import Store
 from loralab.strategies import Budget
@@ -60,11 +60,12 @@ def test_the_strategy_is_looked_up_and_its_options_validated_once():
     assert run.strategy.name == "adalora" and run.options.init_ratio == 2.0
 
 
-def test_fp16_eval_on_a_cpu_is_refused_before_anything_loads():
-    cfg = load_config(None, ["train.eval_precision=fp16"])
-    with pytest.raises(ConfigError, match="fp16 needs a CUDA"):
-        check_eval_device(cfg, CPU)
-    check_eval_device(load_config(None, ["train.eval_precision=bf16"]), CPU)
+@pytest.mark.parametrize("key", ["precision", "eval_precision"])
+def test_fp16_on_a_cpu_is_refused_before_anything_loads(key: str):
+    cfg = load_config(None, [f"train.{key}=fp16"])
+    with pytest.raises(ConfigError, match=f"train.{key}=fp16 needs a CUDA"):
+        check_precisions(cfg, CPU)
+    check_precisions(load_config(None, ["train.eval_precision=bf16"]), CPU)
 
 
 def test_done_is_one_decision(tmp_path: Path):
