@@ -34,7 +34,7 @@ def make_record(
     """The run's record (eval.json) from what each stage produced."""
     state, final = trained.state, trained.final_eval
     return RunRecord(
-        strategy=run.strategy.name,
+        strategy=run.cfg.lora.strategy,
         seed=run.seed,
         budget_spec=allocated.allocation.budget.spec,
         budget_params=allocated.allocation.budget.params,
