@@ -25,6 +25,7 @@ from loralab.strategies import (
     RankAllocation,
     Signals,
     Strategy,
+    StrategyOptions,
     get_strategy,
     parse_options,
     resolve_budget,
@@ -43,11 +44,19 @@ class AllocationOutcome:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def check_strategy(cfg: RunConfig) -> Strategy:
-    """Fail fast, before any run directory exists, on an unknown strategy or invalid options; return it."""
+@dataclass(frozen=True)
+class StrategyChoice:
+    """The run's strategy instance and its validated options."""
+
+    strategy: Strategy
+    options: StrategyOptions
+
+
+def check_strategy(cfg: RunConfig) -> StrategyChoice:
+    """Fail fast, before any run directory exists, on an unknown strategy or invalid options; return
+    the strategy and its options (looked up and validated here, once per run)."""
     strategy = get_strategy(cfg.lora.strategy)
-    parse_options(strategy, cfg.lora.strategy_options)
-    return strategy
+    return StrategyChoice(strategy, parse_options(strategy, cfg.lora.strategy_options))
 
 
 def run_modules(model: nn.Module, cfg: RunConfig) -> list[TargetModule]:
@@ -62,7 +71,7 @@ def run_modules(model: nn.Module, cfg: RunConfig) -> list[TargetModule]:
 def run_budget(model: nn.Module, cfg: RunConfig, modules: list[TargetModule]) -> Budget:
     """The run's budget in parameters over its target modules."""
     _, total = count_parameters(model)
-    return resolve_budget(cfg.lora.budget, modules, total, cfg.lora.reference_rank)
+    return resolve_budget(cfg.lora.budget_spec, modules, total, cfg.lora.reference_rank)
 
 
 def first_batches(examples: list[Any], batch_size: int, pad_id: int, n_batches: int) -> list[dict]:
@@ -80,14 +89,18 @@ def allocate(
     examples: list[Any] | None = None,
     pad_id: int = 0,
     memo: Callable[[dict[str, Any], Callable[[], Signals]], Signals] | None = None,
+    *,
+    choice: StrategyChoice | None = None,
+    budget: Budget | None = None,
 ) -> AllocationOutcome:
     """Run the configured strategy at the configured budget (training examples feed gradient signals).
 
     `memo(parts, compute)` may return signals measured earlier under the same `parts` (a study cache):
-    signals do not depend on the run's seed (eval mode, the first batches in their fixed order)."""
-    strategy = get_strategy(cfg.lora.strategy)
-    options = parse_options(strategy, cfg.lora.strategy_options)
-    budget = run_budget(model, cfg, modules)
+    signals do not depend on the run's seed (eval mode, the first batches in their fixed order).
+    `choice` and `budget`: the run's, where the caller has resolved them (None: resolved here)."""
+    choice = choice or check_strategy(cfg)
+    strategy, options = choice.strategy, choice.options
+    budget = budget or run_budget(model, cfg, modules)
     start = time.perf_counter()
     batches: list[dict] = []
     if "importance" in strategy.needs:
@@ -132,7 +145,8 @@ def preview(cfg: RunConfig) -> AllocationOutcome:
 
     # The same checks as `loralab run`, before the (slow) model load: a strategy name or option typo
     # and a damaged model or data file are one line, not a loader's traceback.
-    needs_data = "importance" in check_strategy(cfg).needs
+    choice = check_strategy(cfg)
+    needs_data = "importance" in choice.strategy.needs
     if needs_data:
         check_inputs(cfg)
     else:
@@ -142,4 +156,4 @@ def preview(cfg: RunConfig) -> AllocationOutcome:
     examples = None
     if needs_data:
         examples = prepare_data(cfg.data, loaded.tokenizer).train
-    return allocate(cfg, loaded.model, modules, examples, loaded.tokenizer.pad_token_id)
+    return allocate(cfg, loaded.model, modules, examples, loaded.tokenizer.pad_token_id, choice=choice)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loralab.budget_spec import parse_budget
+from loralab.budget_spec import BudgetSpec, parse_budget
 from loralab.errors import ConfigError, validation_message
 from loralab.results import get_metric
 
@@ -164,6 +164,11 @@ class LoraConfig(_Frozen):
     def _budget_format(cls, v: str) -> str:
         # canonical text ('R8' -> 'r8', '1.5e6' -> '1500000') so equal budgets hash to one run id
         return str(parse_budget(v))
+
+    @property
+    def budget_spec(self) -> BudgetSpec:
+        """`budget` parsed by the one grammar (`budget_spec.py`): what `strategies.budget` resolves."""
+        return parse_budget(self.budget)
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -3,7 +3,7 @@ unreachable hub id is a one-line error and leaves the results store as it was.
 
 `check_inputs` reads the data records (as the run will) and the headers of local model files; what
 needs the model itself (examples left after tokenisation, adaptable modules) is checked by
-`experiment.prepare`, which also runs before the run directory is created.
+`run.prepare.prepare` (through `execute_run`), which also runs before the run directory is created.
 """
 
 from __future__ import annotations

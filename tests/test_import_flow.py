@@ -11,6 +11,8 @@ too) with `ast`.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("evaluate", "accuracy"),
     ("store", "provenance"),
-    ("runner", "experiment"),
+    ("runner", "experiment", "run"),  # run: one run's stages and the study cache they share
     ("analysis",),
     ("adaptive",),  # adaptive studies: runs looks (runner) and decides them (analysis)
     ("paper",),
@@ -48,9 +50,11 @@ LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 FORBIDDEN = [
     ("analysis", "runner"),  # what the analysis reads must not pull in the executor
     ("analysis", "experiment"),
+    ("analysis", "run"),  # one run's stages: torch and the training loop
     ("analysis", "train"),
     ("paper", "runner"),
     ("paper", "experiment"),
+    ("paper", "run"),
     ("paper", "train"),
     ("strategies.budget", "config"),  # one budget type, not two
     ("data.records", "data.synthetic"),
@@ -167,6 +171,7 @@ def _same(problem: str, known: str) -> bool:
         ("analysis/stats.py", "def f():\n    from loralab.train import train\n", "forbidden: analysis"),
         ("paper/build.py", "from loralab.analysis import load\n", ""),
         ("paper/build.py", "from loralab.experiment import execute_run\n", "forbidden: paper"),
+        ("analysis/load.py", "from loralab.run.result import is_done\n", "forbidden: analysis"),
         ("data/tokenize.py", "from loralab.models import load_model\n", "a later layer"),
         ("train/loop.py", "from loralab.store import RunDir\n", "a later layer"),
         ("strategies/budget.py", "from loralab.config import LoraConfig\n", "forbidden: strategies.budget"),
@@ -180,3 +185,71 @@ def test_the_check_catches_imports_against_the_flow(tmp_path: Path, module: str,
     path.write_text(source)
     problems = violations(root)
     assert (expected in "\n".join(problems)) if expected else not problems, problems
+
+
+def import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Every cycle of modules in `package` that import each other (function-level imports too)."""
+    paths = {_module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+
+    def resolve(name: str) -> str:  # `from loralab.x import y`: y may be a module or a name in x
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {m: sorted({resolve(i) for _, i in _imports(p, m)} - {m, ""}) for m, p in paths.items()}
+    cycles, seen = [], set()
+    for start in graph:  # a DFS from each module back to itself; the package is small
+        stack, visited = [(start, [start])], {start}
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start and frozenset(path) not in seen:
+                    seen.add(frozenset(path))
+                    cycles.append(path)
+                elif nxt not in visited:
+                    visited.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    return cycles
+
+
+def test_no_import_cycles():
+    """No two modules of loralab import each other, directly or through others."""
+    assert not import_cycles(), import_cycles()
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path):
+    root = tmp_path / "loralab"
+    (root / "strategies").mkdir(parents=True)
+    (root / "strategies" / "a.py").write_text("def f():\n    from loralab.strategies.b import g\n")
+    (root / "strategies" / "b.py").write_text("from loralab.strategies.a import f\n")
+    assert import_cycles(root) == [["strategies.a", "strategies.b"]]
+
+
+# Modules that must not pull in torch, even indirectly: the store and what every layer may use are read
+# by the CLI's quick commands and by the analysis, which should start in a fraction of a second.
+TORCH_FREE = (
+    "results",
+    "record",
+    "errors",
+    "config",
+    "budget_spec",
+    "fingerprint",
+    "hub",
+    "notices",
+    "store",
+)
+
+
+def test_the_store_and_the_schemas_import_no_torch():
+    """Importing every module of `TORCH_FREE` in a fresh interpreter loads neither torch nor transformers."""
+    names = []
+    for top in TORCH_FREE:
+        path = PACKAGE / top
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        names += ["loralab." + _module_name(f, PACKAGE) for f in files]
+    code = (
+        f"import importlib, sys\nfor n in {names!r}: importlib.import_module(n)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", (names, out.stdout)

@@ -18,6 +18,7 @@ from loralab.config import RunConfig
 from loralab.errors import ConfigError, LoralabError, StoreError
 from loralab.fingerprint import check_spec
 from loralab.preflight import check_inputs
+from loralab.run.result import is_done
 from loralab.runner.claims import DEFAULT_TIMEOUT, Claim, live_owner
 from loralab.runner.executors import Executor, LocalExecutor, RayExecutor
 from loralab.runner.progress import STATE_STYLE, format_seconds
@@ -157,7 +158,7 @@ def run_command(cfg: RunConfig, claim_timeout: float = DEFAULT_TIMEOUT) -> Any:
 
     strategy = check_strategy(cfg)  # before the claim creates the run directory; once per run
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
-    if rd.path.exists() and rd.state == "done":
+    if is_done(rd):
         return execute_run(cfg)  # reports "already done" and touches nothing
     check_inputs(cfg)
     if rd.spec.exists():  # a damaged or foreign run directory: refused before the claim writes in it
@@ -191,7 +192,7 @@ def dry_run_command(cfg: RunConfig) -> str:
 
     check_strategy(cfg)
     rd = Store(cfg.output.root).run_dir(cfg.output.study, cfg.run_id())
-    done = rd.path.exists() and rd.state == "done"
+    done = is_done(rd)
     if not done:
         check_inputs(cfg)
         if rd.spec.exists():

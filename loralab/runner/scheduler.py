@@ -20,6 +20,7 @@ from rich.live import Live
 
 from loralab.config import OutputConfig, RunConfig
 from loralab.preflight import check_inputs
+from loralab.run.result import is_done
 from loralab.runner.claims import DEFAULT_TIMEOUT, live_owner, read_claim, stale_reason
 from loralab.runner.executors import Executor
 from loralab.runner.progress import ProgressLines, StudyView, format_seconds
@@ -122,8 +123,9 @@ def run_study(
     by_id = {cfg.run_id(): cfg for cfg in runs}
     todo: list[str] = []
     for rid in by_id:
-        state = store.run_dir(study.name, rid).state
-        if state == "done":
+        rd = store.run_dir(study.name, rid)
+        state = rd.state
+        if is_done(rd):
             report.already_done += 1
         elif state == "failed" and not retry_failed:
             report.kept_failed.append(rid)

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from loralab.config import RunConfig
 from loralab.errors import StoreError
+from loralab.run.result import is_done
 from loralab.runner.claims import DEFAULT_TIMEOUT, HOST, Claim, ClaimLost
 from loralab.store import RunDir, Store
 
@@ -122,9 +123,9 @@ def run_claimed(
     if not acquired:
         return Attempt("busy", claim.holder.owner if claim.holder else "another process")
     try:
-        state = rd.state
-        if state == "done":
+        if is_done(rd):
             return Attempt("skipped", "already done")
+        state = rd.state
         if state == "failed" and not retry_failed:
             error = rd.read_status().get("error", "")
             return Attempt("failed", f"failed earlier (kept; --retry-failed reruns it): {error}")

@@ -17,6 +17,7 @@ from loralab.atomic import (
     replace_dir,
 )
 from loralab.store.rundir import (
+    CACHE_DIR,
     CLAIM_FILE,
     EXECUTIONS_FILE,
     INDEX_FILE,
@@ -28,6 +29,7 @@ from loralab.store.rundir import (
 )
 
 __all__ = [
+    "CACHE_DIR",
     "CLAIM_FILE",
     "EXECUTIONS_FILE",
     "INDEX_FILE",

@@ -39,6 +39,7 @@ from loralab.results.metrics_row import MetricsRow, parse_metrics_row, parse_met
 RunState = Literal["pending", "running", "done", "failed"]
 STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
 INDEX_FILE = "index.parquet"  # per study, beside its run directories
+CACHE_DIR = ".cache"  # per study: the study cache (loralab/run/cache.py)
 SPEC_FILE = "spec.yaml"
 CLAIM_FILE = "claim.json"
 EXECUTIONS_FILE = "executions.jsonl"
@@ -221,6 +222,10 @@ class Store:
     def index_path(self, study: str) -> Path:
         """Where the study's index (a cache rebuilt from its run directories) lives."""
         return self.root / study / INDEX_FILE
+
+    def cache_dir(self, study: str) -> Path:
+        """Where the study cache (work shared by the study's runs, safe to delete) lives."""
+        return self.root / study / CACHE_DIR
 
     def create(self, study: str, run_id: str, spec: dict[str, Any]) -> RunDir:
         """Create (or reopen) a run directory; refuse to touch one that is already done."""

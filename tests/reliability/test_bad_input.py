@@ -217,6 +217,7 @@ CASES: list[tuple[str, Case, str]] = [
     ("strategy-option-unknown", _run("lora.strategy_options.bogus=1"), r"bogus"),
     ("budget-impossible", _run("lora.budget=1", "lora.min_rank=4"), r"budget|min_rank"),
     ("eval-fp16-on-cpu", _run("train.eval_precision=fp16", "train.device=cpu"), r"fp16 needs a CUDA"),
+    ("train-fp16-on-cpu", _run("train.precision=fp16", "train.device=cpu"), r"precision=fp16 needs a CUDA"),
     # --- data ------------------------------------------------------------------------------------------
     ("data-missing", _run("data.source=/nonexistent/alpaca.json"), r"data file .* does not exist"),
     ("data-empty-file", _run_data("d.json", ""), r"not valid JSON"),

@@ -45,8 +45,8 @@ def test_torch_load_only_with_weights_only() -> None:
 # Known and guarded, with why; the test fails when one goes away (remove it here) or a new one appears.
 KNOWN_UNSAFE = {
     # the study cache unpickles only values whose HMAC under this user's key verifies, so a store from
-    # elsewhere cannot run code (tests/store/test_cache.py::test_a_pickle_this_user_did_not_sign_...)
-    ("pickle.loads", "store/cache.py"),
+    # elsewhere cannot run code (tests/run/test_cache.py::test_a_pickle_this_user_did_not_sign_...)
+    ("pickle.loads", "run/cache.py"),
 }
 UNSAFE = ("yaml.load", "yaml.unsafe_load", "yaml.full_load", "pickle.load", "pickle.loads", "eval", "exec")
 

@@ -4,7 +4,8 @@ and its equal-budget rule are described in `strategy.py`.
 Everything AdaLoRA-specific lives in this package, behind the `Strategy` hooks (as PEFT keeps one
 package per tuner); the run never names the method:
 
-    strategy.py     options, the schedule, `allocate` (the initial allocation) and the hooks below
+    schedule.py     options and the schedule, shared by the allocation and the hooks
+    strategy.py     `allocate` (the initial allocation) and the hooks below
     peft_config.py  `peft_config` hook: PEFT's AdaLoraConfig
     callback.py     `training_callback` hook: drives the masks from the loop, reports the final
                     allocation (the one held to the budget), the peak and the rank trajectory
@@ -13,14 +14,14 @@ package per tuner); the run never names the method:
 Importing the package registers the strategy and imports neither torch nor PEFT; the hooks do.
 """
 
-from loralab.strategies.adalora.strategy import (
+from loralab.strategies.adalora.schedule import (
     E_PARAMS_PER_RANK,
-    AdaLora,
     AdaLoraOptions,
     AdaLoraSchedule,
     adalora_rank_cost,
     adalora_schedule,
 )
+from loralab.strategies.adalora.strategy import AdaLora
 
 __all__ = [
     "E_PARAMS_PER_RANK",

@@ -26,7 +26,7 @@ from torch import nn
 
 from loralab.callbacks import TrainState
 from loralab.strategies.adalora.loss import adalora_model
-from loralab.strategies.adalora.strategy import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
+from loralab.strategies.adalora.schedule import E_PARAMS_PER_RANK, AdaLoraSchedule, adalora_schedule
 from loralab.strategies.base import RankAllocation, RankCallback, tolerance_params
 from loralab.strategies.budget import fill_and_swap
 

@@ -6,7 +6,7 @@ import re
 
 from peft import AdaLoraConfig
 
-from loralab.strategies.adalora.strategy import adalora_schedule
+from loralab.strategies.adalora.schedule import adalora_schedule
 from loralab.strategies.base import RankAllocation
 
 

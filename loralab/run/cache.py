@@ -40,7 +40,6 @@ import transformers
 from loralab.config import RunConfig
 
 T = TypeVar("T")
-CACHE_DIR = ".cache"
 FORMAT = 2  # bump when a cached value's layout changes: old entries are then simply not found
 
 

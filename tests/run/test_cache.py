@@ -12,7 +12,8 @@ import pytest
 
 from loralab.config import load_config
 from loralab.experiment import execute_run
-from loralab.store.cache import CACHE_DIR, StudyCache, cache_key
+from loralab.run.cache import StudyCache, cache_key
+from loralab.store import CACHE_DIR
 from tests.conftest import TINY_RUN
 
 
@@ -139,7 +140,7 @@ def test_a_data_file_rewritten_with_the_same_size_and_mtime_is_tokenised_again(t
     size and mtime: a rewrite that keeps both (os.utime) still gets a new key and is re-tokenised."""
     from loralab.data import prepare_data
     from loralab.models import load_model
-    from loralab.store.cache import data_parts
+    from loralab.run.cache import data_parts
 
     def records(word: str) -> str:
         rows = [{"instruction": f"Say {word} {i}.", "input": "", "output": f"{word} {i}"} for i in range(40)]

@@ -1,0 +1,55 @@
+"""The allocate stage: the initial rank allocation, saved with its signals (a resume reads it back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loralab.allocation import StrategyChoice, allocate
+from loralab.results.allocation import AllocationRecord, read_allocation
+from loralab.run.cache import StudyCache, data_parts
+from loralab.run.prepare import Prepared
+from loralab.run.resolved import ResolvedRun
+from loralab.store import RunDir
+from loralab.strategies import RankAllocation
+
+
+@dataclass(frozen=True)
+class Allocated:
+    """The initial rank allocation and how long measuring its signals took (s)."""
+
+    allocation: RankAllocation
+    signals_wall_s: float
+
+
+def allocate_ranks(
+    run: ResolvedRun, rd: RunDir, prepared: Prepared, resuming: bool, cache: StudyCache | None = None
+) -> Allocated:
+    """Allocate ranks and save the allocation (and signals); a resumed run reads its allocation back."""
+    if resuming:
+        saved = read_allocation(rd.allocation)
+        # a dynamic run killed after writing its final ranks resumes from its initial allocation
+        initial = RankAllocation.from_dict(saved.initial.model_dump())
+        return Allocated(initial, saved.signals_wall_s)
+    cfg = run.cfg
+    memo = (
+        (lambda parts, compute: cache.get("signals", {**data_parts(cfg), **parts}, compute))
+        if cache
+        else None
+    )
+    choice = StrategyChoice(run.strategy, run.options)
+    outcome = allocate(
+        cfg,
+        prepared.model,
+        prepared.modules,
+        prepared.data.train,
+        prepared.pad_id,
+        memo,
+        choice=choice,
+        budget=run.budget,
+    )
+    record = AllocationRecord.static(outcome.allocation.to_dict(), outcome.signal_seconds)
+    rd.write_json(rd.allocation, record.to_json())
+    if outcome.signals.importance or outcome.signals.spectra:
+        signals = {"importance": outcome.signals.importance, "spectra": outcome.signals.spectra}
+        rd.write_json(rd.signals, signals)
+    return Allocated(outcome.allocation, outcome.signal_seconds)
