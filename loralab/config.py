@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loralab.budget_spec import BudgetSpec, parse_budget
 from loralab.errors import ConfigError, validation_message
 from loralab.results import get_metric
+from loralab.results.metric import EVALUATED
 
 # Fields added after runs existed, with the value that every earlier run had in effect (the legacy
 # value, which need not be today's default); at that value they are left out of the run id, so earlier
@@ -256,6 +257,11 @@ class TrainConfig(_Frozen):
                 get_metric(name)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
+            if name not in EVALUATED:
+                raise ValueError(
+                    f"metric {name!r} is registered, but runs compute only {', '.join(EVALUATED)}; remove it"
+                    " from train.eval_metrics"
+                )
         # eval_loss is always computed (training evaluates it); order and repeats do not change the run
         return tuple(sorted({"eval_loss", *v}))
 

@@ -143,3 +143,25 @@ def test_a_stored_config_without_an_added_field_reads_as_its_legacy_value():
     assert RunConfig.model_validate(old).lora.dropout_rng == "fast"  # what reading it naively would say
     given = with_added_fields({**old, "lora": {**old["lora"], "dropout_rng": "fast"}})
     assert given["lora"]["dropout_rng"] == "fast"  # a value the spec holds is kept
+
+
+def test_a_registered_metric_that_runs_do_not_compute_is_refused(monkeypatch):
+    """A plug-in may register a metric's definition; choosing it for a run that would never compute it
+    is a one-line error, not a record silently without it."""
+    from loralab.results import metric as metric_module
+
+    plugin = metric_module.Metric(
+        name="bleu_plugin",
+        description="a plug-in's definition",
+        columns=("bleu",),
+        aggregation="mean",
+        direction="higher",
+        display_name="BLEU",
+        unit="score",
+        paper_name="BLEU",
+    )
+    monkeypatch.setitem(metric_module._REGISTRY, "bleu_plugin", plugin)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["train.eval_metrics=[bleu_plugin]"])
+    message = str(err.value)
+    assert "\n" not in message and "runs compute only eval_loss, exact_match" in message

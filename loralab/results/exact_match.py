@@ -7,10 +7,9 @@ config can use the definition without a model.
 
 The answer is the generated text before the first EOS, cut to as many lines as the reference has (one
 line for most synthetic tasks, a header and rows for CSV): what follows is the model going on to
-something else, not its answer. Normalisation strips both ends, case-folds and collapses every run of
-whitespace (newlines too) to one space; nothing else (punctuation, number formats) is forgiven.
-Case-folding is lenient on the case-conversion tasks (`uppercase`, `lowercase`): a copy of the input
-in the wrong case scores 1 there.
+something else, not its answer. Normalisation strips both ends and collapses every run of whitespace
+(newlines too) to one space; nothing else is forgiven: not case (several synthetic tasks convert case,
+where an answer in the wrong case is wrong), not punctuation, not number formats.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ EXACT_MATCH = register_metric(
 
 
 def normalise_answer(text: str) -> str:
-    """`text` stripped, case-folded, each run of whitespace (newlines too) made one space."""
-    return " ".join(text.casefold().split())
+    """`text` stripped, each run of whitespace (newlines too) made one space; case is kept."""
+    return " ".join(text.split())
 
 
 def cut_answer(generated: str, reference: str) -> str:

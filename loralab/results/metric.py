@@ -126,6 +126,12 @@ def load_plugins() -> None:
             warnings.warn(_PLUGIN_ERRORS[ep.name], stacklevel=2)
 
 
+# The metrics the evaluation stage computes today (eval_loss in `evaluate`, exact_match in `accuracy`).
+# A plug-in may register the definition of another one, but a run cannot choose it until the run
+# computes it: chosen and never computed would leave a record that says less than was asked.
+EVALUATED = ("eval_loss", "exact_match")
+
+
 def metric_names() -> list[str]:
     """Names of all registered metrics, sorted."""
     load_plugins()

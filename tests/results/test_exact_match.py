@@ -12,13 +12,13 @@ from loralab.results.exact_match import EXACT_MATCH, cut_answer, normalise_answe
     ("text", "normal"),
     [
         ("  42 ", "42"),
-        ("The  Small\tCat", "the small cat"),
+        ("The  Small\tCat", "The Small Cat"),
         ("item,count\n apple,3 \n", "item,count apple,3"),
-        ("STRASSE", "strasse"),
+        ("STRASSE", "STRASSE"),
         ("", ""),
     ],
 )
-def test_normalisation_strips_case_folds_and_collapses_whitespace(text, normal):
+def test_normalisation_strips_and_collapses_whitespace_and_keeps_case(text, normal):
     assert normalise_answer(text) == normal
 
 
@@ -31,7 +31,8 @@ def test_the_answer_is_as_many_lines_as_the_reference():
 
 def test_score_is_one_for_the_reference_and_zero_otherwise():
     assert score_answer("12 + 30 = 42\nNext", "12 + 30 = 42") == 1
-    assert score_answer(" the SMALL cat ", "the small cat") == 1
+    assert score_answer(" the small  cat ", "the small cat") == 1
+    assert score_answer("THE SMALL CAT", "the small cat") == 0  # case is the answer on case tasks
     assert score_answer("12 + 30 = 43", "12 + 30 = 42") == 0
     assert score_answer("42.", "42") == 0  # punctuation is not forgiven
     assert score_answer("item,count", "item,count\napple,3") == 0  # a missing row is wrong
