@@ -47,9 +47,10 @@ def setup_rows(stats: StudyStats, data: StudyData) -> list[SetupRow]:
         SetupRow(
             "data", ", ".join(data_name(s) for s in _distinct(_get(c, "data", "source") for c in configs))
         ),
-        SetupRow("train examples", _join(runs["n_train"])),
+        SetupRow("train split", _join(runs["n_train"])),
         SetupRow("eval examples", _join(runs["n_examples"])),
         SetupRow("steps", _join(runs["train_steps"])),
+        SetupRow("examples seen", _join(_seen(runs, configs))),
         SetupRow("batch", ", ".join(_batch_words(c) for c in _distinct_dicts(_batches(configs))) or "–"),
         SetupRow("seeds", _seed_words(runs["seed"])),
         SetupRow("budget", _budget_words(runs)),
@@ -138,6 +139,16 @@ def _model_words(model: str) -> str:
 def _batch_words(batch: dict[str, Any]) -> str:
     size, accum = batch.get("batch_size"), batch.get("grad_accum") or 1
     return f"{size}" if accum == 1 else f"{size} × {accum} accumulated = {int(size or 0) * int(accum)}"
+
+
+def _seen(runs: Any, configs: list[dict[str, Any]]) -> list[int | None]:
+    """Training examples each run saw: optimizer steps × batch size × gradient accumulation."""
+    out: list[int | None] = []
+    for steps, c in zip(runs["train_steps"], configs, strict=True):
+        size, accum = _get(c, "train", "batch_size"), _get(c, "train", "grad_accum") or 1
+        ok = size is not None and steps is not None and steps == steps
+        out.append(int(steps) * int(size) * int(accum) if ok else None)
+    return out
 
 
 def _batches(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:

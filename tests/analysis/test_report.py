@@ -103,7 +103,8 @@ def test_head_shows_the_setup_of_the_records(local_inputs):
     root, out = local_inputs
     setup = _setup((out / "report.html").read_text())
     records = [rd.read_record() for rd in Store(root).runs("gen")]
-    assert setup["train examples"] == f"{records[0].data.n_train:,}"
+    assert setup["train split"] == f"{records[0].data.n_train:,}"
+    assert setup["examples seen"] == f"{records[0].train_steps * 8:,}"  # batch 4 × 2 accumulated
     assert setup["eval examples"] == f"{records[0].eval_examples:,}"
     assert setup["steps"] == str(records[0].train_steps)
     assert setup["budget"] == f"r8 ({records[0].budget_params:,} params)"
