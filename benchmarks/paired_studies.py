@@ -48,7 +48,7 @@ def main() -> None:
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         sys.exit(f"no seed has a finished {args.strategy!r} run in both studies")
-    frames = [study_a.nll[runs_a[s]] for s in seeds] + [study_b.nll[runs_b[s]] for s in seeds]
+    frames = [study_a.examples[runs_a[s]] for s in seeds] + [study_b.examples[runs_b[s]] for s in seeds]
     _, nll, tok = example_matrix(frames)
     k = len(seeds)
     nll_a, tok_a, nll_b, tok_b = nll[:k], tok[:k], nll[k:], tok[k:]

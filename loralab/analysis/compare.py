@@ -1,8 +1,10 @@
 """Paired comparisons of two arms (strategies, or single runs) and the family's multiplicity correction.
 
-An `Arm` is what a comparison needs of one side: its seeds, and per seed the per-example NLL sums and
-token counts on the shared eval examples. Both arms must have been evaluated on the same examples
-(the eval split is fixed across seeds); seeds pair the runs.
+An `Arm` is what a comparison needs of one side on one metric: its seeds, and per seed the metric's
+per-example values and weights on the shared eval examples (NLL sums and token counts for the eval
+loss; 0/1 scores and ones for exact match), so a run's metric is Σ values / Σ weights. Both arms must
+have been evaluated on the same examples (the eval split is fixed across seeds); seeds pair the runs.
+Differences are a − b in the metric's unit; what "better" means comes from the metric's direction.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from loralab.analysis import stats as S
 from loralab.analysis.schema import Comparison, Interval, SeedDifference, Settings, TestName, TestResult
+from loralab.results import EVAL_LOSS, Metric
 
 ANSWERS = {
     "seed_t": "Does the training procedure make a difference for a new seed? (paired t over seeds,"
@@ -32,10 +35,11 @@ class Arm:
     label: str
     seeds: tuple[int, ...]
     run_ids: tuple[str, ...]
-    nll: np.ndarray
-    tokens: np.ndarray
+    value: np.ndarray  # per-example values (NLL sums, 0/1 scores)
+    weight: np.ndarray  # per-example weights (token counts, ones)
     params: float | None = None
-    boot: np.ndarray | None = None  # `(seeds, R)` token-weighted losses under the shared example resamples
+    boot: np.ndarray | None = None  # `(seeds, R)` the runs' metric under the shared example resamples
+    metric: Metric = EVAL_LOSS
 
     def take(self, seeds: list[int]) -> Arm:
         """The arm restricted to `seeds` (in that order)."""
@@ -44,17 +48,17 @@ class Arm:
             self,
             seeds=tuple(seeds),
             run_ids=tuple(self.run_ids[i] for i in idx),
-            nll=self.nll[idx],
-            tokens=self.tokens[idx],
+            value=self.value[idx],
+            weight=self.weight[idx],
             boot=None if self.boot is None else self.boot[idx],
         )
 
 
 def example_contributions(a: Arm, b: Arm) -> np.ndarray | None:
-    """Per-example terms x_e of the example-level statistic when both arms share token counts, else None."""
-    if not np.array_equal(a.tokens, b.tokens):
+    """Per-example terms x_e of the example-level statistic when both arms share weights, else None."""
+    if not np.array_equal(a.weight, b.weight):
         return None
-    return ((a.nll - b.nll) / a.tokens.sum(1, keepdims=True)).mean(0)
+    return ((a.value - b.value) / a.weight.sum(1, keepdims=True)).mean(0)
 
 
 def compare_arms(
@@ -70,16 +74,16 @@ def compare_arms(
     """Compare arm a with arm b (the reference) on their common seeds; the verdict is set by `correct`."""
     seeds = sorted(set(a.seeds) & set(b.seeds))
     a, b = a.take(seeds), b.take(seeds)
-    n, conf, seed = len(seeds), settings.confidence, settings.seed
-    loss_a, loss_b = S.token_loss(a.nll, a.tokens), S.token_loss(b.nll, b.tokens)
-    d = loss_a - loss_b
+    n, conf, seed, sign = len(seeds), settings.confidence, settings.seed, a.metric.sign
+    value_a, value_b = S.token_loss(a.value, a.weight), S.token_loss(b.value, b.weight)
+    d = value_a - value_b
     diff = float(d.mean())
 
     if a.boot is not None and b.boot is not None:
         reps = S.seed_resample_mean(a.boot - b.boot, seed)
     else:
         reps = S.two_level_bootstrap(
-            a.nll, a.tokens, b.nll, b.tokens, n_resamples=settings.n_resamples, seed=seed
+            a.value, a.weight, b.value, b.weight, n_resamples=settings.n_resamples, seed=seed
         )
     lo, hi = S.percentile_interval(reps, conf)
     t_lo, t_hi = S.t_interval(d, conf)
@@ -94,9 +98,9 @@ def compare_arms(
         b=b.label,
         n_seeds=n,
         seeds=seeds,
-        n_examples=int(a.nll.shape[1]),
-        loss_a=float(loss_a.mean()),
-        loss_b=float(loss_b.mean()),
+        n_examples=int(a.value.shape[1]),
+        value_a=float(value_a.mean()),
+        value_b=float(value_b.mean()),
         difference=diff,
         difference_ci=None,
         difference_t_ci=None
@@ -110,8 +114,8 @@ def compare_arms(
             method="two-level paired bootstrap (seeds, then examples), percentile; these adapters only",
             confidence=conf,
         ),
-        ppl_ratio=float(np.exp(diff)),
-        ppl_ratio_ci=None,
+        effect=a.metric.effect(diff),
+        effect_ci=None,
         seed_t=tests["seed_t"],
         seed_sign_flip=tests["seed_sign_flip"],
         example_permutation=tests["example_permutation"],
@@ -124,16 +128,16 @@ def compare_arms(
         verdict="unresolved",
         caveat=_budget_note(a, b),
         g_z=_num(S.hedges_gz(d)),
-        share_seeds_better=float(S.share_better(d)),
-        prob_improvement=S.prob_improvement_runs(loss_a, loss_b),
-        win_rate=S.win_rate(a.nll, b.nll),
+        share_seeds_better=float(S.share_better(sign * d)),
+        prob_improvement=S.prob_improvement_runs(sign * value_a, sign * value_b),
+        win_rate=S.win_rate(sign * a.value, sign * b.value),
         params_a=a.params,
         params_b=b.params,
         per_seed=[
             SeedDifference(
-                seed=s, run_a=ra, run_b=rb, loss_a=float(la), loss_b=float(lb), difference=float(x)
+                seed=s, run_a=ra, run_b=rb, value_a=float(la), value_b=float(lb), difference=float(x)
             )
-            for s, ra, rb, la, lb, x in zip(seeds, a.run_ids, b.run_ids, loss_a, loss_b, d, strict=True)
+            for s, ra, rb, la, lb, x in zip(seeds, a.run_ids, b.run_ids, value_a, value_b, d, strict=True)
         ],
     )
 
@@ -147,10 +151,10 @@ def _tests(
     p_sf, sf_exact = S.sign_flip_test(d, settings.n_resamples, settings.seed)
     if example_p is None:
         _, example_p, ex_exact = S.example_permutation_test(
-            a.nll, a.tokens, b.nll, b.tokens, settings.n_resamples, settings.seed
+            a.value, a.weight, b.value, b.weight, settings.n_resamples, settings.seed
         )
     else:
-        ex_exact = (1 << a.nll.shape[1]) <= settings.n_resamples
+        ex_exact = (1 << a.value.shape[1]) <= settings.n_resamples
 
     def result(
         name: TestName, level: str, statistic: object, p: object, units: int, exact: bool
@@ -169,7 +173,7 @@ def _tests(
         "seed_t": None if n < 2 else result("seed_t", "seed", t, p_t, n, False),
         "seed_sign_flip": result("seed_sign_flip", "seed", diff, p_sf, n, sf_exact),
         "example_permutation": result(
-            "example_permutation", "example", diff, example_p, int(a.nll.shape[1]), ex_exact
+            "example_permutation", "example", diff, example_p, int(a.value.shape[1]), ex_exact
         ),
     }
 
@@ -181,7 +185,9 @@ def _budget_note(a: Arm, b: Arm) -> str | None:
     return None
 
 
-def correct(comparisons: list[Comparison], settings: Settings, margin: float) -> list[Comparison]:
+def correct(
+    comparisons: list[Comparison], settings: Settings, margin: float, metric: Metric = EVAL_LOSS
+) -> list[Comparison]:
     """The family's verdicts: simultaneous intervals (Bonferroni over comparisons and looks) and δ.
 
     Every comparison with at least 2 seeds is one member of the family. Its interval has confidence
@@ -204,14 +210,17 @@ def correct(comparisons: list[Comparison], settings: Settings, margin: float) ->
             )
             ci = Interval(low=float(lo), high=float(hi), method=method, confidence=level)
             p_eq = _num(S.tost_p(d, margin))
-            estimate, low, high = S.seeds_to_resolve(d, level, margin)
-            verdict = S.verdict_of(ci.low, ci.high, margin)
+            estimate, low, high = S.seeds_to_resolve(metric.sign * d, level, margin)
+            ends = sorted((metric.sign * ci.low, metric.sign * ci.high))  # oriented: negative is better
+            verdict = S.verdict_of(ends[0], ends[1], margin)
             update |= {
                 "difference_ci": ci,
-                "ppl_ratio_ci": Interval(
-                    low=float(np.exp(ci.low)),
-                    high=float(np.exp(ci.high)),
-                    method="exp of difference_ci",
+                "effect_ci": Interval(
+                    low=metric.effect(ci.low),
+                    high=metric.effect(ci.high),
+                    method="exp of difference_ci"
+                    if metric.transform == "exp"
+                    else f"difference_ci in {metric.effect_name}",
                     confidence=level,
                 ),
                 "p_adjusted": None if c.p_primary is None else min(1.0, c.p_primary * factor),

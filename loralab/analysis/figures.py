@@ -87,8 +87,8 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
             ci = s.bootstrap_ci
             ax.errorbar(
                 x,
-                s.mean_loss,
-                yerr=[[s.mean_loss - ci.low], [ci.high - s.mean_loss]],
+                s.mean,
+                yerr=[[s.mean - ci.low], [ci.high - s.mean]],
                 fmt=strategy_marker(s.strategy),
                 color=strategy_colour(s.strategy),
                 markersize=4,
@@ -417,7 +417,7 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
                 continue
             xs = np.array([p for p, _ in rows])
             ticks.update(xs.tolist())
-            ys = np.array([x.mean_loss for _, x in rows])
+            ys = np.array([x.mean for _, x in rows])
             err = [
                 [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y] for (_, x), y in zip(rows, ys, strict=True)
             ]
@@ -452,7 +452,7 @@ WHISKER = 1.5  # box plots: whiskers reach the furthest point within this many I
 def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     """Per-example gain over the base model (base − adapted NLL per token, mean over seeds): quartile
     box, whiskers to 1.5 IQR, every example beyond them a dot and their count at the right, ◆ the mean."""
-    done = data.done[data.done["run_id"].isin(list(data.base_nll))]
+    done = data.done[data.done["run_id"].isin(list(data.base_examples))]
     if done.empty:
         return []
     first_ctx_label, keys = _contexts(done, data)[0]
@@ -462,7 +462,7 @@ def example_gain(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     for s in strategies:
         rows = []
         for rid in done[done["strategy"] == s]["run_id"]:
-            run, base = data.nll[rid], data.base_nll[rid]
+            run, base = data.examples[rid], data.base_examples[rid]
             rows.append((base["nll_sum"].to_numpy() - run["nll_sum"].to_numpy()) / run["tokens"].to_numpy())
         gains.append(np.mean(rows, axis=0))
     with plt.rc_context(STYLE):

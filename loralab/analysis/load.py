@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
 from loralab.record import RunRecord
+from loralab.results import EVAL_LOSS, Metric, get_metric, registered_metrics
 from loralab.results.allocation import read_allocation
 from loralab.results.study_record import STUDY_RECORD, StudyRecord, read_study_record
 from loralab.store import RunDir, Store
@@ -48,8 +49,10 @@ class StudyData:
     runs: pd.DataFrame  # one row per run directory: run_id, state, varied fields, eval metrics
     varied: list[str]  # varied columns of `runs`, seed included
     expected: pd.DataFrame  # one row per expected run (plan), columns of `varied` + run_id
-    nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # run_id -> example, nll_sum, tokens
-    base_nll: dict[str, pd.DataFrame] = field(default_factory=dict)  # the base model's, per run
+    # run_id -> per-example frame sorted by example: example, nll_sum, tokens and each other metric's
+    # columns the run recorded (exact_match, task)
+    examples: dict[str, pd.DataFrame] = field(default_factory=dict)
+    base_examples: dict[str, pd.DataFrame] = field(default_factory=dict)  # the base model's, per run
     curves: pd.DataFrame = field(
         default_factory=pd.DataFrame
     )  # run_id, kind (train|eval), step, loss, tokens
@@ -61,6 +64,14 @@ class StudyData:
     # this study or from the companion study named by the study file's analysis.learning_curve
     learning_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     learning_curve_study: str = ""
+    # the metrics analysed, the primary first (its verdicts lead); δ of the others as declared
+    metrics: tuple[str, ...] = ("eval_loss",)
+    margin_specs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric whose verdicts are the study's (stats.json's top level)."""
+        return self.metrics[0]
 
     @property
     def cell_fields(self) -> list[str]:
@@ -168,15 +179,36 @@ def load_study_dir(
         runs=runs,
         varied=varied,
         expected=expected,
-        nll=nll,
-        base_nll=base_nll,
+        examples=nll,
+        base_examples=base_nll,
         curves=curves_frame,
         allocations=_concat(allocs, ALLOCATION_COLUMNS),
         trajectories=_concat(trajs, ["run_id", "step", "params"]),
         configs=configs,
         learning_curve=lc,
         learning_curve_study=lc_study,
+        metrics=study_metrics(plan.section("analysis"), nll),
+        margin_specs={str(k): str(v) for k, v in (plan.section("analysis").get("margins") or {}).items()},
     )
+
+
+def study_metrics(analysis: dict[str, Any], examples: dict[str, pd.DataFrame]) -> tuple[str, ...]:
+    """The metrics a study analyses, the primary first: the study file's `analysis.metrics` (checked
+    to be registered), else the primary (default eval_loss) and every registered metric that each
+    analysable run recorded per example."""
+    primary = str(analysis.get("primary_metric") or EVAL_LOSS.name)
+    chosen = analysis.get("metrics")
+    if chosen:
+        names = [str(m) for m in chosen]
+    else:
+        names = [
+            m.name
+            for m in registered_metrics()
+            if examples and all(set(m.columns) <= set(f.columns) for f in examples.values())
+        ]
+    for name in [primary, *names]:
+        get_metric(name)  # a ConfigError naming the known ones
+    return (primary, *(n for n in dict.fromkeys(names) if n != primary))
 
 
 LEARNING_CURVE_COLUMNS = ["seed", "step", "loss"]
@@ -280,14 +312,18 @@ class UnreadableFile(Exception):
 
 
 def _read_examples(path: Path) -> pd.DataFrame:
+    """The per-example columns of a run's eval file that some metric reads (and the task)."""
     try:
-        table = pq.read_table(path, columns=["example", "nll_sum", "tokens"])
+        have = set(pq.read_schema(path).names)
+        extra = sorted({c for m in registered_metrics() for c in m.columns} - set(EXAMPLE_COLUMNS))
+        table = pq.read_table(path, columns=[*EXAMPLE_COLUMNS, *(c for c in [*extra, "task"] if c in have)])
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
         # pyarrow reports a truncated or empty file as ArrowInvalid (a ValueError) or OSError
         raise UnreadableFile(f"{path} is damaged or unreadable ({str(e).splitlines()[0][:120]})") from None
     return table.to_pandas().sort_values("example", kind="stable", ignore_index=True)
 
 
+EXAMPLE_COLUMNS = ["example", "nll_sum", "tokens"]  # every eval file has them
 CURVE_COLUMNS = ["run_id", "kind", "step", "loss", "tokens"]
 
 
@@ -356,8 +392,12 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def example_matrix(frames: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack runs' per-example frames on their shared example ids: (example ids, nll, tokens)."""
+def example_matrix(
+    frames: list[pd.DataFrame], metric: Metric = EVAL_LOSS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack runs' per-example frames on their shared example ids: (example ids, values, weights) of
+    `metric` (its value column, and its weighting column or ones): Σ values / Σ weights per row is
+    the run's metric."""
     ids = frames[0]["example"].to_numpy()
     for f in frames[1:]:
         if len(f) != len(ids) or not np.array_equal(f["example"].to_numpy(), ids):
@@ -365,6 +405,10 @@ def example_matrix(frames: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, 
                 "runs compared with each other were evaluated on different eval examples; check that"
                 " data.split_seed, data.val_set_size and data.source are the same in the study"
             )
-    nll = np.stack([f["nll_sum"].to_numpy(float) for f in frames])
-    tok = np.stack([f["tokens"].to_numpy(float) for f in frames])
-    return ids, nll, tok
+    missing = [c for c in metric.columns if any(c not in f.columns for f in frames)]
+    if missing:
+        raise AnalysisError(f"runs compared on {metric.name} did not record its column(s) {', '.join(missing)}")
+    values = np.stack([f[metric.value_column].to_numpy(float) for f in frames])
+    if metric.weighting is None:
+        return ids, values, np.ones_like(values)
+    return ids, values, np.stack([f[metric.weighting].to_numpy(float) for f in frames])

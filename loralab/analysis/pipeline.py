@@ -151,7 +151,7 @@ def runs_frame(data: StudyData) -> pd.DataFrame:
 
 def examples_frame(data: StudyData) -> pd.DataFrame:
     """examples.parquet: run × eval example (NLL sum, tokens), finished runs only."""
-    frames = [f.assign(run_id=rid) for rid, f in sorted(data.nll.items())]
+    frames = [f.assign(run_id=rid) for rid, f in sorted(data.examples.items())]
     if not frames:
         return pd.DataFrame(columns=["run_id", "example", "nll_sum", "tokens"])
     return pd.concat(frames, ignore_index=True)[["run_id", "example", "nll_sum", "tokens"]]

@@ -1,10 +1,16 @@
 """The typed `stats.json` that `loralab analyze` writes and the paper reads: what a study showed.
 
 Conventions used by every field:
-- *loss* is a run's token-weighted eval loss, Σ NLL / Σ tokens over the eval examples (nats/token);
-  a cell's loss is the mean of its seeds' losses, its perplexity `exp` of that mean.
-- a *difference* is `loss(a) - loss(b)`, with `b` the baseline (or the second strategy named in
-  `loralab compare`): **negative means `a` is better**. The perplexity ratio is `exp(difference)`.
+- a *metric* (`loralab/results/metric.py`) is aggregated per run over the eval examples: Σ value /
+  Σ weight. The primary metric (default `eval_loss`, a run's token-weighted eval loss, Σ NLL / Σ
+  tokens in nats/token) fills the top-level `summaries` and `comparisons`; every other metric the
+  study analyses (e.g. `exact_match`, a fraction) has the same fields in `secondary`, as its own
+  family. A cell's *value* is the mean of its seeds' values; *shown* is that value as the metric
+  displays it (perplexity, a percentage).
+- a *difference* is `value(a) - value(b)` in the metric's unit, with `b` the baseline (or the second
+  strategy named in `loralab compare`): for a lower-is-better metric (loss) **negative means `a` is
+  better**, for a higher-is-better one (accuracy) positive does. The *effect* is the difference as
+  shown: the perplexity ratio `exp(difference)` for the loss, percentage points for accuracy.
 - a *cell* is one value of every varied config field except the seed; a comparison's *context* is
   a cell without the strategy (same model, budget and other fields for both arms).
 - a *verdict* (better, worse, equivalent, unresolved) rests on one interval only: the simultaneous
@@ -18,11 +24,11 @@ Conventions used by every field:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: metric-generic field names, `metric` and `secondary`; 2 is read
 
 Scalar = str | int | float | bool | None
 TestName = Literal["seed_t", "seed_sign_flip", "example_permutation"]
@@ -92,9 +98,9 @@ class SeedDifference(_Frozen):
     seed: int = Field(description="train.seed of both runs.")
     run_a: str = Field(description="Run id of arm a.")
     run_b: str = Field(description="Run id of arm b.")
-    loss_a: float = Field(description="Token-weighted eval loss of arm a.")
-    loss_b: float = Field(description="Token-weighted eval loss of arm b.")
-    difference: float = Field(description="loss_a - loss_b (negative: a better).")
+    value_a: float = Field(description="The metric of arm a's run (token-weighted eval loss, accuracy).")
+    value_b: float = Field(description="The metric of arm b's run.")
+    difference: float = Field(description="value_a - value_b (in the metric's direction: see `verdict`).")
 
 
 class CellSummary(_Frozen):
@@ -106,19 +112,19 @@ class CellSummary(_Frozen):
     n_seeds: int = Field(description="Finished seeds used.")
     seeds: list[int] = Field(description="Those seeds.")
     n_examples: int = Field(description="Eval examples per run.")
-    mean_loss: float = Field(description="Mean over seeds of the token-weighted eval loss.")
-    sd_loss: float | None = Field(description="Standard deviation over seeds (ddof=1); None for one seed.")
-    ppl: float = Field(description="exp(mean_loss): the perplexity of the mean loss.")
-    t_ci: Interval | None = Field(description="t-interval of mean_loss over seeds; None for one seed.")
+    mean: float = Field(description="Mean over seeds of the runs' metric (token-weighted eval loss, accuracy).")
+    sd: float | None = Field(description="Standard deviation over seeds (ddof=1); None for one seed.")
+    shown: float = Field(description="`mean` as the metric shows it: exp (perplexity), percent, or itself.")
+    t_ci: Interval | None = Field(description="t-interval of mean over seeds; None for one seed.")
     bootstrap_ci: Interval = Field(description="Two-level bootstrap interval (seeds, then examples).")
-    ppl_ci: Interval = Field(description="exp of bootstrap_ci.")
+    shown_ci: Interval = Field(description="bootstrap_ci as shown (exp, percent).")
     trainable_params: float | None = Field(description="Mean recorded trainable parameters of its runs.")
     peak_trainable_params: float | None = Field(
         None,
         description="Mean recorded peak of trainable parameters during training: above trainable_params"
         " for dynamic strategies, whose budget holds on their final ranks.",
     )
-    base_loss: float | None = Field(description="Token-weighted eval loss of the base model (no adapter).")
+    base: float | None = Field(description="The base model's metric (no adapter), mean over its runs' evals.")
 
 
 class Comparison(_Frozen):
@@ -135,9 +141,12 @@ class Comparison(_Frozen):
     n_seeds: int = Field(description="Seeds finished in both arms (the pairs).")
     seeds: list[int] = Field(description="Those seeds.")
     n_examples: int = Field(description="Eval examples shared by both arms.")
-    loss_a: float = Field(description="Mean over paired seeds of arm a's token-weighted loss.")
-    loss_b: float = Field(description="Mean over paired seeds of arm b's token-weighted loss.")
-    difference: float = Field(description="loss_a - loss_b, mean paired difference (negative: a better).")
+    value_a: float = Field(description="Mean over paired seeds of arm a's metric.")
+    value_b: float = Field(description="Mean over paired seeds of arm b's metric.")
+    difference: float = Field(
+        description="value_a - value_b, the mean paired difference (a loss: negative is a better; an"
+        " accuracy: positive is)."
+    )
     difference_ci: Interval | None = Field(
         description="The interval every verdict rests on: simultaneous t-interval of the mean per-seed"
         " difference (confidence 1 − alpha/(family · looks) each, so the family holds at 1 − alpha); None"
@@ -150,8 +159,11 @@ class Comparison(_Frozen):
         description="Secondary, descriptive: two-level paired bootstrap (seeds, then examples), percentile;"
         " for these trained adapters on this eval distribution. Never the basis of a verdict."
     )
-    ppl_ratio: float = Field(description="exp(difference) = ppl_a / ppl_b (below 1: a better).")
-    ppl_ratio_ci: Interval | None = Field(description="exp of difference_ci.")
+    effect: float = Field(
+        description="The difference as shown: exp(difference) = ppl_a / ppl_b for the loss (below 1: a"
+        " better), percentage points for accuracy."
+    )
+    effect_ci: Interval | None = Field(description="difference_ci as shown (exp, percentage points).")
     seed_t: TestResult | None = Field(description="Paired t-test over per-seed differences (n ≥ 2).")
     seed_sign_flip: TestResult = Field(description="Exact sign-flip permutation test over seeds.")
     example_permutation: TestResult = Field(
@@ -168,7 +180,7 @@ class Comparison(_Frozen):
         description="Two one-sided t-tests against ±margin over seeds (larger one-sided p), Bonferroni"
         " adjusted like p_adjusted (× 2 for the interval's halves)."
     )
-    margin: float = Field(description="δ, the smallest effect of interest, in nats/token.")
+    margin: float = Field(description="δ, the smallest effect of interest, in the metric's unit.")
     verdict: Verdict = Field(
         description="better / worse: difference_ci excludes 0 (and is not inside ±margin); equivalent:"
         " difference_ci inside ±margin; unresolved: neither (or fewer than 2 seeds)."
@@ -189,13 +201,17 @@ class Comparison(_Frozen):
         " true effect were the observed mean/sd of the per-seed differences: a planning figure. None:"
         " fewer than 2 seeds, no spread, or over 1000.",
     )
-    g_z: float | None = Field(description="Hedges' g_z of the per-seed differences (Lakens 2013); n ≥ 3.")
+    g_z: float | None = Field(
+        description="Hedges' g_z of the per-seed differences (Lakens 2013), signed like `difference`; n ≥ 3."
+    )
     share_seeds_better: float = Field(description="Share of paired seeds with a better than b (ties half).")
     prob_improvement: float = Field(
-        description="P(X_a < X_b), Agarwal et al. (2021): share of all (run of a, run of b) pairs where a's"
-        " loss is lower (ties half); descriptive."
+        description="P(X_a better than X_b), Agarwal et al. (2021): share of all (run of a, run of b) pairs"
+        " where a's metric is better (ties half); descriptive."
     )
-    win_rate: float = Field(description="Share of eval examples where a's mean NLL over seeds is lower.")
+    win_rate: float = Field(
+        description="Share of eval examples where a's value (NLL, score) averaged over seeds is better (ties half)."
+    )
     params_a: float | None = Field(description="Mean trainable parameters of arm a.")
     params_b: float | None = Field(description="Mean trainable parameters of arm b.")
     per_seed: list[SeedDifference] = Field(description="The paired per-seed results.")
@@ -245,11 +261,47 @@ class Artifacts(_Frozen):
     report: str = Field("report.html", description="The self-contained HTML report.")
 
 
+class MetricStats(_Frozen):
+    """One secondary metric's cells and comparisons: a family of its own, judged like the primary's."""
+
+    metric: str = Field(description="Registered metric name (exact_match).")
+    summaries: list[CellSummary] = Field(description="One per cell whose runs recorded the metric.")
+    comparisons: list[Comparison] = Field(description="vs-baseline comparisons on this metric.")
+    family_size: int = Field(description="Comparisons its correction was applied over.")
+    margin: float = Field(description="δ in the metric's unit.")
+    margin_spec: str = Field(description="δ as declared (for accuracy 'P%' is P percentage points).")
+
+
+# v2 field -> v3 field, per model (the reader of stats.json files written before version 3)
+_RENAMED = {
+    "summaries": {"mean_loss": "mean", "sd_loss": "sd", "ppl": "shown", "ppl_ci": "shown_ci", "base_loss": "base"},
+    "comparisons": {"loss_a": "value_a", "loss_b": "value_b", "ppl_ratio": "effect", "ppl_ratio_ci": "effect_ci"},
+    "per_seed": {"loss_a": "value_a", "loss_b": "value_b"},
+}
+
+
+def _renamed(row: dict, names: dict[str, str]) -> dict:
+    return {names.get(k, k): v for k, v in row.items()}
+
+
+def upgrade_v2(data: dict) -> dict:
+    """A version-2 stats.json mapping in version 3's names (eval loss was its only metric)."""
+    comparisons = [
+        {**_renamed(c, _RENAMED["comparisons"]), "per_seed": [_renamed(x, _RENAMED["per_seed"]) for x in c["per_seed"]]}
+        for c in data.get("comparisons", [])
+    ]
+    summaries = [_renamed(c, _RENAMED["summaries"]) for c in data.get("summaries", [])]
+    return {**data, "schema_version": SCHEMA_VERSION, "summaries": summaries, "comparisons": comparisons}
+
+
 class StudyStats(_Frozen):
     """Everything `loralab analyze` concluded about one study (stats.json)."""
 
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this schema.")
     study: str = Field(description="Study name.")
+    metric: str = Field(
+        "eval_loss", description="The primary metric: `summaries`, `comparisons` and the verdicts are its."
+    )
     settings: Settings = Field(description="Statistical settings used.")
     varied: list[str] = Field(description="Config fields that vary across the study's runs (incl. seed).")
     cell_fields: list[str] = Field(description="varied without the seed: what defines a cell.")
@@ -259,7 +311,7 @@ class StudyStats(_Frozen):
     summaries: list[CellSummary] = Field(description="One per cell with at least one finished run.")
     comparisons: list[Comparison] = Field(description="vs-baseline comparisons (the family), then pairwise.")
     family_size: int = Field(description="Comparisons the correction was applied over.")
-    margin: float = Field(description="δ in nats/token, the smallest effect of interest.")
+    margin: float = Field(description="δ of the primary metric in its unit (nats/token), the smallest effect of interest.")
     margin_spec: str = Field(description="δ as declared ('1%' of perplexity, or nats/token).")
     simultaneous_confidence: float = Field(
         description="1 − alpha: the joint coverage of every comparison's interval over the family and looks."
@@ -270,3 +322,26 @@ class StudyStats(_Frozen):
     )
     complete: bool = Field(description="Every expected run is done.")
     artifacts: Artifacts = Field(default_factory=Artifacts, description="Files of the analysis.")
+    secondary: list[MetricStats] = Field(
+        default_factory=list,
+        description="Every other metric the study analyses, each a family of its own at 1 − alpha.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v2(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 2:
+            return upgrade_v2(data)
+        return data
+
+    def metric_sections(self) -> list[MetricStats]:
+        """The primary metric's section first (as a MetricStats), then the secondary ones."""
+        primary = MetricStats(
+            metric=self.metric,
+            summaries=self.summaries,
+            comparisons=self.comparisons,
+            family_size=self.family_size,
+            margin=self.margin,
+            margin_spec=self.margin_spec,
+        )
+        return [primary, *self.secondary]

@@ -19,41 +19,52 @@ from loralab.analysis import stats as S
 from loralab.analysis.compare import Arm, compare_arms, correct, example_contributions
 from loralab.analysis.convergence import convergence
 from loralab.analysis.load import StudyData, example_matrix
-from loralab.analysis.schema import CellSummary, Comparison, CoverageRow, Interval, Settings, StudyStats
-from loralab.config import margin_nats
+from loralab.analysis.schema import (
+    CellSummary,
+    Comparison,
+    CoverageRow,
+    Interval,
+    MetricStats,
+    Settings,
+    StudyStats,
+)
 from loralab.errors import AnalysisError
+from loralab.results import EVAL_LOSS, Metric, get_metric
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Resampled:
-    """Per run: token-weighted loss, and its losses under the shared example resamples `(R,)`."""
+    """Per run: its metric, and the metric under the shared example resamples `(R,)`."""
 
-    loss: dict[str, float]
+    metric: Metric
+    loss: dict[str, float]  # run_id -> the run's metric (named for the default one, the eval loss)
     boot: dict[str, np.ndarray]
     examples: dict[str, np.ndarray]  # run_id -> example ids (to check pairing)
 
 
-def resample_runs(data: StudyData, settings: Settings) -> Resampled:
-    """Token-weighted losses of every analysable run under the shared example resamples."""
+def resample_runs(data: StudyData, settings: Settings, metric: Metric = EVAL_LOSS) -> Resampled:
+    """`metric` of every analysable run that recorded it, under the shared example resamples."""
     loss, boot, examples = {}, {}, {}
     groups: dict[bytes, list[str]] = {}
-    for rid, frame in data.nll.items():
+    for rid, frame in data.examples.items():
+        if not set(metric.columns) <= set(frame.columns):
+            continue
         ids = frame["example"].to_numpy()
         examples[rid] = ids
         groups.setdefault(np.asarray(ids).tobytes() + str(ids.dtype).encode(), []).append(rid)
     for rids in groups.values():
         rids = sorted(rids)
-        _, nll, tok = example_matrix([data.nll[r] for r in rids])
-        # token counts are the same for every run of a model: resample each distinct row once
-        tok_rows, inverse = np.unique(tok, axis=0, return_inverse=True)
-        num = _resampled_sums(nll, settings)
-        den = _resampled_sums(tok_rows, settings)[np.ravel(inverse)]
+        _, value, weight = example_matrix([data.examples[r] for r in rids], metric)
+        # weights (token counts) are the same for every run of a model: resample each distinct row once
+        rows, inverse = np.unique(weight, axis=0, return_inverse=True)
+        num = _resampled_sums(value, settings)
+        den = _resampled_sums(rows, settings)[np.ravel(inverse)]
         for i, rid in enumerate(rids):
-            loss[rid] = float(nll[i].sum() / tok[i].sum())
+            loss[rid] = float(value[i].sum() / weight[i].sum())
             boot[rid] = num[i] / den[i]
-    return Resampled(loss, boot, examples)
+    return Resampled(metric, loss, boot, examples)
 
 
 def _resampled_sums(values: np.ndarray, settings: Settings) -> np.ndarray:
@@ -66,16 +77,17 @@ def arm(data: StudyData, res: Resampled, runs: pd.DataFrame, label: str) -> Arm:
     """The arm made of `runs` (one per seed), with their resampled losses."""
     runs = runs.sort_values("seed", kind="stable")
     rids = list(runs["run_id"])
-    _, nll, tok = example_matrix([data.nll[r] for r in rids])
+    _, value, weight = example_matrix([data.examples[r] for r in rids], res.metric)
     params = pd.to_numeric(runs["trainable_params"], errors="coerce").mean()
     return Arm(
         label=label,
         seeds=tuple(int(s) for s in runs["seed"]),
         run_ids=tuple(rids),
-        nll=nll,
-        tokens=tok,
+        value=value,
+        weight=weight,
         params=None if pd.isna(params) else float(params),
         boot=np.stack([res.boot[r] for r in rids]),
+        metric=res.metric,
     )
 
 
@@ -116,8 +128,9 @@ def strategy_order(strategies: list[str], baseline: str) -> list[str]:
 
 
 def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list[CellSummary]:
-    """One summary per cell with at least one analysable run."""
-    done = data.done
+    """One summary per cell with at least one analysable run that recorded the metric."""
+    done = data.done[data.done["run_id"].isin(list(res.loss))]
+    metric = res.metric
     out = []
     for key, runs in _groups(done, data.cell_fields):
         cell = dict(zip(data.cell_fields, key, strict=True))
@@ -127,7 +140,7 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
         reps = S.seed_resample_mean(np.stack([res.boot[r] for r in rids]), settings.seed)
         lo, hi = S.percentile_interval(reps, settings.confidence)
         t_lo, t_hi = S.t_interval(losses, settings.confidence)
-        base = [S.token_loss(*_base(data, r)) for r in rids if r in data.base_nll]
+        base = [S.token_loss(*b) for b in (_base(data, r, metric) for r in rids) if b is not None]
         params = pd.to_numeric(runs["trainable_params"], errors="coerce").mean()
         peak = pd.to_numeric(runs["peak_trainable_params"], errors="coerce").mean()
         mean = float(losses.mean())
@@ -138,27 +151,35 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
                 strategy=str(cell["strategy"]),
                 n_seeds=len(rids),
                 seeds=[int(s) for s in runs["seed"]],
-                n_examples=len(data.nll[rids[0]]),
-                mean_loss=mean,
-                sd_loss=float(losses.std(ddof=1)) if len(rids) > 1 else None,
-                ppl=float(np.exp(mean)),
+                n_examples=len(data.examples[rids[0]]),
+                mean=mean,
+                sd=float(losses.std(ddof=1)) if len(rids) > 1 else None,
+                shown=metric.display(mean),
                 t_ci=None
                 if len(rids) < 2
                 else Interval(low=float(t_lo), high=float(t_hi), method="t over seeds"),
                 bootstrap_ci=Interval(low=lo, high=hi, method="two-level bootstrap (seeds, then examples)"),
-                ppl_ci=Interval(low=float(np.exp(lo)), high=float(np.exp(hi)), method="exp of bootstrap_ci"),
+                shown_ci=Interval(
+                    low=metric.display(lo),
+                    high=metric.display(hi),
+                    method="exp of bootstrap_ci" if metric.transform == "exp" else f"bootstrap_ci, {metric.transform}",
+                ),
                 trainable_params=None if pd.isna(params) else float(params),
                 peak_trainable_params=None if pd.isna(peak) else float(peak),
-                base_loss=float(np.mean(base)) if base else None,
+                base=float(np.mean(base)) if base else None,
             )
         )
     order = strategy_order([s.strategy for s in out], data.baseline)
     return sorted(out, key=lambda s: (_sort_key(s.cell, data.context_fields), order.index(s.strategy)))
 
 
-def _base(data: StudyData, rid: str) -> tuple[np.ndarray, np.ndarray]:
-    f = data.base_nll[rid]
-    return f["nll_sum"].to_numpy(float), f["tokens"].to_numpy(float)
+def _base(data: StudyData, rid: str, metric: Metric) -> tuple[np.ndarray, np.ndarray] | None:
+    """The base model's per-example values and weights in run `rid`'s eval, if it recorded them."""
+    f = data.base_examples.get(rid)
+    if f is None or not set(metric.columns) <= set(f.columns):
+        return None
+    _, value, weight = example_matrix([f], metric)
+    return value[0], weight[0]
 
 
 def pair_comparisons(
@@ -170,7 +191,7 @@ def pair_comparisons(
     progress: Progress | None = None,
 ) -> list[Comparison]:
     """Compare strategy a with b in every context where both have analysable runs; corrected as a family."""
-    done = data.done
+    done = data.done[data.done["run_id"].isin(list(res.loss))]
     prepared = []
     for key, runs in _groups(done, data.context_fields):
         context = dict(zip(data.context_fields, key, strict=True))
@@ -184,7 +205,7 @@ def pair_comparisons(
                     )
                 continue
             a, b = arm(data, res, by_strategy[a_name], a_name), arm(data, res, by_strategy[b_name], b_name)
-            example_matrix([data.nll[a.run_ids[0]], data.nll[b.run_ids[0]]])  # same eval examples, or raise
+            example_matrix([data.examples[a.run_ids[0]], data.examples[b.run_ids[0]]], res.metric)  # same examples
             seeds = sorted(set(a.seeds) & set(b.seeds))
             if not seeds:
                 continue  # no pair: shown as a gap in the coverage table
@@ -207,7 +228,7 @@ def pair_comparisons(
         )
         if progress is not None and (i + 1) % 50 == 0:
             progress(f"compared {i + 1}/{len(prepared)}")
-    return correct(out, settings, margin_nats(margin_spec(data, settings)))
+    return correct(out, settings, res.metric.margin(margin_spec(data, settings, res.metric)), res.metric)
 
 
 def _batched_example_p(prepared: list[tuple[dict, Arm, Arm]], settings: Settings) -> list[float | None]:
@@ -225,9 +246,12 @@ def _batched_example_p(prepared: list[tuple[dict, Arm, Arm]], settings: Settings
     return p
 
 
-def margin_spec(data: StudyData, settings: Settings) -> str:
-    """δ as declared: the analysis option if given, else the study file's."""
-    return settings.equivalence_margin or data.margin_spec
+def margin_spec(data: StudyData, settings: Settings, metric: Metric | None = None) -> str:
+    """δ of `metric` (default: the primary) as declared: for the primary the analysis option if given,
+    else the study file's; for another metric the study file's, else the metric's default."""
+    if metric is None or metric.name == data.primary_metric:
+        return settings.equivalence_margin or data.margin_spec
+    return data.margin_specs.get(metric.name) or metric.default_margin
 
 
 def coverage(data: StudyData) -> list[CoverageRow]:
@@ -281,10 +305,6 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
         raise AnalysisError(f"no finished runs to analyse in {data.directory} ({states or 'no runs'})")
     if data.looks > settings.looks:  # an adaptive design's final analysis: the looks it took count
         settings = settings.model_copy(update={"looks": data.looks})
-    res = resample_runs(data, settings)
-    if progress:
-        progress(f"resampled {len(res.loss)} runs × {settings.n_resamples} example resamples")
-    summaries = summarize_cells(data, res, settings)
     strategies = strategy_order(list(data.done["strategy"].unique()), data.baseline)
     if data.baseline not in strategies:
         raise AnalysisError(
@@ -292,15 +312,16 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
             f" {', '.join(strategies)}"
         )
     pairs = [(s, data.baseline) for s in strategies if s != data.baseline]
-    comparisons = pair_comparisons(data, res, settings, pairs, "vs_baseline", progress) if pairs else []
+    sections = [metric_stats(data, settings, get_metric(m), pairs, progress) for m in data.metrics]
+    primary, secondary = sections[0], sections[1:]
     cov = coverage(data)
-    margin = margin_nats(margin_spec(data, settings))
+    loss_margin = EVAL_LOSS.margin(margin_spec(data, settings, EVAL_LOSS))
     lc = data.learning_curve
     conv = (
         convergence(
             lc,
             int(lc["step"].max()),
-            margin,
+            loss_margin,
             settings.confidence,
             strategy=data.baseline,
             study=data.learning_curve_study or data.name,
@@ -316,15 +337,46 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
         baseline=data.baseline,
         n_runs=len(data.runs),
         n_done=len(data.done),
-        summaries=summaries,
-        comparisons=comparisons,
-        family_size=sum(c.n_seeds >= 2 for c in comparisons),
-        margin=margin,
-        margin_spec=margin_spec(data, settings),
+        metric=primary.metric,
+        summaries=primary.summaries,
+        comparisons=primary.comparisons,
+        family_size=primary.family_size,
+        margin=primary.margin,
+        margin_spec=primary.margin_spec,
         simultaneous_confidence=1 - settings.alpha,
         coverage=cov,
         complete=all(r.complete for r in cov),
         convergence=conv,
+        secondary=secondary,
+    )
+
+
+def metric_stats(
+    data: StudyData,
+    settings: Settings,
+    metric: Metric,
+    pairs: list[tuple[str, str]],
+    progress: Progress | None = None,
+) -> MetricStats:
+    """One metric's cells and its family of comparisons against the baseline (corrected on its own)."""
+    res = resample_runs(data, settings, metric)
+    if progress:
+        progress(f"{metric.name}: resampled {len(res.loss)} runs × {settings.n_resamples} example resamples")
+    missing = sorted(set(data.done["run_id"]) - set(res.loss))
+    if missing:
+        raise AnalysisError(
+            f"{len(missing)} finished run(s) did not record {metric.name} (e.g. {missing[0]}); rerun them with"
+            f" train.eval_metrics naming it, or leave it out of the study file's analysis.metrics"
+        )
+    comparisons = pair_comparisons(data, res, settings, pairs, "vs_baseline", progress) if pairs else []
+    spec = margin_spec(data, settings, metric)
+    return MetricStats(
+        metric=metric.name,
+        summaries=summarize_cells(data, res, settings),
+        comparisons=comparisons,
+        family_size=sum(c.n_seeds >= 2 for c in comparisons),
+        margin=metric.margin(spec),
+        margin_spec=spec,
     )
 
 

@@ -47,7 +47,7 @@ def print_summary(stats: StudyStats, out: Path) -> None:
     for s in stats.summaries:
         ctx = label_of({k: v for k, v in s.cell.items() if k != "strategy"})
         c = by_cell.get((ctx, s.strategy))
-        row = [ctx, s.strategy, str(s.n_seeds), f4(s.mean_loss), ci(s.bootstrap_ci.low, s.bootstrap_ci.high)]
+        row = [ctx, s.strategy, str(s.n_seeds), f4(s.mean), ci(s.bootstrap_ci.low, s.bootstrap_ci.high)]
         row += (
             _comparison_cells(c)
             if c

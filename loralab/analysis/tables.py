@@ -192,14 +192,14 @@ def main_table(stats: StudyStats) -> Table:
         ctx = tuple(str(s.cell.get(f)) for f in ctx_fields)
         c = by_cell.get((_ctx_label(s.cell), s.strategy))
         params = "–" if s.trainable_params is None else f"{s.trainable_params:,.0f}"
-        row = [*ctx, s.strategy, str(s.n_seeds), params, f4(s.mean_loss)]
-        row += [ci(s.bootstrap_ci.low, s.bootstrap_ci.high), f3(s.ppl)]
+        row = [*ctx, s.strategy, str(s.n_seeds), params, f4(s.mean)]
+        row += [ci(s.bootstrap_ci.low, s.bootstrap_ci.high), f3(s.shown)]
         if c is None:
             row += ["–", "–", "–"]
         else:
             row += [f4(c.difference) + _mark(c), ci_of(c.difference_ci), c.verdict]
-        if c is not None and c.verdict == "better" and (ctx not in best or s.mean_loss < best[ctx][1]):
-            best[ctx] = (len(rows), s.mean_loss)
+        if c is not None and c.verdict == "better" and (ctx not in best or s.mean < best[ctx][1]):
+            best[ctx] = (len(rows), s.mean)
         rows.append(row)
     if not by_cell:  # nothing was compared: no columns of dashes for a difference that does not exist
         header, rows = header[:-3], [r[:-3] for r in rows]
@@ -231,7 +231,7 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
                 str(c.n_seeds),
                 f4(c.difference) + _mark(c),
                 ci_of(c.difference_ci),
-                f3(c.ppl_ratio),
+                f3(c.effect),
                 c.verdict,
                 fp(c.p_adjusted),
                 fp(c.p_equivalence),
@@ -312,8 +312,8 @@ def per_seed_table(stats: StudyStats) -> Table:
             f"{c.a} vs {c.b}",
             c.context_label,
             str(d.seed),
-            f4(d.loss_a),
-            f4(d.loss_b),
+            f4(d.value_a),
+            f4(d.value_b),
             f4(d.difference),
             d.run_a,
             d.run_b,

@@ -382,7 +382,7 @@ def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
     if cells and len({c.n_examples for c, _ in cells}) == 1:
         c0, k0 = cells[0]
         sentences.append(f"The eval set holds {_n(k0 + '.examples')} examples.")
-        if c0.base_loss is not None and len({c.base_loss for c, _ in cells}) == 1:
+        if c0.base is not None and len({c.base for c, _ in cells}) == 1:
             sentences.append(
                 f"On it the base model without adapters has an eval loss of {_n(k0 + '.base')} nats/token."
             )

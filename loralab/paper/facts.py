@@ -143,23 +143,23 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
 def _cell_numbers(c: CellSummary, key: str, i: int) -> list[Number]:
     src = f"stats.json: summaries[{i}]."
     out = [
-        Number(f"{key}.loss", c.mean_loss, "float", src + "mean_loss"),
+        Number(f"{key}.loss", c.mean, "float", src + "mean"),
         Number(f"{key}.lo", c.bootstrap_ci.low, "float", src + "bootstrap_ci.low"),
         Number(f"{key}.hi", c.bootstrap_ci.high, "float", src + "bootstrap_ci.high"),
-        Number(f"{key}.ppl", c.ppl, "float", src + "ppl", decimals=2),
+        Number(f"{key}.ppl", c.shown, "float", src + "shown", decimals=2),
         Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
         Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
     ]
-    if c.sd_loss is not None:
-        out.append(Number(f"{key}.sd", c.sd_loss, "float", src + "sd_loss", decimals=4))
+    if c.sd is not None:
+        out.append(Number(f"{key}.sd", c.sd, "float", src + "sd", decimals=4))
     if c.trainable_params is not None:
         out.append(Number(f"{key}.params", round(c.trainable_params), "int", src + "trainable_params"))
     if c.peak_trainable_params is not None:
         out.append(
             Number(f"{key}.peak", round(c.peak_trainable_params), "int", src + "peak_trainable_params")
         )
-    if c.base_loss is not None:
-        out.append(Number(f"{key}.base", c.base_loss, "float", src + "base_loss"))
+    if c.base is not None:
+        out.append(Number(f"{key}.base", c.base, "float", src + "base"))
     return out
 
 
@@ -167,18 +167,18 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
     src = f"stats.json: comparisons[{i}]."
     out = [
         Number(f"{key}.diff", c.difference, "float", src + "difference", decimals=4),
-        Number(f"{key}.ratio", c.ppl_ratio, "float", src + "ppl_ratio"),
+        Number(f"{key}.ratio", c.effect, "float", src + "effect"),
         Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
         Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
         Number(f"{key}.winrate", c.win_rate, "percent", src + "win_rate", decimals=1),
         Number(f"{key}.verdict", c.verdict, "text", src + "verdict"),
     ]
-    if c.difference_ci is not None and c.ppl_ratio_ci is not None:
+    if c.difference_ci is not None and c.effect_ci is not None:
         out += [
             Number(f"{key}.difflo", c.difference_ci.low, "float", src + "difference_ci.low", decimals=4),
             Number(f"{key}.diffhi", c.difference_ci.high, "float", src + "difference_ci.high", decimals=4),
-            Number(f"{key}.ratiolo", c.ppl_ratio_ci.low, "float", src + "ppl_ratio_ci.low"),
-            Number(f"{key}.ratiohi", c.ppl_ratio_ci.high, "float", src + "ppl_ratio_ci.high"),
+            Number(f"{key}.ratiolo", c.effect_ci.low, "float", src + "effect_ci.low"),
+            Number(f"{key}.ratiohi", c.effect_ci.high, "float", src + "effect_ci.high"),
         ]
     if c.p_primary is not None:
         out.append(Number(f"{key}.p", c.p_primary, "p", src + "p_primary"))
@@ -389,10 +389,10 @@ def _group_numbers(stats: StudyStats) -> list[Number]:
         bound = max(max(abs(c.difference_ci.low), abs(c.difference_ci.high)) for c in with_ci)  # type: ignore[union-attr]
         what = "comparisons[kind=vs_baseline].difference_ci (largest |end|)"
         out.append(Number("study.bound", bound, "float", src + what, decimals=4))
-    sds = [c.sd_loss for c in stats.summaries if c.sd_loss is not None]
+    sds = [c.sd for c in stats.summaries if c.sd is not None]
     if sds:
-        out.append(Number("study.seedsdlo", min(sds), "float", src + "summaries[].sd_loss (min)", decimals=4))
-        out.append(Number("study.seedsdhi", max(sds), "float", src + "summaries[].sd_loss (max)", decimals=4))
+        out.append(Number("study.seedsdlo", min(sds), "float", src + "summaries[].sd (min)", decimals=4))
+        out.append(Number("study.seedsdhi", max(sds), "float", src + "summaries[].sd (max)", decimals=4))
     return out
 
 

@@ -209,7 +209,7 @@ def discussion(inputs: StudyInputs, facts: PaperFacts) -> str:
                 if c.difference_ci
                 for e in (c.difference_ci.low, c.difference_ci.high)
             )
-            sds = [c.sd_loss for c in stats.summaries if c.sd_loss is not None]
+            sds = [c.sd for c in stats.summaries if c.sd is not None]
             if bound < min(sds):
                 text += (
                     " Every effect the data still allow is smaller than that seed-to-seed spread: at this"

@@ -16,7 +16,14 @@ from __future__ import annotations
 from loralab.record import RunRecord
 from loralab.results.allocation import Allocation, AllocationRecord, ModuleRank, read_allocation
 from loralab.results.exact_match import EXACT_MATCH, normalise_answer, score_answer
-from loralab.results.metric import EVAL_LOSS, Metric, get_metric, metric_names, register_metric
+from loralab.results.metric import (
+    EVAL_LOSS,
+    Metric,
+    get_metric,
+    metric_names,
+    register_metric,
+    registered_metrics,
+)
 from loralab.results.metrics_row import MetricsRow, parse_metrics_row, parse_metrics_rows
 from loralab.results.study_record import PlannedRun, StudyRecord, read_study_record
 
@@ -39,5 +46,6 @@ __all__ = [
     "read_allocation",
     "read_study_record",
     "register_metric",
+    "registered_metrics",
     "score_answer",
 ]

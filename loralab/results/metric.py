@@ -52,6 +52,11 @@ class Metric(BaseModel):
     display_name: str = Field(description="Name of the shown value (perplexity).")
     unit: str = Field(description="Unit of the aggregate (nats/token).")
     paper_name: str = Field(description="The words the paper uses for it (eval loss).")
+    default_margin: str = Field(
+        "1%",
+        description="δ when the study file declares none: for an exp metric 'P%' is a ratio of the shown"
+        " value within 1 ± P% (perplexity), for a percent metric P percentage points; else in `unit`.",
+    )
 
     @model_validator(mode="after")
     def _check_weighting(self) -> Metric:
@@ -81,6 +86,48 @@ class Metric(BaseModel):
     def display(self, value: float) -> float:
         """The aggregate as shown (perplexity for a mean NLL)."""
         return TRANSFORMS[self.transform](value)
+
+    @property
+    def sign(self) -> int:
+        """+1 when lower is better, -1 when higher is: `sign * (a - b) < 0` means a is better."""
+        return 1 if self.direction == "lower" else -1
+
+    def margin(self, spec: str | float) -> float:
+        """δ in the metric's unit from its declaration: 'P%' (exp: log(1 + P/100), a ratio of the
+        shown value; percent: P/100, percentage points) or a number in `unit`; a ConfigError if it is
+        not a positive margin."""
+        text = str(spec).strip()
+        try:
+            if text.endswith("%") and self.transform == "identity":
+                raise ValueError
+            if text.endswith("%"):
+                p = float(text[:-1]) / 100
+                value = math.log1p(p) if self.transform == "exp" else p
+            else:
+                value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value > 0):
+            pct = {"exp": f"a {self.display_name} ratio such as '1%'", "percent": "percentage points such as '1%'"}
+            raise ConfigError(
+                f"equivalence margin {spec!r} of {self.name} is not a positive margin; give"
+                f" {pct.get(self.transform, 'a number')} or {self.unit} such as 0.01"
+            )
+        return value
+
+    def effect(self, difference: float) -> float:
+        """A difference a − b as shown: the ratio of shown values for exp (perplexity ratio), percentage
+        points for percent, the difference itself otherwise."""
+        if self.transform == "exp":
+            return math.exp(difference)
+        return self.display(difference)
+
+    @property
+    def effect_name(self) -> str:
+        """What `effect` gives, in words."""
+        return {"exp": f"{self.display_name} ratio", "percent": "percentage points"}.get(
+            self.transform, f"difference ({self.unit})"
+        )
 
     def better(self, a: float, b: float) -> bool:
         """Whether value `a` is strictly better than `b`."""
@@ -136,6 +183,11 @@ def metric_names() -> list[str]:
     """Names of all registered metrics, sorted."""
     load_plugins()
     return sorted(_REGISTRY)
+
+
+def registered_metrics() -> list[Metric]:
+    """All registered metrics, by name."""
+    return [get_metric(n) for n in metric_names()]
 
 
 def get_metric(name: str) -> Metric:

@@ -38,6 +38,7 @@ from loralab.config import (
     set_dotted,
 )
 from loralab.errors import ConfigError, StoreError, validation_message
+from loralab.results import get_metric
 from loralab.results.study_record import read_study_record
 
 STUDY_KEYS = (
@@ -95,6 +96,30 @@ class StudyAnalysis(BaseModel):
         description="A companion study in the same store root that repeats the baseline with evaluations"
         " during training (`train.eval_every`); its eval curve tells whether training had converged.",
     )
+    metrics: tuple[str, ...] | None = Field(
+        None,
+        description="Metrics to analyse (registered names); default: the primary and every metric all runs"
+        " recorded (`train.eval_metrics`). Each metric other than the primary is a family of its own.",
+    )
+    primary_metric: str = Field(
+        "eval_loss",
+        description="The metric the verdicts lead with (stats.json's top level, the abstract's verdicts);"
+        " `equivalence_margin` is its δ.",
+    )
+    margins: dict[str, str] = Field(
+        default_factory=dict,
+        description="δ of the other metrics by name ('2%' is 2 percentage points for exact_match);"
+        " default: each metric's own.",
+    )
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> StudyAnalysis:
+        for name in [self.primary_metric, *(self.metrics or ()), *self.margins]:
+            get_metric(name)  # a ConfigError naming the known ones
+        get_metric(self.primary_metric).margin(self.equivalence_margin)
+        for name, spec in self.margins.items():
+            get_metric(name).margin(spec)
+        return self
 
     @field_validator("equivalence_margin", mode="before")
     @classmethod

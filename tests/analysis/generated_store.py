@@ -41,13 +41,17 @@ def generate_store(
     seed: int = 0,
     write_plan: bool = True,
     config: dict[str, dict[str, Any]] | None = None,
+    accuracy: dict[str, float] | None = None,
 ) -> Path:
     """Write `<root>/<study>/` with one run per strategy × budget × lr × seed; returns the study dir.
 
     `states` marks some (strategy, budget, seed) runs as failed/running/pending (no eval files) or
     'missing' (no directory at all, but listed in the plan). `config` updates config sections of
-    every run, e.g. `{"data": {"source": "/some/file.json"}}`.
+    every run, e.g. `{"data": {"source": "/some/file.json"}}`. `accuracy` (strategy -> probability of
+    an exact match) adds per-example `exact_match` (0/1) and `task` columns, drawn from their own
+    generator so the losses are the same with or without them; the base model scores 0.1.
     """
+    acc_rng = np.random.default_rng(seed + 1000)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(5, 60, n_examples).astype(float)
     mu = rng.normal(2.0, 0.5, n_examples)
@@ -78,8 +82,13 @@ def generate_store(
             continue
         frame = pd.DataFrame({"example": np.arange(n_examples), "nll_sum": nll, "tokens": tokens})
         frame["nll_mean"] = frame["nll_sum"] / frame["tokens"]
-        atomic_write_parquet(rd.eval_examples, frame)
         base = frame.assign(nll_sum=tokens * (mu + 0.3), nll_mean=mu + 0.3)
+        if accuracy is not None:
+            task = np.array(["add", "copy"])[np.arange(n_examples) % 2]
+            frame["task"] = base["task"] = task
+            frame["exact_match"] = (acc_rng.random(n_examples) < accuracy[strategy]).astype(np.int64)
+            base["exact_match"] = (acc_rng.random(n_examples) < 0.1).astype(np.int64)
+        atomic_write_parquet(rd.eval_examples, frame)
         atomic_write_parquet(rd.base_eval_examples, base)
         loss = float(nll.sum() / tokens.sum())
         params = 1000 * rank

@@ -146,7 +146,7 @@ def test_box_plot_shows_and_counts_the_examples_beyond_its_whiskers(study, tmp_p
     for strategy in counts:
         gains = []
         for rid in first[first["strategy"] == strategy]["run_id"]:
-            run, base = data.nll[rid], data.base_nll[rid]
+            run, base = data.examples[rid], data.base_examples[rid]
             gains.append((base["nll_sum"].to_numpy() - run["nll_sum"].to_numpy()) / run["tokens"].to_numpy())
         g = np.mean(gains, axis=0)
         q1, q3 = np.percentile(g, [25, 75])

@@ -26,7 +26,7 @@ def directory(tmp_path):
 
 def arm_arrays(data, strategy):
     runs = data.done[data.done["strategy"] == strategy].sort_values("seed")
-    frames = [data.nll[r] for r in runs["run_id"]]
+    frames = [data.examples[r] for r in runs["run_id"]]
     return np.stack([f["nll_sum"] for f in frames]), np.stack([f["tokens"] for f in frames])
 
 
@@ -75,3 +75,57 @@ def test_no_finished_runs_is_an_error(tmp_path):
     )
     with pytest.raises(AnalysisError, match="no finished runs"):
         study_stats(load_study_dir(directory), SETTINGS)
+
+
+ACCURACY = {"uniform": 0.5, "linear-decay": 0.8, "attention-heavy": 0.5, "spectrum": 0.2}
+
+
+def _without_run_ids(comparison):
+    """A comparison's fields without the run ids (the two stores' roots, hence ids, differ)."""
+    out = comparison.model_dump()
+    out["per_seed"] = [{k: v for k, v in x.items() if k not in ("run_a", "run_b")} for x in out["per_seed"]]
+    return out
+
+
+def test_a_second_metric_is_its_own_family_and_leaves_the_loss_unchanged(tmp_path):
+    """exact_match recorded per example flows through cells and comparisons like the loss: its values,
+    its interval (scipy), its direction (higher is better) and its own Bonferroni family; the loss
+    statistics are the same as in a store without it."""
+    plain = study_stats(load_study_dir(generate_store(tmp_path / "a", seeds=(0, 1, 2, 3))), SETTINGS)
+    data = load_study_dir(generate_store(tmp_path / "b", seeds=(0, 1, 2, 3), accuracy=ACCURACY))
+    stats = study_stats(data, SETTINGS)
+    assert data.metrics == ("eval_loss", "exact_match") and stats.metric == "eval_loss"
+    assert stats.summaries == plain.summaries
+    assert [_without_run_ids(c) for c in stats.comparisons] == [_without_run_ids(c) for c in plain.comparisons]
+    (acc,) = stats.secondary
+    assert acc.metric == "exact_match" and acc.family_size == 3 and acc.margin == pytest.approx(0.01)
+    scores = {
+        s: np.array([data.examples[r]["exact_match"].mean() for r in g.sort_values("seed")["run_id"]])
+        for s, g in data.done.groupby("strategy")
+    }
+    cell = next(c for c in acc.summaries if c.strategy == "linear-decay")
+    assert cell.mean == pytest.approx(scores["linear-decay"].mean(), rel=1e-12)
+    assert cell.shown == pytest.approx(100 * cell.mean)
+    base = [data.base_examples[r]["exact_match"].mean() for r in data.done["run_id"] if r in data.base_examples]
+    assert cell.base == pytest.approx(np.mean(base[:4]), abs=0.2)  # the base model scores about 0.1
+    by = {c.a: c for c in acc.comparisons}
+    d = scores["linear-decay"] - scores["uniform"]
+    ref = scipy_stats.t.interval(1 - 0.05 / 3, len(d) - 1, loc=d.mean(), scale=scipy_stats.sem(d))
+    up = by["linear-decay"]
+    assert (up.difference_ci.low, up.difference_ci.high) == pytest.approx(ref, rel=1e-9)
+    assert up.difference > 0 and up.verdict == "better" and up.share_seeds_better == 1.0
+    assert up.effect == pytest.approx(100 * up.difference)  # percentage points
+    assert by["spectrum"].verdict == "worse" and by["spectrum"].prob_improvement == 0.0
+    assert by["attention-heavy"].verdict in ("unresolved", "equivalent")
+
+
+def test_a_study_file_chooses_its_metrics_and_a_metric_no_run_recorded_is_one_line(tmp_path):
+    from loralab.results.study_record import StudyRecord
+
+    directory = generate_store(tmp_path, seeds=(0, 1, 2), accuracy=ACCURACY)
+    only_loss = StudyRecord(name="gen", definition={"analysis": {"metrics": ["eval_loss"]}})
+    assert study_stats(load_study_dir(directory, plan=only_loss), SETTINGS).secondary == []
+    plain = generate_store(tmp_path / "p", seeds=(0, 1, 2))
+    asked = StudyRecord(name="gen", definition={"analysis": {"metrics": ["eval_loss", "exact_match"]}})
+    with pytest.raises(AnalysisError, match="did not record exact_match"):
+        study_stats(load_study_dir(plain, plan=asked), SETTINGS)

@@ -53,16 +53,16 @@ def make_stats(
                 n_seeds=len(seeds),
                 seeds=list(seeds),
                 n_examples=64,
-                mean_loss=loss,
-                sd_loss=0.00321,
-                ppl=2.718281828**loss,
+                mean=loss,
+                sd=0.00321,
+                shown=2.718281828**loss,
                 t_ci=_interval(loss - 0.01, loss + 0.01, "t over seeds"),
                 bootstrap_ci=_interval(loss - 0.0111, loss + 0.0122),
-                ppl_ci=_interval(2.718281828 ** (loss - 0.0111), 2.718281828 ** (loss + 0.0122)),
+                shown_ci=_interval(2.718281828 ** (loss - 0.0111), 2.718281828 ** (loss + 0.0122)),
                 trainable_params=123456.0,
                 # a dynamic strategy (AdaLoRA) trains more parameters than its final ranks keep
                 peak_trainable_params=185184.0 if s == "adalora" else 123456.0,
-                base_loss=2.5,
+                base=2.5,
             )
         )
         coverage.append(
@@ -94,14 +94,14 @@ def make_stats(
                 n_seeds=len(seeds),
                 seeds=list(seeds),
                 n_examples=64,
-                loss_a=2.0 + d,
-                loss_b=2.0,
+                value_a=2.0 + d,
+                value_b=2.0,
                 difference=d,
                 difference_ci=_interval(d - 0.004, d + 0.0035, "t over per-seed differences, simultaneous"),
                 difference_t_ci=_interval(d - 0.005, d + 0.005, "t over seeds"),
-                ppl_ratio=2.718281828**d,
+                effect=2.718281828**d,
                 example_ci=_interval(d - 0.002, d + 0.002),
-                ppl_ratio_ci=_interval(2.718281828 ** (d - 0.004), 2.718281828 ** (d + 0.0035)),
+                effect_ci=_interval(2.718281828 ** (d - 0.004), 2.718281828 ** (d + 0.0035)),
                 seed_t=None,
                 seed_sign_flip=_test("seed_sign_flip", 0.25, 3),
                 example_permutation=_test("example_permutation", 0.0004 if sig else 0.3123, 64),
@@ -122,7 +122,7 @@ def make_stats(
                 params_a=123000.0,
                 params_b=123456.0,
                 per_seed=[
-                    SeedDifference(seed=k, run_a="a", run_b="b", loss_a=2.0 + d, loss_b=2.0, difference=d)
+                    SeedDifference(seed=k, run_a="a", run_b="b", value_a=2.0 + d, value_b=2.0, difference=d)
                     for k in seeds
                 ],
             )

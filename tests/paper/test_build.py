@@ -60,8 +60,8 @@ def _expected(raw_stats: dict, spec_config: dict, source: str, study=None):
         return min(e["low"] for e in ends) if path.endswith("(min)") else max(e["high"] for e in ends)
     if path == "comparisons[kind=vs_baseline].difference_ci (largest |end|)":
         return max(abs(c["difference_ci"][e]) for c in family if c["difference_ci"] for e in ("low", "high"))
-    if path.startswith("summaries[].sd_loss"):
-        sds = [c["sd_loss"] for c in raw_stats["summaries"] if c["sd_loss"] is not None]
+    if path.startswith("summaries[].sd"):
+        sds = [c["sd"] for c in raw_stats["summaries"] if c["sd"] is not None]
         return min(sds) if path.endswith("(min)") else max(sds)
     if path == "convergence.total_steps - start_step":
         return raw_stats["convergence"]["total_steps"] - raw_stats["convergence"]["start_step"]

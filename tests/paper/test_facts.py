@@ -41,7 +41,7 @@ def test_unresolved_says_how_many_seeds_would_resolve_it():
 
 
 def test_one_seed_is_unresolved_without_an_interval():
-    stats, c = _comparison(verdict="unresolved", difference_ci=None, ppl_ratio_ci=None, n_seeds=1)
+    stats, c = _comparison(verdict="unresolved", difference_ci=None, effect_ci=None, n_seeds=1)
     text = claim_sentence(c, "cmp.k", stats)
     assert "unresolved" in text and "difflo" not in text
 

@@ -552,7 +552,7 @@ def test_analysis_loader_survives_damaged_store_files(tmp_path: Path) -> None:
     data = load_study_dir(study_dir, warn=seen.append)
     states = dict(zip(data.runs["run_id"], data.runs["state"], strict=True))
     assert states[rds[0].run_id] == states[rds[1].run_id] == "pending"
-    assert rds[4].run_id in data.nll and rds[4].run_id not in data.base_nll
+    assert rds[4].run_id in data.examples and rds[4].run_id not in data.base_examples
     assert len(seen) == 1 and str(rds[4].base_eval_examples) in seen[0]
 
 
