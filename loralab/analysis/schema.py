@@ -125,6 +125,10 @@ class CellSummary(_Frozen):
         " for dynamic strategies, whose budget holds on their final ranks.",
     )
     base: float | None = Field(description="The base model's metric (no adapter), mean over its runs' evals.")
+    by_task: dict[str, float] | None = Field(
+        None, description="The metric per task (where eval records name tasks), mean over seeds; descriptive."
+    )
+    base_by_task: dict[str, float] | None = Field(None, description="The base model's metric per task.")
 
 
 class Comparison(_Frozen):

@@ -167,10 +167,29 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
                 trainable_params=None if pd.isna(params) else float(params),
                 peak_trainable_params=None if pd.isna(peak) else float(peak),
                 base=float(np.mean(base)) if base else None,
+                by_task=_by_task([data.examples[r] for r in rids], metric),
+                base_by_task=_by_task([data.base_examples[r] for r in rids if r in data.base_examples], metric),
             )
         )
     order = strategy_order([s.strategy for s in out], data.baseline)
     return sorted(out, key=lambda s: (_sort_key(s.cell, data.context_fields), order.index(s.strategy)))
+
+
+def _by_task(frames: list[pd.DataFrame], metric: Metric) -> dict[str, float] | None:
+    """The metric per task, mean over the runs' frames; None unless every frame names tasks."""
+    if not frames or any("task" not in f.columns or not set(metric.columns) <= set(f.columns) for f in frames):
+        return None
+    per_run = []
+    for f in frames:
+        named = f[f["task"].fillna("") != ""]
+        weight = named[metric.weighting] if metric.weighting else pd.Series(1.0, index=named.index)
+        sums = pd.DataFrame({"task": named["task"], "v": named[metric.value_column].astype(float), "w": weight})
+        grouped = sums.groupby("task", sort=True)[["v", "w"]].sum()
+        per_run.append(grouped["v"] / grouped["w"])
+    if not per_run or per_run[0].empty:
+        return None
+    mean = pd.concat(per_run, axis=1).mean(axis=1)
+    return {str(k): float(v) for k, v in mean.items()}
 
 
 def _base(data: StudyData, rid: str, metric: Metric) -> tuple[np.ndarray, np.ndarray] | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Literal, TypeVar, overload
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loralab.errors import ConfigError
@@ -23,7 +24,7 @@ from loralab.errors import ConfigError
 ENTRY_POINT_GROUP = "loralab.metrics"
 TRANSFORMS: dict[str, Callable[[float], float]] = {
     "identity": lambda x: x,
-    "exp": math.exp,
+    "exp": lambda x: float(np.exp(x)),  # numpy's exp, as the analysis always used (math.exp can differ by an ulp)
     "percent": lambda x: 100 * x,
 }
 
@@ -119,7 +120,7 @@ class Metric(BaseModel):
         """A difference a − b as shown: the ratio of shown values for exp (perplexity ratio), percentage
         points for percent, the difference itself otherwise."""
         if self.transform == "exp":
-            return math.exp(difference)
+            return float(np.exp(difference))
         return self.display(difference)
 
     @property

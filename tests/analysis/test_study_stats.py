@@ -95,7 +95,10 @@ def test_a_second_metric_is_its_own_family_and_leaves_the_loss_unchanged(tmp_pat
     data = load_study_dir(generate_store(tmp_path / "b", seeds=(0, 1, 2, 3), accuracy=ACCURACY))
     stats = study_stats(data, SETTINGS)
     assert data.metrics == ("eval_loss", "exact_match") and stats.metric == "eval_loss"
-    assert stats.summaries == plain.summaries
+    per_task = {"by_task", "base_by_task"}  # only the store with tasks has them
+    assert [c.model_dump(exclude=per_task) for c in stats.summaries] == [
+        c.model_dump(exclude=per_task) for c in plain.summaries
+    ]
     assert [_without_run_ids(c) for c in stats.comparisons] == [_without_run_ids(c) for c in plain.comparisons]
     (acc,) = stats.secondary
     assert acc.metric == "exact_match" and acc.family_size == 3 and acc.margin == pytest.approx(0.01)
@@ -129,3 +132,19 @@ def test_a_study_file_chooses_its_metrics_and_a_metric_no_run_recorded_is_one_li
     asked = StudyRecord(name="gen", definition={"analysis": {"metrics": ["eval_loss", "exact_match"]}})
     with pytest.raises(AnalysisError, match="did not record exact_match"):
         study_stats(load_study_dir(plain, plan=asked), SETTINGS)
+
+
+def test_per_task_breakdown_is_the_metric_on_each_task(tmp_path):
+    data = load_study_dir(generate_store(tmp_path, seeds=(0, 1), accuracy=ACCURACY))
+    (acc,) = study_stats(data, SETTINGS).secondary
+    cell = next(c for c in acc.summaries if c.strategy == "uniform")
+    rids = data.done[data.done["strategy"] == "uniform"]["run_id"]
+    for task in ("add", "copy"):
+        runs = [data.examples[r] for r in rids]
+        want = np.mean([f[f["task"] == task]["exact_match"].mean() for f in runs])
+        assert cell.by_task[task] == pytest.approx(want, rel=1e-12)
+    assert set(cell.base_by_task) == {"add", "copy"}
+    loss_cell = next(c for c in study_stats(data, SETTINGS).summaries if c.strategy == "uniform")
+    adds = [data.examples[r][data.examples[r]["task"] == "add"] for r in rids]
+    want = np.mean([g["nll_sum"].sum() / g["tokens"].sum() for g in adds])  # token-weighted per task
+    assert loss_cell.by_task["add"] == pytest.approx(want, rel=1e-12)
