@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loralab.analysis.schema import Comparison, Interval, StudyStats
+from loralab.analysis.schema import Comparison, Interval, MetricStats, StudyStats
+from loralab.results import Metric, get_metric
 from loralab.store import atomic_write_text
 
 ROUNDING = (
@@ -347,14 +348,115 @@ def coverage_table(stats: StudyStats) -> Table:
     return Table("coverage", f"Study {stats.study}: coverage ({status})", header, rows)
 
 
+def _shown(metric: Metric, x: float | None) -> str:
+    """A value as the metric shows it: a percentage to 1 decimal, perplexity to 3, else 4 decimals."""
+    if x is None:
+        return "–"
+    return {"percent": f"{metric.display(x):.1f}", "exp": f"{metric.display(x):.3f}"}.get(
+        metric.transform, f"{x:.4f}"
+    )
+
+
+def _effect(metric: Metric, x: float | None, signed: bool = True) -> str:
+    """A difference as the metric shows it: percentage points to 1 decimal, a ratio to 3, else 4."""
+    if x is None:
+        return "–"
+    value = metric.effect(x)
+    if metric.transform == "exp":
+        return f"{value:.3f}"
+    decimals = 1 if metric.transform == "percent" else 4
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _effect_ci(metric: Metric, interval: Interval | None) -> str:
+    if interval is None:
+        return "–"
+    return f"[{_effect(metric, interval.low, False)}, {_effect(metric, interval.high, False)}]"
+
+
+def metric_table(stats: StudyStats, section: MetricStats) -> Table:
+    """A secondary metric per cell: its value with interval, the base model's, Δ vs baseline with the
+    interval its verdict rests on (its own family), p (adj.)."""
+    metric = get_metric(section.metric)
+    by_cell = {(c.context_label, c.a): c for c in section.comparisons if c.kind == "vs_baseline"}
+    ctx_fields = [f for f in stats.cell_fields if f != "strategy"]
+    unit = "%" if metric.transform == "percent" else metric.unit
+    delta = "pp" if metric.transform == "percent" else metric.effect_name
+    header = [*[f.split(".")[-1] for f in ctx_fields], "strategy", "seeds", f"{metric.name} ({unit})"]
+    header += [f"{stats.settings.confidence:.0%} CI", "base model", f"Δ vs {stats.baseline} ({delta})"]
+    header += ["Δ interval", "verdict", "p (adj.)"]
+    rows = []
+    for s in section.summaries:
+        c = by_cell.get((_ctx_label(s.cell), s.strategy))
+        row = [*(str(s.cell.get(f)) for f in ctx_fields), s.strategy, str(s.n_seeds), _shown(metric, s.mean)]
+        row += [f"[{_shown(metric, s.bootstrap_ci.low)}, {_shown(metric, s.bootstrap_ci.high)}]"]
+        row += [_shown(metric, s.base)]
+        if c is None:
+            row += ["–", "–", "–", "–"]
+        else:
+            row += [_effect(metric, c.difference) + _mark(c), _effect_ci(metric, c.difference_ci), c.verdict]
+            row += [fp(c.p_adjusted)]
+        rows.append(row)
+    better = "higher" if metric.direction == "higher" else "lower"
+    level = 1 - stats.settings.alpha
+    note = (
+        f"A secondary metric ({_lower_first(metric.description.rstrip('.'))}), {better} is better. Its comparisons are a"
+        f" family of their own: each Δ interval is a t-interval over per-seed paired differences,"
+        f" simultaneous at {level:.0%} over its {section.family_size} comparison(s) (Bonferroni);"
+        f" equivalent within ±δ = {_effect(metric, section.margin, False)} {delta}. The verdicts of the"
+        f" primary metric ({stats.metric}) are not corrected for this family."
+    )
+    return Table(
+        section.metric,
+        f"Study {stats.study}: {metric.paper_name} per cell (secondary metric)",
+        header,
+        rows,
+        frozenset(),
+        (note,),
+    )
+
+
+def task_table(stats: StudyStats, section: MetricStats) -> Table | None:
+    """The metric per task for each cell and the base model (descriptive; no test per task)."""
+    metric = get_metric(section.metric)
+    cells = [s for s in section.summaries if s.by_task]
+    if not cells:
+        return None
+    tasks = sorted({t for s in cells for t in s.by_task or {}})
+    base = next((s.base_by_task for s in cells if s.base_by_task), None)
+    header = ["task", *(s.label if len(cells) > len({s.strategy for s in cells}) else s.strategy for s in cells)]
+    header += ["base model"] if base else []
+    rows = []
+    for t in tasks:
+        row = [t, *(_shown(metric, (s.by_task or {}).get(t)) for s in cells)]
+        rows.append(row + ([_shown(metric, base.get(t))] if base else []))
+    return Table(
+        f"{section.metric}_by_task",
+        f"Study {stats.study}: {metric.paper_name} per task (mean over seeds; descriptive)",
+        header,
+        rows,
+        frozenset(),
+        (f"Per task, {metric.paper_name} averaged over each cell's seeds; no test per task.",),
+    )
+
+
 def all_tables(stats: StudyStats) -> list[Table]:
-    return [
+    tables = [
         main_table(stats),
         comparisons_table(stats),
         tests_table(stats),
         per_seed_table(stats),
         coverage_table(stats),
     ]
+    for section in stats.secondary:
+        tables.append(metric_table(stats, section))
+        by_task = task_table(stats, section)
+        tables += [by_task] if by_task is not None else []
+    return tables
 
 
 def write_tables(stats: StudyStats, out: Path) -> dict[str, list[Path]]:

@@ -67,3 +67,26 @@ def test_comparisons_and_coverage_tables(stats, tmp_path: Path):
     assert "INCOMPLETE" in cov.caption
     row = next(r for r in cov.rows if "spectrum" in r[0])
     assert row[1:4] == ["0,1,2,3,4", "0,1,2,3", "4"]
+
+
+def test_a_secondary_metric_gets_its_table_and_a_per_task_table(tmp_path):
+    from loralab.analysis.load import load_study_dir
+    from loralab.analysis.schema import Settings
+    from loralab.analysis.study_stats import study_stats
+    from loralab.analysis.tables import all_tables
+
+    from .generated_store import generate_store
+
+    accuracy = {"uniform": 0.5, "linear-decay": 0.8, "attention-heavy": 0.5, "spectrum": 0.2}
+    directory = generate_store(tmp_path, seeds=(0, 1, 2, 3), accuracy=accuracy)
+    stats = study_stats(load_study_dir(directory), Settings(n_resamples=500))
+    tables = {t.name: t for t in all_tables(stats)}
+    acc, by_task = tables["exact_match"], tables["exact_match_by_task"]
+    (section,) = stats.secondary
+    row = next(r for r in acc.rows if r[0] == "linear-decay")
+    comp = next(c for c in section.comparisons if c.a == "linear-decay")
+    assert row[-2] == "better" and row[-4] == f"{100 * comp.difference:+.1f}"  # percentage points
+    assert row[-3] == f"[{100 * comp.difference_ci.low:.1f}, {100 * comp.difference_ci.high:.1f}]"
+    assert "family of their own" in acc.notes[0] and "higher is better" in acc.notes[0]
+    assert [r[0] for r in by_task.rows] == ["add", "copy"] and by_task.header[-1] == "base model"
+    assert "exact_match" not in {t.name for t in all_tables(study_stats(load_study_dir(generate_store(tmp_path / "p")), Settings(n_resamples=500)))}
