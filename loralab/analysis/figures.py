@@ -22,9 +22,10 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
-from loralab.analysis.schema import StudyStats
+from loralab.analysis.schema import MetricStats, StudyStats
 from loralab.analysis.study_stats import fmt_value, label_of, natural_key, strategy_order
 from loralab.modules import in_model_order
+from loralab.results import Metric, get_metric, metric_names
 
 WIDTH = 3.4  # inches: one column of a two-column paper
 STYLE = {
@@ -116,22 +117,27 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
         return save(fig, out, "eval_loss")
 
 
-def forest(stats: StudyStats, out: Path) -> list[Path]:
-    """Paired differences vs the baseline with the simultaneous interval each verdict rests on, ±δ shaded."""
-    every = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+def forest(stats: StudyStats, out: Path, section: MetricStats | None = None) -> list[Path]:
+    """Paired differences vs the baseline with the simultaneous interval each verdict rests on, ±δ
+    shaded: of the primary metric, or of a secondary `section` (drawn in its shown unit, e.g. pp)."""
+    section = section or stats.metric_sections()[0]
+    metric = get_metric(section.metric)
+    scale = 100.0 if metric.transform == "percent" else 1.0  # a fraction is drawn in percentage points
+    every = [c for c in section.comparisons if c.kind == "vs_baseline"]
     comps = every[:MAX_FOREST]
     if not comps:
         return []
+    margin = section.margin * scale
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.9 + 0.22 * len(comps)))
-        ax.axvspan(-stats.margin, stats.margin, color="0.92", lw=0, zorder=0)
+        ax.axvspan(-margin, margin, color="0.92", lw=0, zorder=0)
         for i, c in enumerate(comps):
             y = len(comps) - 1 - i
             colour = strategy_colour(c.a)
             if c.difference_ci is not None:
-                ax.plot([c.difference_ci.low, c.difference_ci.high], [y, y], color=colour, lw=1.4)
+                ax.plot([scale * c.difference_ci.low, scale * c.difference_ci.high], [y, y], color=colour, lw=1.4)
             ax.plot(
-                c.difference,
+                scale * c.difference,
                 y,
                 strategy_marker(c.a),
                 color=colour,
@@ -147,18 +153,23 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
                 color="0.25",
             )
         ax.axvline(0, color="0.3", lw=0.8, ls="--")
-        ends = [abs(c.difference) for c in comps]  # a one-seed comparison has its point only
+        ends = [abs(scale * c.difference) for c in comps]  # a one-seed comparison has its point only
         ends += [
-            abs(v) for c in comps if c.difference_ci for v in (c.difference_ci.low, c.difference_ci.high)
+            abs(scale * v)
+            for c in comps
+            if c.difference_ci
+            for v in (c.difference_ci.low, c.difference_ci.high)
         ]
-        reach = max(stats.margin, *ends)
+        reach = max(margin, *ends)
         ax.set_xlim(-1.15 * reach, 1.15 * reach)  # symmetric, so the ±δ band and 0 read at a glance
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # labels must not collide
         ax.set_ylim(-0.6, len(comps) - 0.4)
         labels = [c.a if not c.context else f"{c.a} · {_values(c.context)}" for c in comps]
         labels = [f"{lab}{' ‡' if c.caveat else ''}" for lab, c in zip(labels, comps, strict=True)]
         ax.set_yticks(range(len(comps))[::-1], labels)
-        ax.set_xlabel(f"Δ eval loss vs {stats.baseline} (nats/token)\n< 0: better than {stats.baseline}")
+        unit = "percentage points" if scale != 1 else metric.unit
+        better = "< 0" if metric.direction == "lower" else "> 0"
+        ax.set_xlabel(f"Δ {metric.paper_name} vs {stats.baseline} ({unit})\n{better}: better than {stats.baseline}")
         title = f"Paired Δ, {1 - stats.settings.alpha:.0%} simultaneous intervals; grey: ±δ"
         if len(every) > len(comps):
             title += f"\nfirst {len(comps)} of {len(every)} (all in the tables)"
@@ -167,7 +178,7 @@ def forest(stats: StudyStats, out: Path) -> list[Path]:
             fig.text(0.01, 0.005, "‡ " + _caveats(comps), fontsize=6, color="0.3", va="bottom")
         ax.grid(axis="y", visible=False)
         fig.tight_layout(rect=(0, 0.04 if any(c.caveat for c in comps) else 0, 0.9, 1))
-        return save(fig, out, "forest")
+        return save(fig, out, "forest" if section.metric == stats.metric else f"forest_{section.metric}")
 
 
 SMOOTH_FRACTION = 12  # the rolling window of the training curves: this fraction of the steps
@@ -575,6 +586,8 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 
+SECONDARY_FOREST = "forest_"  # + a secondary metric's name: its forest plot
+
 # A study whose every cell has one seed: its captions say so instead of "mean over seeds" and a band.
 ONE_SEED_WORDS = (
     (": mean over seeds and the min–max band", "; one seed"),
@@ -598,10 +611,23 @@ UNCOMPARED_WORDS = (
 )
 
 
+def secondary_forest_caption(metric: Metric) -> str:
+    """The caption of a secondary metric's forest plot, from the metric's own words."""
+    unit = "percentage points" if metric.transform == "percent" else metric.unit
+    better = "negative" if metric.direction == "lower" else "positive"
+    return (
+        f"Paired {metric.paper_name} differences against the baseline in {unit} ({better}: better), each"
+        " with the simultaneous t-interval over seeds that its verdict rests on (this metric's own family);"
+        " grey band: ±δ; filled markers: better or worse."
+    )
+
+
 def figure_caption(name: str, stats: StudyStats | None = None) -> str:
     """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
     with one seed per cell or without comparisons, in words that fit it."""
     caption = next((f.caption for f in FIGURES if f.name == name), None)
+    if caption is None and name.startswith(SECONDARY_FOREST) and name[len(SECONDARY_FOREST) :] in metric_names():
+        caption = secondary_forest_caption(get_metric(name[len(SECONDARY_FOREST) :]))
     if caption is None:
         return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."
     if stats is not None and stats.summaries and all(c.n_seeds == 1 for c in stats.summaries):
@@ -624,6 +650,13 @@ def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, li
         else:
             for suffix in (".pdf", ".png"):
                 (out / f"{figure.name}{suffix}").unlink(missing_ok=True)
+    for section in stats.secondary:
+        files = forest(stats, out, section)
+        if files:
+            made[f"{SECONDARY_FOREST}{section.metric}"] = files
+    for stale in out.glob(f"{SECONDARY_FOREST}*"):  # a metric no longer analysed
+        if stale.stem not in made:
+            stale.unlink()
     return made
 
 

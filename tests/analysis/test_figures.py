@@ -196,3 +196,24 @@ def test_one_seed_captions_drop_the_seed_band():
         caption = figure_caption(f.name, one)
         assert "over seeds" not in caption.replace("interval over seeds", ""), (f.name, caption)
         assert "min–max" not in caption, (f.name, caption)
+
+
+def test_a_secondary_metric_gets_its_forest_plot_in_its_own_unit(tmp_path):
+    from loralab.analysis.figures import figure_caption, write_figures
+    from loralab.analysis.load import load_study_dir
+    from loralab.analysis.schema import Settings
+    from loralab.analysis.study_stats import study_stats
+
+    from .generated_store import generate_store
+
+    accuracy = {"uniform": 0.5, "linear-decay": 0.8, "attention-heavy": 0.5, "spectrum": 0.2}
+    data = load_study_dir(generate_store(tmp_path / "s", seeds=(0, 1, 2), accuracy=accuracy))
+    stats = study_stats(data, Settings(n_resamples=300))
+    out = tmp_path / "figs"
+    made = write_figures(stats, data, out)
+    assert "forest" in made and "forest_exact_match" in made
+    assert "percentage points (positive: better)" in figure_caption("forest_exact_match", stats)
+    (out / "forest_gone.png").write_bytes(b"stale")
+    plain = load_study_dir(generate_store(tmp_path / "p", seeds=(0, 1, 2)))
+    again = write_figures(study_stats(plain, Settings(n_resamples=300)), plain, out)
+    assert "forest_exact_match" not in again and not list(out.glob("forest_*"))
