@@ -116,18 +116,7 @@ def load_study_dir(
         record = _run_record(rd)
         configs[rd.run_id] = record.pop("_config")
         records.append(record)
-        if record["analysable"]:
-            try:
-                nll[rd.run_id] = _read_examples(rd.eval_examples)
-            except UnreadableFile as e:
-                warn(f"warning: {e}; run {rd.run_id} is left out (shown as unreadable in the coverage)")
-                record["analysable"] = False
-                record["error"] = str(e)
-        if record["analysable"] and rd.base_eval_examples.exists():
-            try:
-                base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
-            except UnreadableFile as e:  # optional: the run is analysed without its base-model losses
-                warn(f"warning: {e}; run {rd.run_id} is analysed without its base-model losses")
+        _read_losses(rd, record, nll, base_nll, warn)
         curves.append(_curve(rd))
         alloc, traj = _allocation(rd)
         allocs.append(alloc)
@@ -236,6 +225,29 @@ def _companion_curve(
                     " analysis.learning_curve)"
                 )
     return _eval_curves(other.runs, other.curves, baseline), other.name
+
+
+def _read_losses(
+    rd: RunDir,
+    record: dict[str, Any],
+    nll: dict[str, pd.DataFrame],
+    base_nll: dict[str, pd.DataFrame],
+    warn: Callable[[str], None],
+) -> None:
+    """Read an analysable run's per-example losses into `nll` (and the base model's into `base_nll`);
+    an unreadable eval file makes the run not analysable, with the file named in `warn` and its row."""
+    if record["analysable"]:
+        try:
+            nll[rd.run_id] = _read_examples(rd.eval_examples)
+        except UnreadableFile as e:
+            warn(f"warning: {e}; run {rd.run_id} is left out (shown as unreadable in the coverage)")
+            record["analysable"] = False
+            record["error"] = str(e)
+    if record["analysable"] and rd.base_eval_examples.exists():
+        try:
+            base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
+        except UnreadableFile as e:  # optional: the run is analysed without its base-model losses
+            warn(f"warning: {e}; run {rd.run_id} is analysed without its base-model losses")
 
 
 def _run_record(rd: RunDir) -> dict[str, Any]:
