@@ -51,7 +51,9 @@ def fit_components(data: StudyData) -> Components:
     strategies = sorted(done["strategy"].unique())
     seeds = sorted(set.intersection(*(set(done[done.strategy == s].seed) for s in strategies)))
     rid = {(r.strategy, int(r.seed)): r.run_id for r in done.itertuples()}
-    nll = np.stack([[data.examples[rid[(j, s)]]["nll_sum"].to_numpy(float) for s in seeds] for j in strategies])
+    nll = np.stack(
+        [[data.examples[rid[(j, s)]]["nll_sum"].to_numpy(float) for s in seeds] for j in strategies]
+    )
     tok = data.examples[rid[(strategies[0], seeds[0])]]["tokens"].to_numpy(float)
     loss = nll.sum(-1) / tok.sum()  # (J, n)
     J, n = loss.shape

@@ -135,7 +135,9 @@ def forest(stats: StudyStats, out: Path, section: MetricStats | None = None) -> 
             y = len(comps) - 1 - i
             colour = strategy_colour(c.a)
             if c.difference_ci is not None:
-                ax.plot([scale * c.difference_ci.low, scale * c.difference_ci.high], [y, y], color=colour, lw=1.4)
+                ax.plot(
+                    [scale * c.difference_ci.low, scale * c.difference_ci.high], [y, y], color=colour, lw=1.4
+                )
             ax.plot(
                 scale * c.difference,
                 y,
@@ -169,7 +171,9 @@ def forest(stats: StudyStats, out: Path, section: MetricStats | None = None) -> 
         ax.set_yticks(range(len(comps))[::-1], labels)
         unit = "percentage points" if scale != 1 else metric.unit
         better = "< 0" if metric.direction == "lower" else "> 0"
-        ax.set_xlabel(f"Δ {metric.paper_name} vs {stats.baseline} ({unit})\n{better}: better than {stats.baseline}")
+        ax.set_xlabel(
+            f"Δ {metric.paper_name} vs {stats.baseline} ({unit})\n{better}: better than {stats.baseline}"
+        )
         title = f"Paired Δ, {1 - stats.settings.alpha:.0%} simultaneous intervals; grey: ±δ"
         if len(every) > len(comps):
             title += f"\nfirst {len(comps)} of {len(every)} (all in the tables)"
@@ -626,7 +630,11 @@ def figure_caption(name: str, stats: StudyStats | None = None) -> str:
     """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
     with one seed per cell or without comparisons, in words that fit it."""
     caption = next((f.caption for f in FIGURES if f.name == name), None)
-    if caption is None and name.startswith(SECONDARY_FOREST) and name[len(SECONDARY_FOREST) :] in metric_names():
+    if (
+        caption is None
+        and name.startswith(SECONDARY_FOREST)
+        and name[len(SECONDARY_FOREST) :] in metric_names()
+    ):
         caption = secondary_forest_caption(get_metric(name[len(SECONDARY_FOREST) :]))
     if caption is None:
         return name.replace("_", " ").replace("-", " ").strip().capitalize() + "."

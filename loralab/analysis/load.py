@@ -22,16 +22,17 @@ import pyarrow.parquet as pq
 
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
-from loralab.record import RunRecord
 from loralab.results import EVAL_LOSS, Metric, get_metric, registered_metrics
 from loralab.results.allocation import read_allocation
 from loralab.results.study_record import STUDY_RECORD, StudyRecord, read_study_record
 from loralab.store import RunDir, Store
+from loralab.store.frames import config_columns, flatten, read_run
 
 # Config fields with a short column name; any other varied field keeps its dotted name.
 SHORT = {"model.name": "model", "lora.strategy": "strategy", "lora.budget": "budget", "train.seed": "seed"}
-# Fields never compared: where results go, how they are tracked, and options that go with a strategy.
-IGNORED_PREFIXES = ("output.", "tracking.", "lora.strategy_options")
+# Fields never compared: options that go with a strategy (where results go and how they are tracked
+# are not run config: `config_columns` leaves them out).
+IGNORED_PREFIXES = ("lora.strategy_options",)
 EVAL_FIELDS = ("eval_loss", "eval_ppl", "base_eval_loss", "trainable_params", "peak_trainable_params")
 # What each run did, from its record (train/eval split sizes, optimizer steps, budget in parameters).
 RECORD_FIELDS = ("n_examples", "n_train", "n_eval", "train_steps", "budget_params")
@@ -126,18 +127,7 @@ def load_study_dir(
         record = _run_record(rd)
         configs[rd.run_id] = record.pop("_config")
         records.append(record)
-        if record["analysable"]:
-            try:
-                nll[rd.run_id] = _read_examples(rd.eval_examples)
-            except UnreadableFile as e:
-                warn(f"warning: {e}; run {rd.run_id} is left out (shown as unreadable in the coverage)")
-                record["analysable"] = False
-                record["error"] = str(e)
-        if record["analysable"] and rd.base_eval_examples.exists():
-            try:
-                base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
-            except UnreadableFile as e:  # optional: the run is analysed without its base-model losses
-                warn(f"warning: {e}; run {rd.run_id} is analysed without its base-model losses")
+        _read_per_example(rd, record, nll, base_nll, warn)
         curves.append(_curve(rd))
         alloc, traj = _allocation(rd)
         allocs.append(alloc)
@@ -256,9 +246,9 @@ def _companion_curve(
             " study first or remove learning_curve from the study file"
         )
     other = load_study_dir(path, warn=warn, follow_companion=False)
-    mine = [_flatten(configs[r]) for r in runs.loc[runs["strategy"] == baseline, "run_id"]]
+    mine = [flatten(configs[r]) for r in runs.loc[runs["strategy"] == baseline, "run_id"]]
     for rid in other.done["run_id"]:
-        theirs = _flatten(other.configs[rid])
+        theirs = flatten(other.configs[rid])
         for key in CURVE_MATCH:
             if mine and all(theirs.get(key) != m.get(key) for m in mine):
                 raise AnalysisError(
@@ -269,22 +259,37 @@ def _companion_curve(
     return _eval_curves(other.runs, other.curves, baseline), other.name
 
 
+def _read_per_example(
+    rd: RunDir,
+    record: dict[str, Any],
+    nll: dict[str, pd.DataFrame],
+    base_nll: dict[str, pd.DataFrame],
+    warn: Callable[[str], None],
+) -> None:
+    """Read an analysable run's per-example eval columns into `nll` (the base model's into `base_nll`);
+    an unreadable eval file makes the run not analysable, with the file named in `warn` and its row."""
+    if record["analysable"]:
+        try:
+            nll[rd.run_id] = _read_examples(rd.eval_examples)
+        except UnreadableFile as e:
+            warn(f"warning: {e}; run {rd.run_id} is left out (shown as unreadable in the coverage)")
+            record["analysable"] = False
+            record["error"] = str(e)
+    if record["analysable"] and rd.base_eval_examples.exists():
+        try:
+            base_nll[rd.run_id] = _read_examples(rd.base_eval_examples)
+        except UnreadableFile as e:  # optional: the run is analysed without its base-model losses
+            warn(f"warning: {e}; run {rd.run_id} is analysed without its base-model losses")
+
+
 def _run_record(rd: RunDir) -> dict[str, Any]:
-    status = rd.read_status()
-    state = str(status.get("state", "pending"))
-    try:
-        spec = rd.read_spec()
-        config = spec.get("config", spec) if isinstance(spec, dict) else {}
-    except (OSError, ValueError, StoreError):  # a damaged spec: the run still shows, with its state
-        config = {}
-    flat = _flatten(config)
-    record: dict[str, Any] = {
-        "run_id": rd.run_id,
-        "state": state,
-        "error": str(status.get("error", "") or ""),
-    }
+    """The run's row of `runs`, from the store's one reader (config and record as the index reads them)."""
+    run = read_run(rd)
+    state = run.state
+    record: dict[str, Any] = {"run_id": rd.run_id, "state": state, "error": run.error}
+    flat = config_columns(run)
     record.update({SHORT.get(k, k): v for k, v in flat.items() if not k.startswith(IGNORED_PREFIXES)})
-    evaluation, problem = _read_eval(rd) if state == "done" else (None, "")
+    evaluation = run.record if state == "done" else None
     record.update({k: getattr(evaluation, k, None) for k in EVAL_FIELDS})
     record["n_examples"] = getattr(evaluation, "eval_examples", None)
     record["n_train"] = evaluation.data.n_train if evaluation else None
@@ -293,18 +298,10 @@ def _run_record(rd: RunDir) -> dict[str, Any]:
     record["budget_params"] = getattr(evaluation, "budget_params", None)
     analysable = evaluation is not None and rd.eval_examples.exists()
     if state == "done" and not analysable:
-        record["error"] = problem or f"done but {rd.eval_examples.name} is missing"
+        record["error"] = run.problem or f"done but {rd.eval_examples.name} is missing"
     record["analysable"] = analysable
-    record["_config"] = config
+    record["_config"] = run.config
     return record
-
-
-def _read_eval(rd: RunDir) -> tuple[RunRecord | None, str]:
-    """The run's final record (eval.json, through its type), or None and why not."""
-    try:
-        return rd.read_record(), ""
-    except StoreError as e:
-        return None, str(e)
 
 
 class UnreadableFile(Exception):
@@ -374,19 +371,6 @@ def _short(point: dict[str, Any]) -> dict[str, Any]:
     return {SHORT.get(k, k): v for k, v in point.items()}
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{name}."))
-        elif isinstance(value, list | tuple | dict):
-            out[name] = json.dumps(value, sort_keys=True)
-        else:
-            out[name] = value
-    return out
-
-
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
@@ -407,7 +391,9 @@ def example_matrix(
             )
     missing = [c for c in metric.columns if any(c not in f.columns for f in frames)]
     if missing:
-        raise AnalysisError(f"runs compared on {metric.name} did not record its column(s) {', '.join(missing)}")
+        raise AnalysisError(
+            f"runs compared on {metric.name} did not record its column(s) {', '.join(missing)}"
+        )
     values = np.stack([f[metric.value_column].to_numpy(float) for f in frames])
     if metric.weighting is None:
         return ids, values, np.ones_like(values)

@@ -20,6 +20,7 @@ from loralab.config import margin_nats
 from loralab.errors import AnalysisError
 from loralab.results.study_record import StudyRecord
 from loralab.store import atomic_write_parquet, atomic_write_text
+from loralab.store.frames import normalise_dtypes
 
 Echo = Callable[[str], None]
 
@@ -140,13 +141,9 @@ def _as_single_runs(data: StudyData, a: str, b: str) -> StudyData:
 
 
 def runs_frame(data: StudyData) -> pd.DataFrame:
-    """runs.parquet: one row per run with its state, varied fields and final metrics."""
-    runs = data.runs.copy()
-    for col in runs.columns:  # one type per column for parquet; mixed ones become text
-        kinds = {type(v) for v in runs[col] if v is not None and v == v}
-        if len(kinds) > 1 and not kinds <= {int, float}:
-            runs[col] = runs[col].map(lambda v: None if v is None else str(v))
-    return runs
+    """runs.parquet: one row per run with its state, varied fields and final metrics (mixed columns as
+    text, as in the study's index.parquet)."""
+    return normalise_dtypes(data.runs)
 
 
 def examples_frame(data: StudyData) -> pd.DataFrame:

@@ -112,7 +112,9 @@ class CellSummary(_Frozen):
     n_seeds: int = Field(description="Finished seeds used.")
     seeds: list[int] = Field(description="Those seeds.")
     n_examples: int = Field(description="Eval examples per run.")
-    mean: float = Field(description="Mean over seeds of the runs' metric (token-weighted eval loss, accuracy).")
+    mean: float = Field(
+        description="Mean over seeds of the runs' metric (token-weighted eval loss, accuracy)."
+    )
     sd: float | None = Field(description="Standard deviation over seeds (ddof=1); None for one seed.")
     shown: float = Field(description="`mean` as the metric shows it: exp (perplexity), percent, or itself.")
     t_ci: Interval | None = Field(description="t-interval of mean over seeds; None for one seed.")
@@ -214,7 +216,8 @@ class Comparison(_Frozen):
         " where a's metric is better (ties half); descriptive."
     )
     win_rate: float = Field(
-        description="Share of eval examples where a's value (NLL, score) averaged over seeds is better (ties half)."
+        description="Share of eval examples where a's value (NLL, score) averaged over seeds is better"
+        " (ties half)."
     )
     params_a: float | None = Field(description="Mean trainable parameters of arm a.")
     params_b: float | None = Field(description="Mean trainable parameters of arm b.")
@@ -278,8 +281,19 @@ class MetricStats(_Frozen):
 
 # v2 field -> v3 field, per model (the reader of stats.json files written before version 3)
 _RENAMED = {
-    "summaries": {"mean_loss": "mean", "sd_loss": "sd", "ppl": "shown", "ppl_ci": "shown_ci", "base_loss": "base"},
-    "comparisons": {"loss_a": "value_a", "loss_b": "value_b", "ppl_ratio": "effect", "ppl_ratio_ci": "effect_ci"},
+    "summaries": {
+        "mean_loss": "mean",
+        "sd_loss": "sd",
+        "ppl": "shown",
+        "ppl_ci": "shown_ci",
+        "base_loss": "base",
+    },
+    "comparisons": {
+        "loss_a": "value_a",
+        "loss_b": "value_b",
+        "ppl_ratio": "effect",
+        "ppl_ratio_ci": "effect_ci",
+    },
     "per_seed": {"loss_a": "value_a", "loss_b": "value_b"},
 }
 
@@ -291,7 +305,10 @@ def _renamed(row: dict, names: dict[str, str]) -> dict:
 def upgrade_v2(data: dict) -> dict:
     """A version-2 stats.json mapping in version 3's names (eval loss was its only metric)."""
     comparisons = [
-        {**_renamed(c, _RENAMED["comparisons"]), "per_seed": [_renamed(x, _RENAMED["per_seed"]) for x in c["per_seed"]]}
+        {
+            **_renamed(c, _RENAMED["comparisons"]),
+            "per_seed": [_renamed(x, _RENAMED["per_seed"]) for x in c["per_seed"]],
+        }
         for c in data.get("comparisons", [])
     ]
     summaries = [_renamed(c, _RENAMED["summaries"]) for c in data.get("summaries", [])]
@@ -315,7 +332,9 @@ class StudyStats(_Frozen):
     summaries: list[CellSummary] = Field(description="One per cell with at least one finished run.")
     comparisons: list[Comparison] = Field(description="vs-baseline comparisons (the family), then pairwise.")
     family_size: int = Field(description="Comparisons the correction was applied over.")
-    margin: float = Field(description="δ of the primary metric in its unit (nats/token), the smallest effect of interest.")
+    margin: float = Field(
+        description="δ of the primary metric in its unit (nats/token), the smallest effect of interest."
+    )
     margin_spec: str = Field(description="δ as declared ('1%' of perplexity, or nats/token).")
     simultaneous_confidence: float = Field(
         description="1 − alpha: the joint coverage of every comparison's interval over the family and looks."

@@ -162,13 +162,17 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
                 shown_ci=Interval(
                     low=metric.display(lo),
                     high=metric.display(hi),
-                    method="exp of bootstrap_ci" if metric.transform == "exp" else f"bootstrap_ci, {metric.transform}",
+                    method="exp of bootstrap_ci"
+                    if metric.transform == "exp"
+                    else f"bootstrap_ci, {metric.transform}",
                 ),
                 trainable_params=None if pd.isna(params) else float(params),
                 peak_trainable_params=None if pd.isna(peak) else float(peak),
                 base=float(np.mean(base)) if base else None,
                 by_task=_by_task([data.examples[r] for r in rids], metric),
-                base_by_task=_by_task([data.base_examples[r] for r in rids if r in data.base_examples], metric),
+                base_by_task=_by_task(
+                    [data.base_examples[r] for r in rids if r in data.base_examples], metric
+                ),
             )
         )
     order = strategy_order([s.strategy for s in out], data.baseline)
@@ -177,13 +181,17 @@ def summarize_cells(data: StudyData, res: Resampled, settings: Settings) -> list
 
 def _by_task(frames: list[pd.DataFrame], metric: Metric) -> dict[str, float] | None:
     """The metric per task, mean over the runs' frames; None unless every frame names tasks."""
-    if not frames or any("task" not in f.columns or not set(metric.columns) <= set(f.columns) for f in frames):
+    if not frames or any(
+        "task" not in f.columns or not set(metric.columns) <= set(f.columns) for f in frames
+    ):
         return None
     per_run = []
     for f in frames:
         named = f[f["task"].fillna("") != ""]
         weight = named[metric.weighting] if metric.weighting else pd.Series(1.0, index=named.index)
-        sums = pd.DataFrame({"task": named["task"], "v": named[metric.value_column].astype(float), "w": weight})
+        sums = pd.DataFrame(
+            {"task": named["task"], "v": named[metric.value_column].astype(float), "w": weight}
+        )
         grouped = sums.groupby("task", sort=True)[["v", "w"]].sum()
         per_run.append(grouped["v"] / grouped["w"])
     if not per_run or per_run[0].empty:
@@ -224,7 +232,9 @@ def pair_comparisons(
                     )
                 continue
             a, b = arm(data, res, by_strategy[a_name], a_name), arm(data, res, by_strategy[b_name], b_name)
-            example_matrix([data.examples[a.run_ids[0]], data.examples[b.run_ids[0]]], res.metric)  # same examples
+            example_matrix(
+                [data.examples[a.run_ids[0]], data.examples[b.run_ids[0]]], res.metric
+            )  # same examples
             seeds = sorted(set(a.seeds) & set(b.seeds))
             if not seeds:
                 continue  # no pair: shown as a gap in the coverage table
@@ -384,8 +394,8 @@ def metric_stats(
     missing = sorted(set(data.done["run_id"]) - set(res.loss))
     if missing:
         raise AnalysisError(
-            f"{len(missing)} finished run(s) did not record {metric.name} (e.g. {missing[0]}); rerun them with"
-            f" train.eval_metrics naming it, or leave it out of the study file's analysis.metrics"
+            f"{len(missing)} finished run(s) did not record {metric.name} (e.g. {missing[0]}); rerun them"
+            " with train.eval_metrics naming it, or leave it out of the study file's analysis.metrics"
         )
     comparisons = pair_comparisons(data, res, settings, pairs, "vs_baseline", progress) if pairs else []
     spec = margin_spec(data, settings, metric)

@@ -404,8 +404,8 @@ def metric_table(stats: StudyStats, section: MetricStats) -> Table:
     better = "higher" if metric.direction == "higher" else "lower"
     level = 1 - stats.settings.alpha
     note = (
-        f"A secondary metric ({_lower_first(metric.description.rstrip('.'))}), {better} is better. Its comparisons are a"
-        f" family of their own: each Δ interval is a t-interval over per-seed paired differences,"
+        f"A secondary metric ({_lower_first(metric.description.rstrip('.'))}), {better} is better."
+        " Its comparisons are a family of their own: each Δ interval is a t-interval over per-seed paired differences,"
         f" simultaneous at {level:.0%} over its {section.family_size} comparison(s) (Bonferroni);"
         f" equivalent within ±δ = {_effect(metric, section.margin, False)} {delta}. The verdicts of the"
         f" primary metric ({stats.metric}) are not corrected for this family."
@@ -428,7 +428,10 @@ def task_table(stats: StudyStats, section: MetricStats) -> Table | None:
         return None
     tasks = sorted({t for s in cells for t in s.by_task or {}})
     base = next((s.base_by_task for s in cells if s.base_by_task), None)
-    header = ["task", *(s.label if len(cells) > len({s.strategy for s in cells}) else s.strategy for s in cells)]
+    header = [
+        "task",
+        *(s.label if len(cells) > len({s.strategy for s in cells}) else s.strategy for s in cells),
+    ]
     header += ["base model"] if base else []
     rows = []
     for t in tasks:

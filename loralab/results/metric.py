@@ -24,7 +24,9 @@ from loralab.errors import ConfigError
 ENTRY_POINT_GROUP = "loralab.metrics"
 TRANSFORMS: dict[str, Callable[[float], float]] = {
     "identity": lambda x: x,
-    "exp": lambda x: float(np.exp(x)),  # numpy's exp, as the analysis always used (math.exp can differ by an ulp)
+    "exp": lambda x: float(
+        np.exp(x)
+    ),  # numpy's exp, as the analysis always used (math.exp can differ by an ulp)
     "percent": lambda x: 100 * x,
 }
 
@@ -109,7 +111,10 @@ class Metric(BaseModel):
         except ValueError:
             value = float("nan")
         if not (math.isfinite(value) and value > 0):
-            pct = {"exp": f"a {self.display_name} ratio such as '1%'", "percent": "percentage points such as '1%'"}
+            pct = {
+                "exp": f"a {self.display_name} ratio such as '1%'",
+                "percent": "percentage points such as '1%'",
+            }
             raise ConfigError(
                 f"equivalence margin {spec!r} of {self.name} is not a positive margin; give"
                 f" {pct.get(self.transform, 'a number')} or {self.unit} such as 0.01"

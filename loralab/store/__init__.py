@@ -1,8 +1,9 @@
 """The results store: one directory per run, written atomically; the directories are the truth.
 
-`rundir` names and reads every file of a run (and of a study: its index); `index` summarises a
-study's runs into rows and `index.parquet`. The analysis reads runs through this package and
-`loralab.record` only.
+`rundir` names and reads every file of a run (and of a study: its index); `frames` is the one reader
+of a study's run directories, of which `index.parquet` and the analysis' runs frame are both made;
+`index` summarises a study's runs into rows and `index.parquet`. The analysis reads runs through
+this package and `loralab.record` only.
 """
 
 from loralab.atomic import (

@@ -8,7 +8,6 @@ this module reads files only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 
 from loralab.atomic import atomic_write_parquet
 from loralab.config import RunConfig
-from loralab.errors import StoreError
+from loralab.store.frames import RunFiles, config_columns, normalise_dtypes, read_run, record_columns
 from loralab.store.rundir import RunDir, Store
 
 Liveness = Callable[[RunDir], str | None]  # the owner executing a run now, or None
@@ -51,13 +50,15 @@ class RunRow:
 
 def run_row(rd: RunDir, cfg: RunConfig | None = None, liveness: Liveness | None = None) -> RunRow:
     """Read one run directory (which may not exist yet, if `cfg` is given)."""
-    if cfg is None:
-        cfg = spec_config(rd)
-    status = rd.read_status() if rd.path.exists() else {"state": "pending"}
+    return _row(read_run(rd, cfg), liveness)
+
+
+def _row(run: RunFiles, liveness: Liveness | None) -> RunRow:
+    """The row of a run read by `read_run`, with its last metrics line and its owner."""
+    rd, cfg, status, record = run.rd, run.typed, run.status, run.record
     last = rd.last_metrics()
-    record = rd.try_record()
     owner = liveness(rd) if liveness is not None else None
-    state = str(status.get("state", "pending"))
+    state = run.state
     # the planned steps: the run's own count (an epoch-based run knows it once training starts)
     max_steps = (last.max_steps if last else None) or (cfg.train.max_steps if cfg else None)
     steps = int((last.step if last else 0) or status.get("step") or status.get("steps") or 0)
@@ -79,7 +80,7 @@ def run_row(rd: RunDir, cfg: RunConfig | None = None, liveness: Liveness | None 
         loss=last.loss if last is not None and last.type == "train" else None,
         wall_time=float(wall) if wall is not None else None,
         attempts=int(status.get("attempts", 0)),
-        error=str(status.get("error", "") or ""),
+        error=run.error,
         live=owner is not None,
         owner=owner or "",
     )
@@ -93,46 +94,18 @@ def study_rows(store: Store, study: str, liveness: Liveness | None = None) -> li
 def rebuild_index(store: Store, study: str, liveness: Liveness | None = None) -> Path:
     """Rebuild `<root>/<study>/index.parquet` from the run directories; returns its path.
 
-    One row per run: the `RunRow` columns, the resolved config flattened (`lora.strategy`, ...) and
-    every scalar field of the run record as `eval.<name>` (`eval.data.<name>` for the data stats).
+    One row per run: the `RunRow` columns, the config flattened (`lora.strategy`, ...) and every
+    scalar field of the run record as `eval.<name>` (`eval.data.<name>` for the data stats), as the
+    one reader (`loralab.store.frames`) reads them.
     """
     records = []
     for rd in store.runs(study):
-        row = run_row(rd, liveness=liveness)
+        run = read_run(rd)
+        row = _row(run, liveness)
         record = {k: v for k, v in asdict(row).items() if k not in ("live", "owner")}
         record["state"] = row.display_state
-        cfg = spec_config(rd)
-        if cfg is not None:
-            record.update(_flatten(cfg.model_dump(mode="json", exclude={"output", "tracking"})))
-        final = rd.try_record()
-        if final is not None:
-            record.update(_flatten(final.to_json(), "eval."))
-        records.append(record)
-    df = pd.DataFrame.from_records(records)
-    for col in df.columns:  # parquet wants one type per column; mixed ones become text
-        kinds = {type(v) for v in df[col] if v is not None and v == v}
-        if len(kinds) > 1 and not kinds <= {int, float}:
-            df[col] = df[col].map(lambda v: None if v is None else str(v))
+        records.append(record | config_columns(run) | record_columns(run))
     path = store.index_path(study)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(path, df)
+    atomic_write_parquet(path, normalise_dtypes(pd.DataFrame.from_records(records)))
     return path
-
-
-def spec_config(rd: RunDir) -> RunConfig | None:
-    """The run's config, or None where its spec is missing, damaged or of an incompatible schema."""
-    try:
-        return rd.read_config()
-    except StoreError:
-        return None
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    """Nested dicts to dotted columns (`pandas.json_normalize`); lists become JSON text."""
-    if not tree:
-        return {}
-    (flat,) = pd.json_normalize(tree, sep=".").to_dict(orient="records")
-    return {
-        f"{prefix}{k}": json.dumps(v, sort_keys=True) if isinstance(v, list | tuple | dict) else v
-        for k, v in flat.items()
-    }

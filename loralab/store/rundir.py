@@ -170,7 +170,10 @@ class RunDir:
 
     def read_config(self) -> RunConfig:
         """The run's resolved config, validated (a spec of an older, incompatible schema raises)."""
-        spec = self.read_spec()
+        return self.config_of(self.read_spec())
+
+    def config_of(self, spec: dict[str, Any]) -> RunConfig:
+        """The config of this run's spec (as `read_spec` returns it), validated; StoreError if invalid."""
         try:
             return RunConfig.model_validate(spec.get("config", spec))
         except ValidationError as e:

@@ -99,7 +99,9 @@ def test_a_second_metric_is_its_own_family_and_leaves_the_loss_unchanged(tmp_pat
     assert [c.model_dump(exclude=per_task) for c in stats.summaries] == [
         c.model_dump(exclude=per_task) for c in plain.summaries
     ]
-    assert [_without_run_ids(c) for c in stats.comparisons] == [_without_run_ids(c) for c in plain.comparisons]
+    assert [_without_run_ids(c) for c in stats.comparisons] == [
+        _without_run_ids(c) for c in plain.comparisons
+    ]
     (acc,) = stats.secondary
     assert acc.metric == "exact_match" and acc.family_size == 3 and acc.margin == pytest.approx(0.01)
     scores = {
@@ -109,7 +111,9 @@ def test_a_second_metric_is_its_own_family_and_leaves_the_loss_unchanged(tmp_pat
     cell = next(c for c in acc.summaries if c.strategy == "linear-decay")
     assert cell.mean == pytest.approx(scores["linear-decay"].mean(), rel=1e-12)
     assert cell.shown == pytest.approx(100 * cell.mean)
-    base = [data.base_examples[r]["exact_match"].mean() for r in data.done["run_id"] if r in data.base_examples]
+    base = [
+        data.base_examples[r]["exact_match"].mean() for r in data.done["run_id"] if r in data.base_examples
+    ]
     assert cell.base == pytest.approx(np.mean(base[:4]), abs=0.2)  # the base model scores about 0.1
     by = {c.a: c for c in acc.comparisons}
     d = scores["linear-decay"] - scores["uniform"]

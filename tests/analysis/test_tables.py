@@ -89,4 +89,9 @@ def test_a_secondary_metric_gets_its_table_and_a_per_task_table(tmp_path):
     assert row[-3] == f"[{100 * comp.difference_ci.low:.1f}, {100 * comp.difference_ci.high:.1f}]"
     assert "family of their own" in acc.notes[0] and "higher is better" in acc.notes[0]
     assert [r[0] for r in by_task.rows] == ["add", "copy"] and by_task.header[-1] == "base model"
-    assert "exact_match" not in {t.name for t in all_tables(study_stats(load_study_dir(generate_store(tmp_path / "p")), Settings(n_resamples=500)))}
+    assert "exact_match" not in {
+        t.name
+        for t in all_tables(
+            study_stats(load_study_dir(generate_store(tmp_path / "p")), Settings(n_resamples=500))
+        )
+    }
