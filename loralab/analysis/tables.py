@@ -405,7 +405,8 @@ def metric_table(stats: StudyStats, section: MetricStats) -> Table:
     level = 1 - stats.settings.alpha
     note = (
         f"A secondary metric ({_lower_first(metric.description.rstrip('.'))}), {better} is better."
-        " Its comparisons are a family of their own: each Δ interval is a t-interval over per-seed paired differences,"
+        " Its comparisons are a family of their own: each Δ interval is a t-interval over per-seed"
+        " paired differences,"
         f" simultaneous at {level:.0%} over its {section.family_size} comparison(s) (Bonferroni);"
         f" equivalent within ±δ = {_effect(metric, section.margin, False)} {delta}. The verdicts of the"
         f" primary metric ({stats.metric}) are not corrected for this family."
