@@ -16,9 +16,18 @@ from typing import Any
 import pandas as pd
 
 from loralab.analysis.load import StudyData
-from loralab.analysis.schema import Comparison, StudyStats
+from loralab.analysis.schema import Comparison, MetricStats, StudyStats
 from loralab.analysis.setup import data_name, is_quantised, model_name, quantisation
-from loralab.analysis.tables import f4, no_verdict_reason, seed_note, verdict_note
+from loralab.analysis.tables import (
+    effect_interval,
+    effect_text,
+    f4,
+    no_verdict_reason,
+    seed_note,
+    shown_text,
+    verdict_note,
+)
+from loralab.results import get_metric
 
 VERDICT_ORDER = ("better", "worse", "equivalent", "unresolved")
 VERDICT_WORDS = {
@@ -99,7 +108,57 @@ def head_html(stats: StudyStats, data: StudyData) -> str:
         f"<section id='head'><h2>Setup</h2><table class='setup'>{table}</table>{status}"
         f"<h2>Verdicts</h2><ul class='verdicts'>{items}</ul>"
         + "".join(f"<p class='note'>{_e(n)}</p>" for n in notes)
+        + "".join(_secondary_html(stats, section) for section in stats.secondary)
         + "</section>"
+    )
+
+
+def secondary_verdict_lines(stats: StudyStats, section: MetricStats) -> list[str]:
+    """A secondary metric's verdicts, one plain line each, in its shown unit (pp for accuracy)."""
+    metric = get_metric(section.metric)
+    unit = (
+        " pp" if metric.transform == "percent" else ("" if metric.transform == "exp" else f" {metric.unit}")
+    )
+    lines = []
+    for verdict in VERDICT_ORDER:
+        for c in (c for c in section.comparisons if c.verdict == verdict):
+            context = f" ({c.context_label})" if c.context_label else ""
+            seeds = "one seed" if c.n_seeds == 1 else f"{c.n_seeds} seeds"
+            interval = (
+                f"no interval ({seeds})"
+                if c.difference_ci is None
+                else f"simultaneous {stats.simultaneous_confidence:.0%} interval"
+                f" {effect_interval(metric, c.difference_ci)}{unit}"
+            )
+            lines.append(
+                f"{c.a} vs {c.b}{context}: {VERDICT_WORDS[c.verdict]};"
+                f" Δ = {effect_text(metric, c.difference)}"
+                f"{unit}, {interval}, δ = ±{effect_text(metric, c.margin, False)}{unit}; {seeds}"
+            )
+    return lines
+
+
+def _secondary_html(stats: StudyStats, section: MetricStats) -> str:
+    metric = get_metric(section.metric)
+    items = "".join(
+        f"<li>{_bold_verdict(line, stats)}</li>" for line in secondary_verdict_lines(stats, section)
+    )
+    base = next((c.base for c in section.summaries if c.base is not None), None)
+    percent = " %" if metric.transform == "percent" else ""
+    base_words = "" if base is None else f" The base model scores {shown_text(metric, base)}{percent}."
+    tasks = (
+        f" Per task: the table {section.metric}_by_task below."
+        if any(c.by_task for c in section.summaries)
+        else ""
+    )
+    note = (
+        f"{metric.paper_name.capitalize()} is a secondary metric ({metric.direction} is better): its"
+        f" comparisons are a family of their own, corrected like the primary's.{base_words}{tasks}"
+    )
+    return (
+        f"<h3>Verdicts on {_e(metric.paper_name)} (secondary)</h3>"
+        f"<ul class='verdicts'>{items or '<li>none</li>'}</ul>"
+        f"<p class='note'>{_e(note)}</p>"
     )
 
 

@@ -348,7 +348,7 @@ def coverage_table(stats: StudyStats) -> Table:
     return Table("coverage", f"Study {stats.study}: coverage ({status})", header, rows)
 
 
-def _shown(metric: Metric, x: float | None) -> str:
+def shown_text(metric: Metric, x: float | None) -> str:
     """A value as the metric shows it: a percentage to 1 decimal, perplexity to 3, else 4 decimals."""
     if x is None:
         return "–"
@@ -357,7 +357,7 @@ def _shown(metric: Metric, x: float | None) -> str:
     )
 
 
-def _effect(metric: Metric, x: float | None, signed: bool = True) -> str:
+def effect_text(metric: Metric, x: float | None, signed: bool = True) -> str:
     """A difference as the metric shows it: percentage points to 1 decimal, a ratio to 3, else 4."""
     if x is None:
         return "–"
@@ -372,10 +372,10 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _effect_ci(metric: Metric, interval: Interval | None) -> str:
+def effect_interval(metric: Metric, interval: Interval | None) -> str:
     if interval is None:
         return "–"
-    return f"[{_effect(metric, interval.low, False)}, {_effect(metric, interval.high, False)}]"
+    return f"[{effect_text(metric, interval.low, False)}, {effect_text(metric, interval.high, False)}]"
 
 
 def metric_table(stats: StudyStats, section: MetricStats) -> Table:
@@ -392,13 +392,22 @@ def metric_table(stats: StudyStats, section: MetricStats) -> Table:
     rows = []
     for s in section.summaries:
         c = by_cell.get((_ctx_label(s.cell), s.strategy))
-        row = [*(str(s.cell.get(f)) for f in ctx_fields), s.strategy, str(s.n_seeds), _shown(metric, s.mean)]
-        row += [f"[{_shown(metric, s.bootstrap_ci.low)}, {_shown(metric, s.bootstrap_ci.high)}]"]
-        row += [_shown(metric, s.base)]
+        row = [
+            *(str(s.cell.get(f)) for f in ctx_fields),
+            s.strategy,
+            str(s.n_seeds),
+            shown_text(metric, s.mean),
+        ]
+        row += [f"[{shown_text(metric, s.bootstrap_ci.low)}, {shown_text(metric, s.bootstrap_ci.high)}]"]
+        row += [shown_text(metric, s.base)]
         if c is None:
             row += ["–", "–", "–", "–"]
         else:
-            row += [_effect(metric, c.difference) + _mark(c), _effect_ci(metric, c.difference_ci), c.verdict]
+            row += [
+                effect_text(metric, c.difference) + _mark(c),
+                effect_interval(metric, c.difference_ci),
+                c.verdict,
+            ]
             row += [fp(c.p_adjusted)]
         rows.append(row)
     better = "higher" if metric.direction == "higher" else "lower"
@@ -408,7 +417,7 @@ def metric_table(stats: StudyStats, section: MetricStats) -> Table:
         " Its comparisons are a family of their own: each Δ interval is a t-interval over per-seed"
         " paired differences,"
         f" simultaneous at {level:.0%} over its {section.family_size} comparison(s) (Bonferroni);"
-        f" equivalent within ±δ = {_effect(metric, section.margin, False)} {delta}. The verdicts of the"
+        f" equivalent within ±δ = {effect_text(metric, section.margin, False)} {delta}. The verdicts of the"
         f" primary metric ({stats.metric}) are not corrected for this family."
     )
     return Table(
@@ -436,8 +445,8 @@ def task_table(stats: StudyStats, section: MetricStats) -> Table | None:
     header += ["base model"] if base else []
     rows = []
     for t in tasks:
-        row = [t, *(_shown(metric, (s.by_task or {}).get(t)) for s in cells)]
-        rows.append(row + ([_shown(metric, base.get(t))] if base else []))
+        row = [t, *(shown_text(metric, (s.by_task or {}).get(t)) for s in cells)]
+        rows.append(row + ([shown_text(metric, base.get(t))] if base else []))
     return Table(
         f"{section.metric}_by_task",
         f"Study {stats.study}: {metric.paper_name} per task (mean over seeds; descriptive)",

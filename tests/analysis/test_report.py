@@ -160,3 +160,24 @@ def test_studies_without_verdicts_say_why_in_their_own_words(tmp_path, strategie
         assert "id='comparisons'" not in page and "id='per_seed'" not in page
         assert "Δ vs uniform" not in page and "<th>verdict</th>" not in page  # no columns of dashes
     assert str(tmp_path) not in page
+
+
+def test_the_first_screen_states_a_secondary_metrics_verdicts_in_its_unit(tmp_path):
+    from loralab.analysis.load import load_study_dir
+    from loralab.analysis.report_head import head_html, secondary_verdict_lines
+    from loralab.analysis.schema import Settings
+    from loralab.analysis.study_stats import study_stats
+
+    from .generated_store import generate_store
+
+    accuracy = {"uniform": 0.5, "linear-decay": 0.8, "attention-heavy": 0.5, "spectrum": 0.2}
+    data = load_study_dir(generate_store(tmp_path, seeds=(0, 1, 2, 3), accuracy=accuracy))
+    stats = study_stats(data, Settings(n_resamples=300))
+    (section,) = stats.secondary
+    lines = secondary_verdict_lines(stats, section)
+    up = next(c for c in section.comparisons if c.a == "linear-decay")
+    line = next(x for x in lines if x.startswith("linear-decay"))
+    assert f"better; Δ = {100 * up.difference:+.1f} pp" in line and "δ = ±1.0 pp" in line
+    html = head_html(stats, data)
+    assert "Verdicts on exact-match accuracy (secondary)" in html and "The base model scores" in html
+    assert "exact_match_by_task" in html
