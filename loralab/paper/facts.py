@@ -13,11 +13,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loralab.analysis.schema import CellSummary, Comparison, StudyStats
+from loralab.analysis.schema import CellSummary, Comparison, MetricStats, StudyStats
 from loralab.paper.escape import md_escape
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.numbers import Number, NumberKind, NumberTable
 from loralab.record import RunRecord
+from loralab.results import get_metric
 
 CLAIM_PLACEHOLDER = re.compile(r"\{\{claim:([^{}\s]+)\}\}")
 
@@ -264,9 +265,70 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
     numbers += _config_numbers(inputs)
     numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)
     numbers += _run_numbers(inputs)
+    for section in stats.secondary:
+        numbers += secondary_numbers(section, stats, multi)
     facts.numbers = NumberTable(numbers)
     facts.comparison_keys = cmp_keys
     return facts
+
+
+def secondary_key(metric: str, *parts: str) -> str:
+    """The key of a secondary metric's number: 'sec.exact-match.cell.uniform.value'."""
+    return ".".join(["sec", slug(metric), *parts])
+
+
+def cell_slug(strategy: str, cell: dict, multi: bool) -> str:
+    return slug("|".join([strategy, *context_parts(cell)] if multi else [strategy]))
+
+
+def comparison_slug(c: Comparison, multi: bool) -> str:
+    return slug("|".join([c.a, c.b, *context_parts(c.context)] if multi else [c.a, c.b]))
+
+
+def secondary_numbers(section: MetricStats, stats: StudyStats, multi: bool) -> list[Number]:
+    """A secondary metric's numbers: a percent metric (accuracy) printed in % and its differences in
+    percentage points, any other in its own unit."""
+    metric = get_metric(section.metric)
+    kind: NumberKind = "percent" if metric.transform == "percent" else "float"
+    decimals = 1 if kind == "percent" else 4
+    j = stats.secondary.index(section)
+    src = f"stats.json: secondary[{j}]."
+
+    def num(key: str, value: float | int, path: str, number_kind: NumberKind = kind) -> Number:
+        return Number(key, value, number_kind, src + path, decimals=decimals)
+
+    def k(*parts: str) -> str:
+        return secondary_key(section.metric, *parts)
+
+    out = [
+        num(k("family"), section.family_size, "family_size", "int"),
+        num(k("margin"), section.margin, "margin"),
+    ]
+    with_base = [(i, c.base) for i, c in enumerate(section.summaries) if c.base is not None]
+    if with_base and len({b for _, b in with_base}) == 1:  # the same base model under every cell
+        out.append(num(k("base"), with_base[0][1], f"summaries[{with_base[0][0]}].base"))
+    for i, c in enumerate(section.summaries):
+        key = k("cell", cell_slug(c.strategy, c.cell, multi))
+        out += [
+            num(key + ".value", c.mean, f"summaries[{i}].mean"),
+            num(key + ".lo", c.bootstrap_ci.low, f"summaries[{i}].bootstrap_ci.low"),
+            num(key + ".hi", c.bootstrap_ci.high, f"summaries[{i}].bootstrap_ci.high"),
+            num(key + ".seeds", c.n_seeds, f"summaries[{i}].n_seeds", "int"),
+        ]
+    for i, c in enumerate(section.comparisons):
+        key = k("cmp", comparison_slug(c, multi))
+        out += [
+            num(key + ".diff", c.difference, f"comparisons[{i}].difference"),
+            num(key + ".verdict", c.verdict, f"comparisons[{i}].verdict", "text"),
+        ]
+        if c.difference_ci is not None:
+            out += [
+                num(key + ".difflo", c.difference_ci.low, f"comparisons[{i}].difference_ci.low"),
+                num(key + ".diffhi", c.difference_ci.high, f"comparisons[{i}].difference_ci.high"),
+            ]
+        if c.p_adjusted is not None:
+            out.append(num(key + ".padj", c.p_adjusted, f"comparisons[{i}].p_adjusted", "p"))
+    return out
 
 
 # Numeric hyper-parameters the method section quotes, when every finished run shares them.

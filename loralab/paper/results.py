@@ -11,6 +11,7 @@ from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import PaperFacts, context_parts, family, run_key, slug
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.narrative import results_prose
+from loralab.paper.secondary import secondary_sections, section_label
 
 
 def _n(key: str) -> str:
@@ -133,7 +134,14 @@ def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     refs = []
     sentences = FIGURE_SENTENCES if family(inputs.stats) else {**FIGURE_SENTENCES, **UNCOMPARED_SENTENCES}
     for name, label in labels:
-        sentence = sentences.get(name, "{ref} shows " + md_escape(name.replace("_", " ")) + ".")
+        default = "{ref} shows " + md_escape(name.replace("_", " ")) + "."
+        if name.startswith("forest_") and name != "forest":  # a secondary metric's forest plot
+            default = (
+                "{ref} shows the paired differences in the secondary outcome (@"
+                + section_label(name[7:])
+                + ")."
+            )
+        sentence = sentences.get(name, default)
         refs.append(sentence.format(ref=label))
     pairwise = "\n".join(f"- {{{{claim:{k}}}}}" for c, k in facts.comparison_keys if c.kind == "pairwise")
     out = "# Results {#sec:results}\n\n" + results_prose(inputs, facts) + "\n"
@@ -142,7 +150,8 @@ def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     if refs:
         out += " ".join(refs) + "\n\n"
     tables = (_comparisons_table(facts) + "\n" if family(inputs.stats) else "") + _cells_table(facts)
-    return out + tables + "\n" + figures
+    secondary = secondary_sections(inputs.stats, facts)
+    return out + tables + "\n" + figures + ("\n" + secondary if secondary else "")
 
 
 def appendix(inputs: StudyInputs, facts: PaperFacts) -> str:

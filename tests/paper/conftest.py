@@ -43,7 +43,10 @@ def analysed(tmp_path):
     from loralab.analysis.schema import Settings
     from tests.analysis.generated_store import generate_store
 
-    study_dir = generate_store(tmp_path / "runs", "gen", budgets=("r4", "r8"), n_examples=60)
+    accuracy = {"uniform": 0.5, "linear-decay": 0.8, "attention-heavy": 0.5, "spectrum": 0.2}
+    study_dir = generate_store(
+        tmp_path / "runs", "gen", budgets=("r4", "r8"), n_examples=60, accuracy=accuracy
+    )
     analyze(study_dir, settings=Settings(n_resamples=500))
     return study_dir
 
