@@ -289,13 +289,15 @@ def secondary_numbers(section: MetricStats, stats: StudyStats, multi: bool) -> l
     """A secondary metric's numbers: a percent metric (accuracy) printed in % and its differences in
     percentage points, any other in its own unit."""
     metric = get_metric(section.metric)
-    kind: NumberKind = "percent" if metric.transform == "percent" else "float"
-    decimals = 1 if kind == "percent" else 4
+    percent = metric.transform == "percent"
+    decimals = 1 if percent else 4
     j = stats.secondary.index(section)
     src = f"stats.json: secondary[{j}]."
 
-    def num(key: str, value: float | int, path: str, number_kind: NumberKind = kind) -> Number:
-        return Number(key, value, number_kind, src + path, decimals=decimals)
+    def num(key: str, value: float | int | str, path: str, kind: NumberKind = "float") -> Number:
+        if kind == "float" and percent:  # a fraction shown in % (differences in percentage points)
+            return Number(key, 100 * float(value), kind, src + path + " (× 100)", decimals=decimals)
+        return Number(key, value, kind, src + path, decimals=decimals)
 
     def k(*parts: str) -> str:
         return secondary_key(section.metric, *parts)

@@ -53,6 +53,8 @@ def _expected(raw_stats: dict, spec_config: dict, source: str, study=None):
     if "eval.json: " in source:
         return _record_expected(study, source)
     path = source.removeprefix("stats.json: ")
+    if path.endswith(" (× 100)"):  # a fraction printed in % or percentage points
+        return 100 * _expected(raw_stats, spec_config, source.removesuffix(" (× 100)"), study)
     family = [c for c in raw_stats["comparisons"] if c["kind"] == "vs_baseline"]
     if path.startswith("comparisons[kind=vs_baseline, verdict="):
         verdict = path.split("verdict=")[1].split("]")[0]
