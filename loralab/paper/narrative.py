@@ -13,6 +13,7 @@ from loralab.analysis.schema import Comparison
 from loralab.paper.escape import md_code, md_escape
 from loralab.paper.facts import PaperFacts, family, shared_config
 from loralab.paper.inputs import StudyInputs
+from loralab.paper.secondary import abstract_sentences
 
 SCHEDULES_TO_ZERO = ("cosine", "linear")  # the learning rate reaches zero at the last step
 
@@ -136,7 +137,8 @@ def abstract_findings(inputs: StudyInputs, facts: PaperFacts) -> str:
             f" seeds against {margin_words(inputs)}. "
             + " ".join(verdict_sentences(inputs, facts, bold=False))
         )
-    return f"{found} {main_limitation(inputs, facts)}"
+    secondary = abstract_sentences(inputs.stats)
+    return f"{found} {secondary + ' ' if secondary else ''}{main_limitation(inputs, facts)}"
 
 
 def setup_line(inputs: StudyInputs, facts: PaperFacts, model: str | None, data: str | None) -> str:

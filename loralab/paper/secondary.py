@@ -131,3 +131,21 @@ def secondary_sections(stats: StudyStats, facts: PaperFacts) -> str:
             head + (" " + " ".join(sentences) if sentences else "") + "\n\n" + _table(section, stats, multi)
         )
     return "\n".join(out)
+
+
+def abstract_sentences(stats: StudyStats) -> str:
+    """One sentence per secondary metric for the abstract: its verdicts by name, or that none resolved."""
+    out = []
+    for section in stats.secondary:
+        metric = get_metric(section.metric)
+        groups = []
+        for verdict in VERDICT_ORDER:
+            names = [md_escape(c.a) for c in section.comparisons if c.verdict == verdict and c.difference_ci]
+            if names:
+                groups.append(f"{_listing(names)} {verdict}")
+        if groups:
+            out.append(
+                f"On {metric.paper_name}, a secondary outcome judged as its own family against"
+                f" {md_escape(stats.baseline)}: {'; '.join(groups)}."
+            )
+    return " ".join(out)

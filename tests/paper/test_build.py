@@ -516,3 +516,22 @@ def test_a_six_by_three_study_is_worded_in_plurals(tmp_path):
     md = " ".join(write_paper(study, pdf=False).markdown.read_text().split())
     assert "with 3 seeds each" in md and "trained with 3 seeds;" in md
     assert "holds 18 runs, of which 18 finished and were analysed" in md
+
+
+def test_a_secondary_metric_has_its_subsection_and_a_sentence_in_the_abstract(analysed):
+    from loralab.analysis.schema import StudyStats
+
+    stats = StudyStats.model_validate_json((analysed / "analysis" / "stats.json").read_text())
+    (section,) = stats.secondary
+    out = write_paper(analysed, pdf=False)
+    md = out.markdown.read_text()
+    assert (
+        "## Exact-match accuracy (secondary outcome)" in md
+        or "Exact-match accuracy (secondary outcome)" in md
+    )
+    abstract = md.split("# Introduction")[0]
+    assert "On exact-match accuracy, a secondary outcome judged as its own family" in abstract
+    for c in section.comparisons:
+        if c.verdict in ("better", "worse"):
+            assert f"{c.a} {c.verdict}" in abstract or f"and {c.a} {c.verdict}" in abstract
+    assert "forest-exact-match" in md and "family of their own" in md
