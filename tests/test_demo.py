@@ -4,6 +4,7 @@ nothing and rebuilds the same outputs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def test_demo_runs_study_analysis_and_paper_and_reruns_identically(tmp_path: Pat
         log = (study / "paper" / "build" / "paper.log").read_text(errors="replace")
         assert overfull_boxes(log)[0] == 0, overfull_boxes(log)
     assert any((study / "analysis" / "tables").glob("*.md"))
+    # exact-match accuracy of the base model and each strategy, paired and tested like the loss
+    stats = json.loads((study / "analysis" / "stats.json").read_text())
+    (accuracy,) = stats["secondary"]
+    assert accuracy["metric"] == "exact_match" and accuracy["family_size"] == 2
+    assert all(c["base"] is not None and c["by_task"] for c in accuracy["summaries"])
+    assert (study / "analysis" / "tables" / "exact_match_by_task.md").is_file()
+    assert "Verdicts on exact-match accuracy (secondary)" in (study / "analysis" / "report.html").read_text()
+    assert "Exact-match accuracy (secondary outcome)" in (study / "paper" / "paper.md").read_text()
     assert "next steps:" in out and f"loralab status {study}" in out
     assert len([p for p in study.iterdir() if (p / "eval.json").is_file()]) == 6
     before = _digests(study / "analysis") | _digests(study / "paper")
@@ -95,6 +104,7 @@ def test_embedded_demo_is_a_real_small_study() -> None:
     assert "uniform" in study.strategies and len(study.strategies) >= 3
     assert len(study.grid.seeds) >= 2
     assert study.base.model.name == "smollm2-135m" and study.base.data.source == "synthetic"
+    assert "exact_match" in study.base.train.eval_metrics  # the synthetic tasks have exact answers
 
 
 @pytest.mark.parametrize(("runs", "cores", "workers"), [(6, 2, 2), (1, 2, 1), (6, 1, 1), (6, 8, 6)])
