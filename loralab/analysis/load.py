@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
 from loralab.errors import AnalysisError, StoreError
-from loralab.results import EVAL_LOSS, Metric, get_metric, registered_metrics
+from loralab.results import EVAL_LOSS, Metric, check_primary, get_metric, registered_metrics
 from loralab.results.allocation import read_allocation
 from loralab.results.study_record import STUDY_RECORD, StudyRecord, read_study_record
 from loralab.store import RunDir, Store
@@ -198,6 +198,7 @@ def study_metrics(analysis: dict[str, Any], examples: dict[str, pd.DataFrame]) -
         ]
     for name in [primary, *names]:
         get_metric(name)  # a ConfigError naming the known ones
+    check_primary(primary)
     return (primary, *(n for n in dict.fromkeys(names) if n != primary))
 
 

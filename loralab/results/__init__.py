@@ -19,6 +19,7 @@ from loralab.results.exact_match import EXACT_MATCH, normalise_answer, score_ans
 from loralab.results.metric import (
     EVAL_LOSS,
     Metric,
+    check_primary,
     get_metric,
     metric_names,
     register_metric,
@@ -38,6 +39,7 @@ __all__ = [
     "PlannedRun",
     "RunRecord",
     "StudyRecord",
+    "check_primary",
     "get_metric",
     "metric_names",
     "normalise_answer",

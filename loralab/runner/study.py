@@ -38,7 +38,7 @@ from loralab.config import (
     set_dotted,
 )
 from loralab.errors import ConfigError, StoreError, validation_message
-from loralab.results import get_metric
+from loralab.results import check_primary, get_metric
 from loralab.results.study_record import read_study_record
 
 STUDY_KEYS = (
@@ -116,6 +116,7 @@ class StudyAnalysis(BaseModel):
     def _known_metrics(self) -> StudyAnalysis:
         for name in [self.primary_metric, *(self.metrics or ()), *self.margins]:
             get_metric(name)  # a ConfigError naming the known ones
+        check_primary(self.primary_metric)
         get_metric(self.primary_metric).margin(self.equivalence_margin)
         for name, spec in self.margins.items():
             get_metric(name).margin(spec)
