@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from loralab.atomic import atomic_write_parquet
-from loralab.config import RunConfig
+from loralab.config import DataConfig, RunConfig
 from loralab.data import AlpacaRecord, TokenizedExample, load_records, sequential_batches, tokenize_records
 from loralab.data.tokenize import encode_batch
 from loralab.results.exact_match import EXACT_MATCH, score_answer
@@ -59,10 +59,10 @@ def wanted(cfg: RunConfig) -> bool:
     return EXACT_MATCH.name in cfg.train.eval_metrics
 
 
-def eval_records(cfg: RunConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
+def eval_records(data: DataConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
     """The records of the eval examples (read again from the source: the data stage keeps only ids)."""
     records = load_records(
-        cfg.data.source, synthetic_size=cfg.data.synthetic_size, synthetic_seed=cfg.data.synthetic_seed
+        data.source, synthetic_size=data.synthetic_size, synthetic_seed=data.synthetic_seed
     )
     return [records[e.index] for e in examples]
 
@@ -132,7 +132,7 @@ def exact_match_accuracy(
 
 
 def task_accuracy(
-    cfg: RunConfig,
+    data: DataConfig,
     model: nn.Module,
     tokenizer: Any,
     examples: list[TokenizedExample],
@@ -143,19 +143,17 @@ def task_accuracy(
     device: torch.device,
     autocast: AbstractContextManager | None = None,
     memo: Memo | None = None,
-) -> AccuracyResult | None:
-    """The evaluation stage's task accuracy: None unless `train.eval_metrics` names exact_match; else
-    the model's accuracy now, its per-example scores added to the per-example eval file `path`. A
-    file that holds them already (a resumed run's base eval) is read back; `memo` may share the
-    computation (the study cache)."""
-    if not wanted(cfg):
-        return None
+) -> AccuracyResult:
+    """The evaluation stage's task accuracy (the run calls it where `wanted`): the model's accuracy
+    now on the eval records of `data`, its per-example scores added to the per-example eval file
+    `path`. A file that holds them already (a resumed run's base eval) is read back; `memo` may share
+    the computation (the study cache)."""
     saved = read_columns(path)
     if saved is not None:
         return saved
 
     def compute() -> AccuracyResult:
-        records = eval_records(cfg, examples)
+        records = eval_records(data, examples)
         return exact_match_accuracy(
             model,
             tokenizer,
@@ -164,7 +162,7 @@ def task_accuracy(
             batch_size=batch_size,
             pad_id=pad_id,
             device=device,
-            cutoff_len=cfg.data.cutoff_len,
+            cutoff_len=data.cutoff_len,
             autocast=autocast,
         )
 

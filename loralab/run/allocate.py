@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from loralab.allocation import StrategyChoice, allocate
 from loralab.results.allocation import AllocationRecord, read_allocation
-from loralab.run.cache import StudyCache, data_parts
+from loralab.run.cache import StudyCache
 from loralab.run.prepare import Prepared
 from loralab.run.resolved import ResolvedRun
 from loralab.store import RunDir
@@ -30,22 +30,23 @@ def allocate_ranks(
         # a dynamic run killed after writing its final ranks resumes from its initial allocation
         initial = RankAllocation.from_dict(saved.initial.model_dump())
         return Allocated(initial, saved.signals_wall_s)
-    cfg = run.cfg
     memo = (
-        (lambda parts, compute: cache.get("signals", {**data_parts(cfg), **parts}, compute))
+        (lambda parts, compute: cache.get("signals", {**prepared.data_key, **parts}, compute))
         if cache
         else None
     )
-    choice = StrategyChoice(run.strategy, run.options)
     outcome = allocate(
-        cfg,
+        StrategyChoice(run.strategy, run.options),
+        run.budget,
         prepared.model,
         prepared.modules,
         prepared.data.train,
         prepared.pad_id,
         memo,
-        choice=choice,
-        budget=run.budget,
+        batch_size=run.train.batch_size,
+        seed=run.seed,
+        min_rank=run.lora.min_rank,
+        max_rank=run.lora.max_rank,
     )
     record = AllocationRecord.static(outcome.allocation.to_dict(), outcome.signal_seconds)
     rd.write_json(rd.allocation, record.to_json())
