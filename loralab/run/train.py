@@ -84,10 +84,11 @@ def train_adapters(
         return Trained(state, evaluator.latest, allocation, trainable, trainable)
     # the budget holds on the final (pruned) ranks; record the trajectory too
     final = dynamic.final_rank_allocation()
-    signals_wall_s = read_allocation(rd.allocation).signals_wall_s
+    allocated = read_allocation(rd.allocation)  # what the allocate stage wrote: signals' time, strategy
     # the callback's record (initial, final, peak, its own keys) in the one shape of allocation.json
     saved = {"final": final.to_dict(), "peak_params": dynamic.peak_params, **dynamic.record()}
-    record = AllocationRecord.model_validate({**saved, "signals_wall_s": signals_wall_s})
+    kept = {"signals_wall_s": allocated.signals_wall_s, "strategy": allocated.strategy}
+    record = AllocationRecord.model_validate({**saved, **kept})
     rd.write_json(rd.allocation, record.to_json())
     return Trained(state, evaluator.latest, final, dynamic.peak_params, final.params)
 
