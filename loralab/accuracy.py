@@ -6,10 +6,19 @@ padding, and stops at EOS or after the reference answer's token count plus `MARG
 longer than that cannot be the reference. Each example's own bound is applied after generation, so
 a score does not depend on which examples share its batch (up to float rounding of padded batches).
 Scoring (answer cut, normalisation) is `loralab/results/exact_match.py`.
+
+Each example also stops as soon as its score is decided (`AnswerStop`, a per-row stopping criterion
+of `generate`): at its own bound, or, where decoding more tokens only appends text
+(`decodes_by_appending`), once its text holds every line the scorer keeps (`answer_complete`) or its
+answer begun is no start of the reference (`answer_ruled_out`). What it would generate next could not
+change its score, so the scores are those of generating to the end (`tests/test_accuracy.py` compares
+them). It matters most for a base model, which rarely emits EOS and answers wrongly from its first
+words: without it every batch ran to its longest bound.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -20,12 +29,13 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from loralab.atomic import atomic_write_parquet
-from loralab.config import RunConfig
+from loralab.config import DataConfig, RunConfig
 from loralab.data import AlpacaRecord, TokenizedExample, load_records, sequential_batches, tokenize_records
 from loralab.data.tokenize import encode_batch
-from loralab.results.exact_match import EXACT_MATCH, score_answer
+from loralab.results.exact_match import EXACT_MATCH, answer_complete, answer_ruled_out, score_answer
 
 MARGIN_TOKENS = 8  # beyond the reference's length: room for a different tokenisation of the same text
 # What a cached base accuracy depends on beyond the base eval's key: how answers are made and scored.
@@ -54,15 +64,71 @@ class AccuracyResult:
         return cls(accuracy, by_task, seconds, per_example)
 
 
+class AnswerStop(StoppingCriteria):
+    """Stops each row of a batched greedy generation once more tokens cannot change its score: at EOS,
+    at its bound, or, where decoding only ever appends text (`by_text`), once its answer lines are
+    all complete or its answer begun already differs from the reference (`results/exact_match.py`).
+    Keeps how many new tokens each row had then (`lengths`; the bound for rows never stopped here)."""
+
+    def __init__(
+        self, tokenizer: Any, start: int, references: list[str], bounds: list[int], *, by_text: bool
+    ):
+        self.tokenizer, self.start, self.references, self.by_text = tokenizer, start, references, by_text
+        self.lengths = list(bounds)
+        self.done = [False] * len(references)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        eos = self.tokenizer.eos_token_id
+        new = input_ids[:, self.start :].tolist()  # one device sync per step, for all rows
+        for row, tokens in enumerate(new):
+            if self.done[row]:
+                continue
+            ended = len(tokens) >= self.lengths[row] or (eos is not None and eos in tokens)
+            if ended or (self.by_text and self._decided(answer_text(self.tokenizer, tokens), row)):
+                self.done[row], self.lengths[row] = True, len(tokens)
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+    def _decided(self, text: str, row: int) -> bool:
+        reference = self.references[row]
+        # a character whose last byte is still to come decodes as U+FFFD: not yet written
+        return answer_complete(text, reference) or answer_ruled_out(text.rstrip("\ufffd"), reference)
+
+
+# Decoders that turn more tokens into more text after the same text (tokenizers' decoder types).
+_APPENDING_DECODERS = {"Sequence", "ByteLevel", "Metaspace", "ByteFallback", "Fuse", "Strip", "Replace"}
+
+
+def decodes_by_appending(tokenizer: Any) -> bool:
+    """Whether decoding more tokens only appends text (up to a last character still incomplete): a
+    fast tokenizer whose decoders only map and join tokens, with no clean-up of spaces (which rewrites
+    the end of a text when the next token is punctuation). Early stopping by text needs it."""
+    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    if decoder is None or getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        return False
+    return _appending(json.loads(decoder.__getstate__()))
+
+
+def _appending(decoder: dict[str, Any]) -> bool:
+    return decoder["type"] in _APPENDING_DECODERS and all(map(_appending, decoder.get("decoders", [])))
+
+
+def answer_text(tokenizer: Any, tokens: list[int]) -> str:
+    """The text of generated tokens before the first EOS (special tokens dropped)."""
+    eos = tokenizer.eos_token_id
+    if eos is not None and eos in tokens:
+        tokens = tokens[: tokens.index(eos)]
+    return tokenizer.decode(tokens, skip_special_tokens=True)
+
+
 def wanted(cfg: RunConfig) -> bool:
     """Whether the run's config asks for task accuracy."""
     return EXACT_MATCH.name in cfg.train.eval_metrics
 
 
-def eval_records(cfg: RunConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
+def eval_records(data: DataConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
     """The records of the eval examples (read again from the source: the data stage keeps only ids)."""
     records = load_records(
-        cfg.data.source, synthetic_size=cfg.data.synthetic_size, synthetic_seed=cfg.data.synthetic_seed
+        data.source, synthetic_size=data.synthetic_size, synthetic_seed=data.synthetic_seed
     )
     return [records[e.index] for e in examples]
 
@@ -79,9 +145,11 @@ def exact_match_accuracy(
     device: torch.device,
     cutoff_len: int,
     autocast: AbstractContextManager | None = None,
+    early_stop: bool = True,
 ) -> AccuracyResult:
     """Greedy answers of `model` to `records` scored against their outputs; `indices` name the
-    examples (source indices). The model's train/eval mode is restored afterwards."""
+    examples (source indices). `early_stop=False` generates every row to its batch's longest bound
+    (the same scores, slower: for comparisons). The model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -94,7 +162,7 @@ def exact_match_accuracy(
         indices=indices,
     )
     bounds = [len(ids) + MARGIN_TOKENS for ids in encode_batch(tokenizer, [r.output for r in records])]
-    eos = tokenizer.eos_token_id
+    by_text = decodes_by_appending(tokenizer)
     scores = [0] * len(records)
     for batch_idx in sequential_batches([len(p) for p in prompts], batch_size):
         width = max(len(prompts[i]) for i in batch_idx)
@@ -104,6 +172,8 @@ def exact_match_accuracy(
             prompt = prompts[i].input_ids
             ids[row, width - len(prompt) :] = torch.tensor(prompt)
             mask[row, width - len(prompt) :] = 1
+        references = [records[i].output for i in batch_idx]
+        stop = AnswerStop(tokenizer, width, references, [bounds[i] for i in batch_idx], by_text=by_text)
         with autocast or nullcontext():
             out = model.generate(
                 input_ids=ids.to(device),
@@ -112,13 +182,11 @@ def exact_match_accuracy(
                 num_beams=1,
                 max_new_tokens=max(bounds[i] for i in batch_idx),
                 pad_token_id=pad_id,
-                eos_token_id=eos,
+                eos_token_id=tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([stop] if early_stop else []),
             )
         for row, i in enumerate(batch_idx):
-            new = out[row, width:].tolist()[: bounds[i]]
-            if eos is not None and eos in new:
-                new = new[: new.index(eos)]
-            text = tokenizer.decode(new, skip_special_tokens=True)
+            text = answer_text(tokenizer, out[row, width:].tolist()[: stop.lengths[row]])
             scores[i] = score_answer(text, records[i].output)
     model.train(was_training)
     per_example = pd.DataFrame(
@@ -132,7 +200,7 @@ def exact_match_accuracy(
 
 
 def task_accuracy(
-    cfg: RunConfig,
+    data: DataConfig,
     model: nn.Module,
     tokenizer: Any,
     examples: list[TokenizedExample],
@@ -143,19 +211,17 @@ def task_accuracy(
     device: torch.device,
     autocast: AbstractContextManager | None = None,
     memo: Memo | None = None,
-) -> AccuracyResult | None:
-    """The evaluation stage's task accuracy: None unless `train.eval_metrics` names exact_match; else
-    the model's accuracy now, its per-example scores added to the per-example eval file `path`. A
-    file that holds them already (a resumed run's base eval) is read back; `memo` may share the
-    computation (the study cache)."""
-    if not wanted(cfg):
-        return None
+) -> AccuracyResult:
+    """The evaluation stage's task accuracy (the run calls it where `wanted`): the model's accuracy
+    now on the eval records of `data`, its per-example scores added to the per-example eval file
+    `path`. A file that holds them already (a resumed run's base eval) is read back; `memo` may share
+    the computation (the study cache)."""
     saved = read_columns(path)
     if saved is not None:
         return saved
 
     def compute() -> AccuracyResult:
-        records = eval_records(cfg, examples)
+        records = eval_records(data, examples)
         return exact_match_accuracy(
             model,
             tokenizer,
@@ -164,7 +230,7 @@ def task_accuracy(
             batch_size=batch_size,
             pad_id=pad_id,
             device=device,
-            cutoff_len=cfg.data.cutoff_len,
+            cutoff_len=data.cutoff_len,
             autocast=autocast,
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,12 +59,12 @@ def check_strategy(cfg: RunConfig) -> StrategyChoice:
     return StrategyChoice(strategy, parse_options(strategy, cfg.lora.strategy_options))
 
 
-def run_modules(model: nn.Module, cfg: RunConfig) -> list[TargetModule]:
-    """The model's adaptable modules restricted to `lora.targets`."""
-    modules = select_targets(target_modules(model), cfg.lora.targets)
+def run_modules(model: nn.Module, targets: Sequence[str]) -> list[TargetModule]:
+    """The model's adaptable modules restricted to `targets` (`lora.targets`)."""
+    modules = select_targets(target_modules(model), targets)
     if not modules:
         kinds = sorted({m.kind for m in target_modules(model)})
-        raise ConfigError(f"lora.targets={list(cfg.lora.targets)} matches no module; kinds here: {kinds}")
+        raise ConfigError(f"lora.targets={list(targets)} matches no module; kinds here: {kinds}")
     return modules
 
 
@@ -83,31 +83,32 @@ def first_batches(examples: list[Any], batch_size: int, pad_id: int, n_batches: 
 
 
 def allocate(
-    cfg: RunConfig,
+    choice: StrategyChoice,
+    budget: Budget,
     model: nn.Module,
     modules: list[TargetModule],
     examples: list[Any] | None = None,
     pad_id: int = 0,
     memo: Callable[[dict[str, Any], Callable[[], Signals]], Signals] | None = None,
     *,
-    choice: StrategyChoice | None = None,
-    budget: Budget | None = None,
+    batch_size: int,
+    seed: int,
+    min_rank: int = 0,
+    max_rank: int | None = None,
 ) -> AllocationOutcome:
-    """Run the configured strategy at the configured budget (training examples feed gradient signals).
+    """Run the chosen strategy at `budget` (training examples, in batches of `batch_size`, feed
+    gradient signals; `seed` is the run's, recorded with them); ranks within [min_rank, max_rank].
 
     `memo(parts, compute)` may return signals measured earlier under the same `parts` (a study cache):
-    signals do not depend on the run's seed (eval mode, the first batches in their fixed order).
-    `choice` and `budget`: the run's, where the caller has resolved them (None: resolved here)."""
-    choice = choice or check_strategy(cfg)
+    signals do not depend on the run's seed (eval mode, the first batches in their fixed order)."""
     strategy, options = choice.strategy, choice.options
-    budget = budget or run_budget(model, cfg, modules)
     start = time.perf_counter()
     batches: list[dict] = []
     if "importance" in strategy.needs:
         if not examples:
             raise ConfigError(f"strategy {strategy.name!r} needs training examples to measure gradients")
         n_batches = int(strategy.signal_options(options).get("n_batches", 8))
-        batches = first_batches(examples, cfg.train.batch_size, pad_id, n_batches)
+        batches = first_batches(examples, batch_size, pad_id, n_batches)
 
     def measure() -> Signals:
         return measure_signals(
@@ -115,7 +116,7 @@ def allocate(
             modules,
             strategy.needs,
             batches=batches,
-            seed=cfg.train.seed,
+            seed=seed,
             importance_options=strategy.signal_options(options),
         )
 
@@ -124,16 +125,14 @@ def allocate(
             "needs": sorted(strategy.needs),
             "modules": [m.name for m in modules],
             "signal_options": strategy.signal_options(options),
-            "batch_size": cfg.train.batch_size,
+            "batch_size": batch_size,
             "device": str(next(model.parameters()).device),
         }
-        signals = dataclasses.replace(memo(parts, measure), seed=cfg.train.seed)
+        signals = dataclasses.replace(memo(parts, measure), seed=seed)
     else:
         signals = measure()
     seconds = time.perf_counter() - start
-    allocation = strategy.allocate(
-        modules, budget, signals, options, min_rank=cfg.lora.min_rank, max_rank=cfg.lora.max_rank
-    )
+    allocation = strategy.allocate(modules, budget, signals, options, min_rank=min_rank, max_rank=max_rank)
     return AllocationOutcome(allocation, strategy, options, signals, seconds)
 
 
@@ -152,8 +151,19 @@ def preview(cfg: RunConfig) -> AllocationOutcome:
     else:
         check_model(cfg.model.name)
     loaded = load_model(cfg.model)
-    modules = run_modules(loaded.model, cfg)
+    modules = run_modules(loaded.model, cfg.lora.targets)
     examples = None
     if needs_data:
         examples = prepare_data(cfg.data, loaded.tokenizer).train
-    return allocate(cfg, loaded.model, modules, examples, loaded.tokenizer.pad_token_id, choice=choice)
+    return allocate(
+        choice,
+        run_budget(loaded.model, cfg, modules),
+        loaded.model,
+        modules,
+        examples,
+        loaded.tokenizer.pad_token_id,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.train.seed,
+        min_rank=cfg.lora.min_rank,
+        max_rank=cfg.lora.max_rank,
+    )

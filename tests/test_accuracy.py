@@ -8,14 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from tokenizers import decoders
 from torch import nn
 
 from loralab import accuracy
 from loralab.accuracy import exact_match_accuracy
-from loralab.config import load_config
-from loralab.data import build_tiny_tokenizer, format_prompt
+from loralab.config import ModelConfig, load_config
+from loralab.data import AlpacaRecord, build_tiny_tokenizer, format_prompt
 from loralab.data.synthetic import generate
 from loralab.experiment import execute_run
+from loralab.models import load_model
 from loralab.record import OPT_IN_FIELDS
 from loralab.store import RunDir
 
@@ -142,3 +144,95 @@ def test_a_resumed_run_keeps_its_base_accuracy_and_scores_the_same(
     pd.testing.assert_frame_equal(
         pd.read_parquet(again.run_dir.base_eval_examples), pd.read_parquet(ref.run_dir.base_eval_examples)
     )
+
+
+class _Scripted:
+    """Steers a tiny real model's greedy choice, through a forward hook on its logits, to a scripted
+    text per prompt (never EOS unless scripted), so that `generate` runs its own loop (cache, left
+    padding, per-row stopping, padding of stopped rows) on answers that are known to be right or wrong;
+    counts the forward passes."""
+
+    def __init__(self, model: nn.Module, tokenizer, scripts: dict[str, str]):
+        self.tokenizer, self.forwards = tokenizer, 0
+        self.scripts = {p: tokenizer.encode(t, add_special_tokens=False) for p, t in scripts.items()}
+        self.filler = tokenizer.encode(" more", add_special_tokens=False)[0]
+        model.register_forward_hook(self.steer, with_kwargs=True)
+
+    def steer(self, module, args, kwargs, output):
+        ids = kwargs["input_ids"]
+        self.forwards += 1
+        if ids.shape[1] > 1:  # prefill: a new batch of left-padded prompts
+            mask = kwargs.get("attention_mask", torch.ones_like(ids))  # none for one unpadded row
+            self.generated, self.rows = 0, []
+            for row, m in zip(ids.tolist(), mask.tolist(), strict=True):
+                prompt = self.tokenizer.decode([i for i, keep in zip(row, m, strict=True) if keep])
+                self.rows.append(self.scripts[prompt])
+        else:
+            self.generated += 1
+        n = self.generated  # tokens generated so far
+        for row, script in enumerate(self.rows):
+            output.logits[row, -1, script[n] if n < len(script) else self.filler] += 1e4
+        return output
+
+
+UNICODE = [
+    AlpacaRecord("Greet the cafe.", "", "café 🙂", "unicode"),  # characters of several bytes, split
+    AlpacaRecord("Write it naively.", "", "naïve – ok\nnext line", "unicode"),
+]
+
+
+def _script(i: int, r: AlpacaRecord) -> str:
+    """Right answers (multi-line and multi-byte ones too), wrong ones (late and early), answers followed
+    by more lines, EOS, blank lines before the answer: what a model may write."""
+    answer = r.output if i % 3 else f"{r.output}x" if i % 2 else f"x{r.output}"
+    lead = "\n\n" if i % 4 == 0 else ""
+    tail = "<|endoftext|>" if i % 5 == 0 else "\n### Instruction:\nsomething else\nand more"
+    return f"{lead}{answer}{tail}"
+
+
+def test_early_stopping_changes_no_score_and_saves_forward_passes():
+    loaded = load_model(ModelConfig(name="tiny-gpt2"))
+    model, tokenizer = loaded.model, loaded.tokenizer
+    records = [*UNICODE, *RECORDS]
+    scripted = _Scripted(model, tokenizer, {format_prompt(r): _script(i, r) for i, r in enumerate(records)})
+    assert accuracy.decodes_by_appending(tokenizer)  # byte-level BPE: both rules apply
+
+    def scored(chosen: list[AlpacaRecord], early: bool):
+        scripted.forwards = 0
+        result = exact_match_accuracy(
+            model,
+            tokenizer,
+            chosen,
+            [records.index(r) for r in chosen],
+            batch_size=6,
+            pad_id=tokenizer.pad_token_id,
+            device=torch.device("cpu"),
+            cutoff_len=512,
+            early_stop=early,
+        )
+        return result.per_example, scripted.forwards
+
+    (full, full_forwards), (early, early_forwards) = scored(records, False), scored(records, True)
+    pd.testing.assert_frame_equal(early, full)
+    assert early["exact_match"].tolist() == [int(i % 3 != 0) for i in range(len(records))]  # as scripted
+    assert any("\n" in r.output for r in records)  # multi-line references among them
+    assert early_forwards < 0.75 * full_forwards, (early_forwards, full_forwards)
+    # answers wrong from their first character (a base model's, say) stop within a few tokens
+    wrong = [r for i, r in enumerate(records) if i % 6 == 0]
+    (full, full_forwards), (early, early_forwards) = scored(wrong, False), scored(wrong, True)
+    pd.testing.assert_frame_equal(early, full)
+    assert early["exact_match"].sum() == 0 and early_forwards <= 3 * -(-len(wrong) // 6) < full_forwards / 5
+
+
+def test_text_decides_early_only_where_decoding_appends():
+    tokenizer = build_tiny_tokenizer()
+    assert accuracy.decodes_by_appending(tokenizer)
+    tokenizer.clean_up_tokenization_spaces = True  # " ." -> ".": the next token rewrites the text's end
+    assert not accuracy.decodes_by_appending(tokenizer)
+    tokenizer.clean_up_tokenization_spaces = False
+    tokenizer.backend_tokenizer.decoder = decoders.Sequence([decoders.WordPiece(), decoders.Fuse()])
+    assert not accuracy.decodes_by_appending(tokenizer)  # WordPiece cleans up spaces itself
+    tokenizer.backend_tokenizer.decoder = decoders.Sequence(  # SentencePiece-style (Llama)
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    assert accuracy.decodes_by_appending(tokenizer)

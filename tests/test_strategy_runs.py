@@ -15,9 +15,9 @@ from loralab.config import load_config
 from loralab.data import prepare_data
 from loralab.evaluate import evaluate
 from loralab.models import load_model
-from loralab.results.allocation import read_allocation
+from loralab.results.allocation import StrategyRecord, read_allocation
 from loralab.store import Store
-from loralab.strategies import available
+from loralab.strategies import available, strategy_class
 from tests.conftest import TINY_RUN
 
 
@@ -38,6 +38,11 @@ def test_every_strategy_runs_at_the_budget(tmp_path, strategy, model):
     e = json.loads(rd.eval.read_text())
     alloc = read_allocation(rd.allocation)
     assert e["strategy"] == strategy and e["train_steps"] == 8
+    cls = strategy_class(strategy)  # described as the run's code described it, for the paper
+    kind = "dynamic" if cls.dynamic else "static"
+    assert alloc.strategy == StrategyRecord(
+        name=strategy, description=cls.description, kind=kind, needs=tuple(sorted(cls.needs))
+    )
     assert e["budget_params"] - alloc.final.tolerance <= e["allocated_params"] <= e["budget_params"]
     assert alloc.final.achieved_params == e["allocated_params"]
     assert e["budget_status"] == "PASS"

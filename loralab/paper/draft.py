@@ -34,6 +34,7 @@ from loralab.paper.narrative import (
     setup_line,
 )
 from loralab.paper.results import appendix, results_section
+from loralab.results.allocation import StrategyRecord
 from loralab.store import atomic_write_text
 
 DRAFT_NAME = "draft.md"
@@ -253,16 +254,37 @@ def _option_value(strategy: str, option: str, value: object, have: set[str]) -> 
     return md_code("none" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
 
 
-def _strategy_list(inputs: StudyInputs, facts: PaperFacts) -> str:
+def _described_strategies(inputs: StudyInputs) -> dict[str, StrategyRecord | None]:
+    """Each strategy of the study as its finished runs recorded it (allocation.json; the first run by
+    id that did); one whose runs were recorded before that as the installed code describes it; None
+    where it is not registered here either."""
     from loralab.strategies import available, strategy_class
 
+    described: dict[str, StrategyRecord | None] = {}
+    for run in inputs.done_runs():
+        if run.strategy is not None:
+            described.setdefault(run.config.lora.strategy, run.strategy)
     registered = set(available())
+    for name in {c.strategy for c in inputs.stats.summaries} - set(described):
+        cls = strategy_class(name) if name in registered else None
+        described[name] = cls and StrategyRecord(
+            name=name,
+            description=cls.description,
+            kind="dynamic" if cls.dynamic else "static",
+            needs=tuple(sorted(cls.needs)),
+        )
+    return described
+
+
+def _strategy_list(inputs: StudyInputs, facts: PaperFacts) -> str:
+    described = _described_strategies(inputs)
     used = strategy_options(inputs)
     have = {n.key for n in facts.numbers}
     lines = []
     for name in sorted({c.strategy for c in inputs.stats.summaries}):
-        if name in registered:
-            desc = _md_code_aware(strategy_class(name).description, formulas=True)
+        strategy = described[name]
+        if strategy is not None:
+            desc = _md_code_aware(strategy.description, formulas=True)
         else:
             desc = "(not registered in this installation; see the run specs)"
         cite = f" [@{STRATEGY_CITES[name]}]" if name in STRATEGY_CITES else ""
@@ -272,8 +294,8 @@ def _strategy_list(inputs: StudyInputs, facts: PaperFacts) -> str:
         )
         opt_text = f" Options: {opts}." if opts else ""
         base = " (baseline)" if name == inputs.stats.baseline else ""
-        if name in registered and strategy_class(name).needs:
-            needs = " and ".join(sorted(strategy_class(name).needs))
+        if strategy is not None and strategy.needs:
+            needs = " and ".join(sorted(strategy.needs))
             opt_text += f" Its signals ({needs}) are measured once and shared by every seed."
         lines.append(f"- **{md_escape(name)}**{base}: {desc.rstrip('.')}{cite}.{opt_text}")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """What the paper reads: the analysis (`<study>/analysis/stats.json`, its figures and tables), each
-run's spec.yaml (resolved config and provenance) and eval.json (what the run measured: split sizes,
-precision, parameter counts) for the method section. Nothing else.
+run's spec.yaml (resolved config and provenance), eval.json (what the run measured: split sizes,
+precision, parameter counts) and allocation.json's record of the strategy as the run's code described
+it, for the method section. Nothing else.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from loralab.analysis.schema import SCHEMA_VERSION, StudyStats
 from loralab.config import RunConfig
 from loralab.errors import PaperError, StoreError
 from loralab.record import RunRecord
+from loralab.results.allocation import StrategyRecord, read_allocation
 from loralab.results.study_record import read_study_record
-from loralab.store import Store
+from loralab.store import RunDir, Store
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class RunInfo:
     provenance: dict[str, Any]
     finished: float | None = None  # status.json's finish time (Unix seconds), for the PDF's date
     record: RunRecord | None = None  # eval.json: what the run measured (sizes, precision, parameters)
+    # allocation.json: the strategy as the run's code described it (None: recorded before it was kept)
+    strategy: StrategyRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,19 @@ def load_runs(study_dir: Path) -> tuple[RunInfo, ...]:
                 dict(spec.get("provenance") or {}),
                 float(finished) if isinstance(finished, int | float) else None,
                 rd.try_record() if rd.state == "done" else None,
+                _recorded_strategy(rd) if rd.state == "done" else None,
             )
         )
     return tuple(out)
+
+
+def _recorded_strategy(rd: RunDir) -> StrategyRecord | None:
+    """The strategy as the run recorded it in allocation.json; None where it did not (or cannot be read:
+    the analysis says so)."""
+    try:
+        return read_allocation(rd.allocation).strategy
+    except StoreError:
+        return None
 
 
 def load_definition(study_dir: Path) -> dict[str, Any]:

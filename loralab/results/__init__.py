@@ -6,7 +6,8 @@ The ground floor of the flow: every layer may import it, and it imports nothing 
 - `metric.py`: `Metric` (columns, aggregation, direction, display, unit, the paper's words) and its
   registry (`register_metric`, `get_metric`, the `loralab.metrics` entry points); `eval_loss`.
 - `exact_match.py`: the `exact_match` metric (task accuracy) and its pure answer scoring.
-- `allocation.py`: `AllocationRecord`, allocation.json (initial and final allocations, the peak).
+- `allocation.py`: `AllocationRecord`, allocation.json (initial and final allocations, the peak, the
+  strategy as the run's code described it: `StrategyRecord`).
 - `metrics_row.py`: `MetricsRow`, one line of metrics.jsonl.
 - `study_record.py`: `StudyRecord`, a study directory's study.yaml.
 """
@@ -14,7 +15,13 @@ The ground floor of the flow: every layer may import it, and it imports nothing 
 from __future__ import annotations
 
 from loralab.record import RunRecord
-from loralab.results.allocation import Allocation, AllocationRecord, ModuleRank, read_allocation
+from loralab.results.allocation import (
+    Allocation,
+    AllocationRecord,
+    ModuleRank,
+    StrategyRecord,
+    read_allocation,
+)
 from loralab.results.exact_match import EXACT_MATCH, normalise_answer, score_answer
 from loralab.results.metric import (
     EVAL_LOSS,
@@ -38,6 +45,7 @@ __all__ = [
     "ModuleRank",
     "PlannedRun",
     "RunRecord",
+    "StrategyRecord",
     "StudyRecord",
     "check_primary",
     "get_metric",

@@ -5,13 +5,17 @@ it started from (`initial`, the one a resumed run starts from), the ranks the bu
 training (`final`), its peak trainable count and, if it keeps one, a rank trajectory. Files written
 before this schema hold one of two shapes, both read by `read_allocation`: a flat allocation (static
 runs) or the final allocation's keys with `initial`, `final`, `peak_params`, `trajectory` beside them.
+
+The record also keeps the strategy as the run's code described it (`strategy`: description, kind,
+signals), so that a study's paper says what its runs ran, not what the installed code says now; records
+written before it was kept have none (`strategy` is None) and their readers fall back to the registry.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,6 +24,17 @@ from loralab.errors import StoreError, validation_message
 SCHEMA_VERSION = 1
 # Keys of the record itself; in an old dynamic file every other top-level key repeats `final`.
 _RECORD_KEYS = ("schema_version", "initial", "final", "peak_params", "trajectory", "signals_wall_s")
+
+
+class StrategyRecord(BaseModel):
+    """A strategy as the run's code described it when the run allocated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Registered strategy name.")
+    description: str = Field(description="The strategy's one-line description (the paper's method list).")
+    kind: Literal["static", "dynamic"] = Field(description="static: ranks fixed; dynamic: they change.")
+    needs: tuple[str, ...] = Field((), description="Signals it allocates from (importance, spectra), sorted.")
 
 
 class ModuleRank(BaseModel):
@@ -86,6 +101,9 @@ class AllocationRecord(BaseModel):
         None, description="A dynamic strategy's rank trajectory: step, params, ... per record."
     )
     signals_wall_s: float = Field(0.0, description="Seconds spent measuring the strategy's signals (s).")
+    strategy: StrategyRecord | None = Field(
+        None, description="The strategy as the run's code described it (None: recorded before it was kept)."
+    )
 
     @property
     def dynamic(self) -> bool:
@@ -94,11 +112,21 @@ class AllocationRecord(BaseModel):
         return self.initial.dynamic or self.final.dynamic or changed
 
     @classmethod
-    def static(cls, allocation: dict[str, Any], signals_wall_s: float = 0.0) -> AllocationRecord:
-        """The record of an allocation that training does not change (`RankAllocation.to_dict()`)."""
+    def static(
+        cls,
+        allocation: dict[str, Any],
+        signals_wall_s: float = 0.0,
+        strategy: StrategyRecord | None = None,
+    ) -> AllocationRecord:
+        """The record of an allocation that training does not change (`RankAllocation.to_dict()`),
+        made by `strategy`."""
         alloc = Allocation.model_validate(allocation)
         return cls(
-            initial=alloc, final=alloc, peak_params=alloc.achieved_params, signals_wall_s=signals_wall_s
+            initial=alloc,
+            final=alloc,
+            peak_params=alloc.achieved_params,
+            signals_wall_s=signals_wall_s,
+            strategy=strategy,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -10,6 +10,11 @@ line for most synthetic tasks, a header and rows for CSV): what follows is the m
 something else, not its answer. Normalisation strips both ends and collapses every run of whitespace
 (newlines too) to one space; nothing else is forgiven: not case (several synthetic tasks convert case,
 where an answer in the wrong case is wrong), not punctuation, not number formats.
+
+A generation can stop as soon as its score is decided, without changing it: once its answer lines
+are all complete (`answer_complete`: what follows is cut), or once the answer begun already differs
+from the reference (`answer_ruled_out`: the normalised answer only grows as text is appended, so one
+that is not a start of the reference never becomes equal to it).
 """
 
 from __future__ import annotations
@@ -36,10 +41,27 @@ def normalise_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def answer_lines(reference: str) -> int:
+    """How many lines of a generation are its answer: as many as the reference has (at least one)."""
+    return max(1, len(reference.strip().splitlines()))
+
+
 def cut_answer(generated: str, reference: str) -> str:
     """The answer part of a generation: as many lines as the reference has (EOS is cut before this)."""
-    lines = max(1, len(reference.strip().splitlines()))
-    return "\n".join(generated.lstrip().splitlines()[:lines])
+    return "\n".join(generated.lstrip().splitlines()[: answer_lines(reference)])
+
+
+def answer_complete(generated: str, reference: str) -> bool:
+    """Whether `generated` already holds every line `cut_answer` keeps, each one ended by a line break:
+    then no text appended to it can change its answer, and generation may stop."""
+    kept = generated.lstrip().splitlines(keepends=True)[: answer_lines(reference)]
+    return len(kept) == answer_lines(reference) and kept[-1].splitlines() != [kept[-1]]
+
+
+def answer_ruled_out(generated: str, reference: str) -> bool:
+    """Whether the answer begun in `generated` already differs from the reference, so that no text
+    appended to it can make it equal: its normalised form is not a start of the reference's."""
+    return not normalise_answer(reference).startswith(normalise_answer(cut_answer(generated, reference)))
 
 
 def score_answer(generated: str, reference: str) -> int:

@@ -29,7 +29,7 @@ def attach(run: ResolvedRun, prepared: Prepared, allocation: RankAllocation) -> 
     model = attach_lora(
         prepared.model,
         allocation,
-        run.cfg.lora,
+        run.lora,
         seed=run.seed,
         total_steps=run.total_steps,
         strategy=run.strategy,

@@ -181,27 +181,32 @@ def _atomic_pickle(path: Path, value: Any) -> None:
         raise
 
 
-def model_parts(cfg: RunConfig) -> dict[str, Any]:
-    """What a model and its tokenizer depend on: the model config and its local files' contents."""
-    inputs = cfg.input_fingerprints()  # the run id's fingerprints: one notion of "the same file"
+def model_parts(cfg: RunConfig, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a model and its tokenizer depend on: the model config and its local files' contents
+    (`inputs`: the run's fingerprints, `RunConfig.input_fingerprints`, taken once by the run)."""
+    inputs = cfg.input_fingerprints() if inputs is None else inputs  # one notion of "the same file"
     files = {role: inputs[role] for role in ("model", "tokenizer") if role in inputs}
     return {"model": cfg.model.model_dump(mode="json"), "files": files}
 
 
-def data_parts(cfg: RunConfig) -> dict[str, Any]:
+def data_parts(cfg: RunConfig, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the tokenised dataset depends on: data config, data file contents, tokenizer."""
+    inputs = cfg.input_fingerprints() if inputs is None else inputs
     return {
-        **model_parts(cfg),
+        **model_parts(cfg, inputs),
         "data": cfg.data.model_dump(mode="json"),
-        "source": cfg.input_fingerprints().get("data"),
+        "source": inputs.get("data"),
     }
 
 
-def base_eval_parts(cfg: RunConfig, eval_precision: str, device: torch.device) -> dict[str, Any]:
-    """What the base model's eval depends on: model, data split, eval set, precision, batching, device."""
+def base_eval_parts(
+    data_key: Mapping[str, Any], eval_precision: str, eval_batch_size: int, device: torch.device
+) -> dict[str, Any]:
+    """What the base model's eval depends on: model, data split, eval set (`data_key`, the data's
+    `data_parts`), precision, batching, device."""
     return {
-        **data_parts(cfg),
+        **data_key,
         "eval_precision": eval_precision,
-        "eval_batch_size": cfg.train.eval_batch_size,
+        "eval_batch_size": eval_batch_size,
         "device": device.type,
     }

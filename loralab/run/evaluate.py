@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from loralab.accuracy import AccuracyResult, task_accuracy
-from loralab.config import RunConfig
+from loralab.config import DataConfig, TrainConfig
 from loralab.data import collate
 from loralab.errors import ConfigError
 from loralab.evaluate import EvalResult, evaluate
@@ -62,12 +62,13 @@ class Evaluator:
         )
         return self.latest.summary()
 
-    def accuracy(self, cfg: RunConfig, path: Path, memo: Callable | None = None) -> AccuracyResult | None:
-        """Task accuracy of the model now, added to the per-example file `path`; None unless chosen."""
+    def accuracy(self, data: DataConfig, path: Path, memo: Callable | None = None) -> AccuracyResult:
+        """Task accuracy of the model now on the eval records of `data`, added to the per-example file
+        `path` (or read back from it)."""
         if self.heartbeat is not None:
             self.heartbeat()
         return task_accuracy(
-            cfg,
+            data,
             self.model,
             self.prepared.tokenizer,
             self.prepared.data.eval,
@@ -84,22 +85,22 @@ class Evaluator:
 
 @dataclass(frozen=True)
 class BaseEval:
-    """The base model's eval (adapters at identity) and the run's training precision."""
+    """The base model's eval (adapters at identity): loss, perplexity and what it cost this run (s)."""
 
     eval_loss: float
     eval_ppl: float
     eval_seconds: float
-    precision: str
 
 
 def training_precision(
-    cfg: RunConfig, rd: RunDir, attached: Attached, prepared: Prepared, resuming: bool
+    train: TrainConfig, rd: RunDir, attached: Attached, prepared: Prepared, resuming: bool
 ) -> str:
-    """The training precision: `train.precision` resolved (`auto` probes); a resume keeps its own."""
+    """The training precision, decided once: `train.precision` resolved (`auto` probes the adapted
+    model with a batch of `train.batch_size`); a resume keeps the one its run began with."""
     if resuming and rd.base_eval.exists():
-        return rd.read_json(rd.base_eval).get("precision", cfg.train.precision)  # what the run began with
-    probe = _precision_probe(attached.model, prepared, cfg.train.batch_size)
-    return resolve_precision(cfg.train.precision, prepared.device, probe)
+        return rd.read_json(rd.base_eval).get("precision", train.precision)  # what the run began with
+    probe = _precision_probe(attached.model, prepared, train.batch_size)
+    return resolve_precision(train.precision, prepared.device, probe)
 
 
 def base_evaluation(
@@ -110,13 +111,14 @@ def base_evaluation(
     cache: StudyCache | None = None,
     key: dict[str, Any] | None = None,
 ) -> BaseEval:
-    """Evaluate the base model once per run (saved with the training precision); a resume reads it.
+    """Evaluate the base model once per run (saved with the training `precision`, which a resume keeps);
+    a resume reads it.
 
     With a study cache the base eval is shared by the study's runs (same model, split, eval set and
     precision): adapters start as the identity (B = 0), so every run's base eval is the same."""
     if resuming and rd.base_eval.exists():
         saved = rd.read_json(rd.base_eval)
-        return BaseEval(saved["eval_loss"], saved["eval_ppl"], saved["eval_seconds"], precision)
+        return BaseEval(saved["eval_loss"], saved["eval_ppl"], saved["eval_seconds"])
     start = time.perf_counter()
 
     def fresh() -> EvalResult:
@@ -133,7 +135,7 @@ def base_evaluation(
         rd.base_eval, {**summary, "precision": precision, "eval_precision": evaluator.precision, **cached}
     )
     rd.append_metrics(MetricsRow.eval(0, summary, base=True))
-    return BaseEval(summary["eval_loss"], summary["eval_ppl"], spent, precision)
+    return BaseEval(summary["eval_loss"], summary["eval_ppl"], spent)
 
 
 def _precision_probe(model: torch.nn.Module, prepared: Prepared, batch_size: int) -> Callable:

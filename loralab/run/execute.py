@@ -29,7 +29,7 @@ from loralab.provenance import git_commit, provenance
 from loralab.record import RunRecord
 from loralab.run.allocate import allocate_ranks
 from loralab.run.attach import attach
-from loralab.run.cache import StudyCache, base_eval_parts
+from loralab.run.cache import StudyCache, base_eval_parts, data_parts
 from loralab.run.evaluate import DTYPES, Evaluator, Heartbeat, base_evaluation, training_precision
 from loralab.run.prepare import Prepared, prepare
 from loralab.run.record import Session, make_record
@@ -77,10 +77,9 @@ def execute_run(
     cache = StudyCache(store.cache_dir(cfg.output.study) if cfg.output.cache else None)
     try:  # inputs are read before the run directory exists: a bad file or model leaves nothing behind
         with cache.deferred():
-            prepared = prepare(cfg, device, cache)
-        run = resolve_run(
-            cfg, choice, inputs, device, prepared.model, prepared.modules, len(prepared.data.train)
-        )
+            key = data_parts(cfg, inputs)
+            prepared = prepare(cfg.model, cfg.data, cfg.lora.targets, device, key, cache)
+        run = resolve_run(cfg, choice, inputs, prepared)
     except BaseException:
         memory.stop()
         raise
@@ -122,7 +121,6 @@ def _run_stages(
     heartbeat: Heartbeat | None,
     started: float,
 ) -> RunRecord:
-    cfg = run.cfg
     resuming = has_checkpoint(rd.checkpoint) and rd.allocation.exists()
     if not resuming:  # a run killed before its first checkpoint starts over, with a clean log
         rd.metrics.unlink(missing_ok=True)
@@ -133,21 +131,24 @@ def _run_stages(
     # adapter init and training start from here, whatever signals consumed or the cache skipped.
     seed_everything(run.seed)
     attached = attach(run, prepared, allocated.allocation)
-    run = run.with_precision(training_precision(cfg, rd, attached, prepared, resuming))
+    run = run.with_precision(training_precision(run.train, rd, attached, prepared, resuming))
     assert run.precision is not None and run.eval_precision is not None
-    evaluator = Evaluator(attached.model, prepared, cfg.train.eval_batch_size, run.eval_precision, heartbeat)
+    evaluator = Evaluator(attached.model, prepared, run.train.eval_batch_size, run.eval_precision, heartbeat)
     # what runs, read back from the model (not the config), checked against what the config asked for
     setup = read_setup(
         attached.model, train_autocast=DTYPES[run.precision], eval_autocast=DTYPES[run.eval_precision]
     )
-    check_setup(setup, cfg.lora, prepared.device)
-    key = base_eval_parts(cfg, run.eval_precision, prepared.device)
+    check_setup(setup, run.lora, prepared.device)
+    key = base_eval_parts(prepared.data_key, run.eval_precision, run.train.eval_batch_size, prepared.device)
     base = base_evaluation(rd, evaluator, run.precision, resuming, cache, key)
-    memo = partial(cache.get, "base-exact-match", {**key, **GENERATION})  # the base model's, shared
-    base_accuracy = evaluator.accuracy(cfg, rd.base_eval_examples, memo)  # None unless chosen
-    trained = train_adapters(run, rd, prepared, attached, allocated.allocation, evaluator, base, heartbeat)
+    base_accuracy = final_accuracy = None  # exact_match only where train.eval_metrics names it
+    if run.task_accuracy:
+        memo = partial(cache.get, "base-exact-match", {**key, **GENERATION})  # the base model's, shared
+        base_accuracy = evaluator.accuracy(run.data, rd.base_eval_examples, memo)
+    trained = train_adapters(run, rd, prepared, attached, allocated.allocation, evaluator, heartbeat)
     save_artefacts(rd, attached, trained)
-    final_accuracy = evaluator.accuracy(cfg, rd.eval_examples)
+    if run.task_accuracy:
+        final_accuracy = evaluator.accuracy(run.data, rd.eval_examples)
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
     record = make_record(run, prepared, allocated, attached, base, trained, session, setup)
     record = record.model_copy(update=record_fields(base_accuracy, final_accuracy))

@@ -34,7 +34,7 @@ def make_record(
     """The run's record (eval.json) from what each stage produced."""
     state, final = trained.state, trained.final_eval
     return RunRecord(
-        strategy=run.cfg.lora.strategy,
+        strategy=run.strategy.name,
         seed=run.seed,
         budget_spec=allocated.allocation.budget.spec,
         budget_params=allocated.allocation.budget.params,
@@ -60,7 +60,7 @@ def make_record(
         signals_wall_s=allocated.signals_wall_s,
         # compute time of the run's work, summed over resumes (work lost to a kill is not counted)
         total_wall_s=allocated.signals_wall_s + base.eval_seconds + state.wall_time + final.seconds,
-        precision=base.precision,
+        precision=run.precision,
         eval_precision=run.eval_precision,
         device=str(prepared.device),
         session_wall_s=session.wall_s,

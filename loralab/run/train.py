@@ -14,7 +14,7 @@ from loralab.callbacks import Callback, TrainState
 from loralab.evaluate import EvalResult
 from loralab.results.allocation import AllocationRecord, read_allocation
 from loralab.run.attach import Attached
-from loralab.run.evaluate import BaseEval, Evaluator, Heartbeat
+from loralab.run.evaluate import Evaluator, Heartbeat
 from loralab.run.prepare import Prepared
 from loralab.run.resolved import ResolvedRun
 from loralab.store import RunDir, atomic_write_parquet, replace_dir
@@ -40,43 +40,42 @@ def train_adapters(
     attached: Attached,
     allocation: RankAllocation,
     evaluator: Evaluator,
-    base: BaseEval,
     heartbeat: Heartbeat | None,
 ) -> Trained:
     """Train the adapters (evaluating when due and after the last step) with the strategy's callback
     and loss term, if it has them; a dynamic run's final ranks are written to allocation.json with its
     record (trajectory, peak)."""
-    cfg, strategy = run.cfg, run.strategy
+    strategy, tracking = run.strategy, run.tracking
     callbacks: list[Callback] = [
-        MetricsLogger(rd, cfg.train.log_every),
-        ProgressBar(f"{cfg.lora.strategy} {cfg.lora.budget} s{cfg.train.seed}", cfg.tracking.progress),
+        MetricsLogger(rd, run.train.log_every),
+        ProgressBar(run.label, tracking.progress),
     ]
     if heartbeat is not None:
         callbacks.append(_Heartbeat(heartbeat))
     dynamic = strategy.training_callback(allocation, attached.max_steps)
     if dynamic is not None:
         callbacks.append(dynamic)
-    if cfg.tracking.wandb:
+    if tracking.wandb:
         wandb = WandbLogger(
-            project=cfg.tracking.project,
-            group=cfg.tracking.group,
+            project=tracking.project,
+            group=tracking.group,
             name=rd.run_id,
             run_id=f"{rd.study}-{rd.run_id}",
             directory=rd.path,
-            config=cfg.model_dump(mode="json"),
+            config=run.config,
         )
         callbacks.append(wandb)
     state = train(
         attached.model,
         prepared.data.train,
-        cfg.train,
+        run.train,
         pad_id=prepared.pad_id,
         device=prepared.device,
-        precision=base.precision,
+        precision=run.precision,
         checkpoint_dir=rd.checkpoint,
         callbacks=callbacks,
         evaluate=evaluator,  # called when due and after the last step
-        group_by_length=cfg.data.group_by_length,
+        group_by_length=run.data.group_by_length,
         extra_loss=strategy.extra_loss,
     )
     assert evaluator.latest is not None  # `train` evaluates after its last step
@@ -85,10 +84,11 @@ def train_adapters(
         return Trained(state, evaluator.latest, allocation, trainable, trainable)
     # the budget holds on the final (pruned) ranks; record the trajectory too
     final = dynamic.final_rank_allocation()
-    signals_wall_s = read_allocation(rd.allocation).signals_wall_s
+    allocated = read_allocation(rd.allocation)  # what the allocate stage wrote: signals' time, strategy
     # the callback's record (initial, final, peak, its own keys) in the one shape of allocation.json
     saved = {"final": final.to_dict(), "peak_params": dynamic.peak_params, **dynamic.record()}
-    record = AllocationRecord.model_validate({**saved, "signals_wall_s": signals_wall_s})
+    kept = {"signals_wall_s": allocated.signals_wall_s, "strategy": allocated.strategy}
+    record = AllocationRecord.model_validate({**saved, **kept})
     rd.write_json(rd.allocation, record.to_json())
     return Trained(state, evaluator.latest, final, dynamic.peak_params, final.params)
 

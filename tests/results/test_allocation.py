@@ -9,7 +9,7 @@ import pytest
 
 from loralab.errors import StoreError
 from loralab.modules import TargetModule
-from loralab.results.allocation import SCHEMA_VERSION, AllocationRecord, read_allocation
+from loralab.results.allocation import SCHEMA_VERSION, AllocationRecord, StrategyRecord, read_allocation
 from loralab.strategies import Budget, RankAllocation
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "alpaca-smollm2" / "store"
@@ -61,6 +61,19 @@ def test_the_dynamic_shape_before_the_schema_keeps_initial_final_and_the_strateg
     again = tmp_path / "again.json"
     again.write_text(json.dumps(record.to_json()))
     assert read_allocation(again) == record
+
+
+def test_the_strategy_as_described_at_run_time_round_trips_and_older_records_have_none(tmp_path):
+    described = StrategyRecord(
+        name="s", description="Ranks as the code said.", kind="static", needs=("spectra",)
+    )
+    path = tmp_path / "allocation.json"
+    path.write_text(
+        json.dumps(AllocationRecord.static(_alloc({"q0": 4}).to_dict(), 0.0, described).to_json())
+    )
+    assert read_allocation(path).strategy == described
+    for old in sorted(EXAMPLE.glob("alpaca-smollm2/*/allocation.json")):  # recorded before it was kept
+        assert read_allocation(old).strategy is None
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from loralab.results import get_metric
-from loralab.results.exact_match import EXACT_MATCH, cut_answer, normalise_answer, score_answer
+from loralab.results.exact_match import (
+    EXACT_MATCH,
+    answer_complete,
+    answer_ruled_out,
+    cut_answer,
+    normalise_answer,
+    score_answer,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +36,38 @@ def test_the_answer_is_as_many_lines_as_the_reference():
     assert cut_answer("\n42\nmore", "42") == "42"  # a leading newline is not the answer's line
     table = "item,count\napple,3"
     assert cut_answer(f"{table}\nbanana,4\n\nmore", table) == table
+
+
+def test_a_complete_answer_is_one_that_no_more_text_can_change():
+    assert answer_complete("42\n", "42") and answer_complete("\n 42\nmore", "42")
+    assert not answer_complete("42", "42") and not answer_complete(" \n\n", "42")
+    assert not answer_complete("item,count\n", "item,count\napple,3")
+    assert answer_complete("item,count\napple,3\r", "item,count\napple,3")
+
+
+def test_an_answer_is_ruled_out_once_it_is_no_start_of_the_reference():
+    assert answer_ruled_out("The answer", "42") and answer_ruled_out("43", "42")
+    assert not answer_ruled_out("4 ", "42")  # "4 " may yet become "4" (then EOS) or "4 2"
+    assert not answer_ruled_out("4", "42") and not answer_ruled_out("\n 12  + 3", "12 + 30 = 42")
+    assert not answer_ruled_out("item,count\n", "item,count\napple,3")
+    assert answer_ruled_out("42\n43", "42") is False  # the second line is cut: complete, not ruled out
+
+
+def test_once_decided_no_appended_text_changes_the_score():
+    """Every text over a small alphabet (letters, spaces, line breaks of several kinds), every suffix."""
+    alphabet = ["a", "b", " ", "\n", "\r", "\u2028"]
+    texts = ["".join(t) for n in range(6) for t in itertools.product(alphabet, repeat=n)]
+    suffixes = ["".join(t) for n in range(1, 3) for t in itertools.product(alphabet, repeat=n)]
+    decided = 0
+    for reference in ("a", "a b", "ab\nb"):
+        for text in texts:
+            if answer_complete(text, reference) or answer_ruled_out(text, reference):
+                decided += 1
+                score = score_answer(text, reference)
+                assert score == 0 or answer_complete(text, reference), (text, reference)
+                for x in suffixes:
+                    assert score_answer(text + x, reference) == score, (text, x, reference)
+    assert decided > len(texts)  # most texts are decided early: the rules are not vacuous
 
 
 def test_score_is_one_for_the_reference_and_zero_otherwise():

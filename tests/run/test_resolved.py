@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import loralab.run
 from loralab.allocation import check_strategy
 from loralab.config import load_config
 from loralab.errors import ConfigError
@@ -21,18 +22,8 @@ CPU = torch.device("cpu")
 
 def _run(*overrides: str) -> ResolvedRun:
     cfg = load_config(None, ["model.name=tiny-gpt2", "data.source=synthetic", *overrides])
-    choice = check_strategy(cfg)
-    return ResolvedRun(
-        cfg=cfg,
-        run_id=cfg.run_id({}),
-        inputs={},
-        strategy=choice.strategy,
-        options=choice.options,
-        seed=cfg.train.seed,
-        device=CPU,
-        budget=Budget(params=1000, spec="1000", reference_rank=8),
-        total_steps=10,
-    )
+    budget = Budget(params=1000, spec="1000", reference_rank=8)
+    return ResolvedRun.decide(cfg, check_strategy(cfg), {}, CPU, budget, 10)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +71,18 @@ def test_done_is_one_decision(tmp_path: Path):
     result = done_result(rd)
     assert is_done(rd) and result is not None and result.skipped and result.record is None
     assert not rd.checkpoint.exists()
+
+
+def test_the_run_decides_task_accuracy_and_its_label_once():
+    plain, chosen = _run(), _run("train.eval_metrics=[eval_loss, exact_match]", "lora.budget=r4")
+    assert not plain.task_accuracy and chosen.task_accuracy
+    assert chosen.label == "uniform r4 s0"
+
+
+def test_stages_take_the_resolved_run_not_the_config():
+    """Only the orchestration, the resolution and the study cache's keys read a `RunConfig`; every
+    stage reads `ResolvedRun` or the one sub-config it needs."""
+    package = Path(loralab.run.__file__).parent
+    readers = {p.name for p in package.glob("*.py") if "RunConfig" in p.read_text()}
+    assert readers == {"execute.py", "resolved.py", "cache.py"}
+    assert "cfg" not in {f.name for f in dataclasses.fields(ResolvedRun)}

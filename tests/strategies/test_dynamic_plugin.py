@@ -39,6 +39,9 @@ def test_a_dynamic_plugin_runs_through_its_hooks(tmp_path: Path) -> None:
     )
     assert e["peak_trainable_params"] == alloc["initial"]["achieved_params"] > e["budget_params"]
     assert e["budget_status"] in ("PASS", "UNDER") and e["train_steps"] == 8
+    # the strategy as its code described it, kept when the dynamic record replaced the initial one
+    assert alloc["strategy"]["name"] == "prune-late" and alloc["strategy"]["kind"] == "dynamic"
+    assert alloc["strategy"]["description"].startswith("Test plug-in: start above the budget")
     # What was pruned is zero in the saved adapter; the rest trained.
     tensors = load_file(rd.adapter / "adapter_model.safetensors")
     for name, t in tensors.items():
