@@ -134,10 +134,7 @@ class LocalExecutor(Executor):
                     if p.is_alive() or slot not in busy:
                         continue
                     # Its last messages may still be in the pipe: read them before judging.
-                    for msg in _drain(result_q):
-                        out = _handle(msg, busy, remaining)
-                        if out is not None:
-                            yield out
+                    yield from _drained(result_q, busy, remaining)
                     if slot in busy:
                         i = busy.pop(slot)
                         remaining.discard(i)
@@ -154,10 +151,7 @@ class LocalExecutor(Executor):
                 if remaining and not busy and not any(p.is_alive() for p in procs.values()):
                     # Every worker died before reporting a task (e.g. it could not unpickle its job):
                     # no one will take the rest, so fail them rather than wait forever.
-                    for msg in _drain(result_q):
-                        out = _handle(msg, busy, remaining)
-                        if out is not None:
-                            yield out
+                    yield from _drained(result_q, busy, remaining)
                     codes = ", ".join(str(p.exitcode) for p in procs.values())
                     for i in sorted(remaining - set(busy.values())):
                         remaining.discard(i)
@@ -174,6 +168,14 @@ class LocalExecutor(Executor):
             for q in (task_q, result_q):
                 q.cancel_join_thread()
                 q.close()
+
+
+def _drained(result_q: Any, busy: dict[int, int], remaining: set[int]) -> Iterator[Outcome]:
+    """The outcomes of the messages still in the result queue (handled as they would have been)."""
+    for msg in _drain(result_q):
+        out = _handle(msg, busy, remaining)
+        if out is not None:
+            yield out
 
 
 def _handle(msg: Started | Finished, busy: dict[int, int], remaining: set[int]) -> Outcome | None:
