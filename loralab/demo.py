@@ -64,8 +64,14 @@ def demo_overrides(
     if data is not None:
         if not data.is_file():
             raise LoralabError(f"--data {data}: no such file; give an Alpaca-format .json/.jsonl/.parquet")
-        # a real Alpaca file: a seeded subsample keeps tokenisation and eval inside the demo's minutes
-        out = [f"base.data.source={data.resolve()}", "base.data.max_examples=4000", *out]
+        # a real Alpaca file: a seeded subsample keeps tokenisation and eval inside the demo's minutes;
+        # its free-form answers have no exact answer, so only the loss is measured (unless overridden)
+        out = [
+            f"base.data.source={data.resolve()}",
+            "base.data.max_examples=4000",
+            "base.train.eval_metrics=[eval_loss]",
+            *out,
+        ]
     if steps is not None:
         out.append(f"base.train.max_steps={steps}")
     if root is not None:
