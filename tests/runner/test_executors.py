@@ -137,7 +137,21 @@ def test_workers_that_die_before_any_task_fail_the_tasks_instead_of_hanging(tmp_
 
     ts = tasks(tmp_path, 3)
     job = RunJob(run_fn=DiesOnArrival())  # type: ignore[arg-type]
-    outcomes = list(LocalExecutor(2, gpus=[], poll=0.05).run(job, ts))
+    outcomes = list(LocalExecutor(2, gpus=[]).run(job, ts))
     assert sorted(o.run_id for o in outcomes) == sorted(t.run_id for t in ts)
     assert {o.state for o in outcomes} == {"failed"}
     assert all("exited (exit codes 3, 3) before starting it" in o.detail for o in outcomes)
+
+
+def test_the_parent_makes_no_semaphore_for_the_resource_tracker_to_clean_up(tmp_path: Path, monkeypatch):
+    """The study process talks to its workers over pipes: no queue semaphores, no feeder threads. A
+    queue freed by its feeder thread while the interpreter shut down once left an unlinked semaphore
+    registered, and the resource tracker warned of a leak (CI, stop 33)."""
+    from multiprocessing import synchronize
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the parent created a multiprocessing semaphore")
+
+    monkeypatch.setattr(synchronize.SemLock, "__init__", refuse)
+    ts = tasks(tmp_path, 2)
+    assert {o.state for o in LocalExecutor(2, gpus=[]).run(RunJob(run_fn=fake_run), ts)} == {"done"}

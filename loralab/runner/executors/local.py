@@ -2,12 +2,17 @@
 
 Each worker is pinned to its share of the CPU threads, or to one GPU (CUDA_VISIBLE_DEVICES) when GPUs
 are visible, and dies with the study process (PR_SET_PDEATHSIG plus a parent watchdog), so a killed
-study leaves no orphans. Parent and workers talk through two queues with a small typed protocol:
+study leaves no orphans. The parent holds one duplex pipe per worker and hands out tasks on demand,
+with a small typed protocol:
 
-    parent -> worker   Assign(index, task) ... then one Stop() per worker
-    worker -> parent   Started(slot, index), then Finished(slot, index, outcome)
+    parent -> worker   Assign(index, task) when the worker is idle; Stop() when no task is left
+    worker -> parent   Started(index), then Finished(index, outcome)
 
-A worker that dies between Started and Finished is reported as a failed outcome and replaced.
+The parent waits on the pipes and on the processes' sentinels together
+(`multiprocessing.connection.wait`), so a dead worker is seen at once, not by polling. A worker that
+dies between Started and Finished is reported as a failed outcome and replaced; a task handed to a
+worker that died before starting it goes to the next worker. Pipes need no semaphores and no feeder
+threads, so the parent has nothing for the resource tracker to clean up after it.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import os
-import queue
 import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from loralab.errors import LoralabError
@@ -45,9 +51,8 @@ class Stop:
 
 @dataclass(frozen=True)
 class Started:
-    """Worker to parent: the worker in `slot` began task `index`."""
+    """Worker to parent: the worker began task `index`."""
 
-    slot: int
     index: int
 
 
@@ -55,9 +60,19 @@ class Started:
 class Finished:
     """Worker to parent: task `index` ended with `outcome`."""
 
-    slot: int
     index: int
     outcome: Outcome
+
+
+@dataclass
+class _Worker:
+    """The parent's view of one worker process: its pipe and the task it was handed."""
+
+    process: Any
+    conn: Connection
+    index: int | None = None  # the task sent to it and not yet finished
+    started: bool = False  # it reported Started for `index`
+    alive: bool = True
 
 
 class LocalExecutor(Executor):
@@ -70,7 +85,6 @@ class LocalExecutor(Executor):
         workers: int = 1,
         *,
         gpus: Sequence[str] | None = None,
-        poll: float = 0.2,
         exit_wait: float = 10.0,
     ):
         if workers < 1:
@@ -79,7 +93,6 @@ class LocalExecutor(Executor):
         self.slots = workers
         self.gpus = list(visible_gpus() if gpus is None else gpus)
         self.threads = max(1, available_cpus() // workers)
-        self.poll = poll
         self.exit_wait = exit_wait  # s a worker may take to exit by itself after the last task
 
     def describe(self) -> str:
@@ -97,63 +110,32 @@ class LocalExecutor(Executor):
             return
         job = replace(job, default_threads=job.default_threads or self.threads)
         ctx = mp.get_context("spawn")  # fork would copy the parent's threads and torch state
-        task_q: Any = ctx.Queue()
-        result_q: Any = ctx.Queue()
-        for i, task in enumerate(tasks):
-            task_q.put(Assign(i, task))
-        n = min(self.workers, len(tasks))
-        for _ in range(n):
-            task_q.put(Stop())
+        pending = deque(range(len(tasks)))  # not yet handed to a worker, in order
+        remaining = set(range(len(tasks)))  # without an outcome
 
-        def start(slot: int) -> Any:
+        def start(slot: int) -> _Worker:
+            conn, child = ctx.Pipe()
             p = ctx.Process(
                 target=_worker_main,
-                args=(slot, job, task_q, result_q, self._env(slot), os.getpid()),
+                args=(job, child, self._env(slot), os.getpid()),
                 name=f"loralab-worker-{slot}",
                 daemon=False,  # a run may start its own processes (data loaders); we stop workers
             )
             p.start()
-            return p
+            child.close()  # the worker holds the only other end: its death reads as EOF here
+            w = _Worker(p, conn)
+            _hand_out(w, tasks, pending)
+            return w
 
-        procs = {slot: start(slot) for slot in range(n)}
-        busy: dict[int, int] = {}  # slot -> index of the task it works on
-        remaining = set(range(len(tasks)))
+        slots = [start(slot) for slot in range(min(self.workers, len(tasks)))]
+        everyone = [w.process for w in slots]
         finished = False
         try:
             while remaining:
-                try:
-                    msg = result_q.get(timeout=self.poll)
-                except queue.Empty:
-                    msg = None
-                if msg is not None:
-                    out = _handle(msg, busy, remaining)
-                    if out is not None:
-                        yield out
-                    continue
-                for slot, p in list(procs.items()):
-                    if p.is_alive() or slot not in busy:
-                        continue
-                    # Its last messages may still be in the pipe: read them before judging.
-                    yield from _drained(result_q, busy, remaining)
-                    if slot in busy:
-                        i = busy.pop(slot)
-                        remaining.discard(i)
-                        yield Outcome(
-                            tasks[i].run_id,
-                            "failed",
-                            f"worker process died (exit code {p.exitcode}); the run resumes from its"
-                            " checkpoint on the next `loralab study`",
-                            host=HOST,
-                            pid=p.pid or 0,
-                        )
-                        if remaining:  # the dead worker never took its stop sentinel: replace it
-                            procs[slot] = start(slot)
-                if remaining and not busy and not any(p.is_alive() for p in procs.values()):
-                    # Every worker died before reporting a task (e.g. it could not unpickle its job):
-                    # no one will take the rest, so fail them rather than wait forever.
-                    yield from _drained(result_q, busy, remaining)
-                    codes = ", ".join(str(p.exitcode) for p in procs.values())
-                    for i in sorted(remaining - set(busy.values())):
+                live = [w for w in slots if w.alive]
+                if not live:  # every worker died before starting these: no one will take them
+                    codes = ", ".join(str(w.process.exitcode) for w in slots)
+                    for i in sorted(remaining):
                         remaining.discard(i)
                         yield Outcome(
                             tasks[i].run_id,
@@ -161,38 +143,73 @@ class LocalExecutor(Executor):
                             f"every worker process exited (exit codes {codes}) before starting it",
                             host=HOST,
                         )
+                    break
+                ready = wait([w.conn for w in live] + [w.process.sentinel for w in live])
+                for slot, w in enumerate(slots):
+                    if not w.alive or (w.conn not in ready and w.process.sentinel not in ready):
+                        continue
+                    yield from _served(w, tasks, pending, remaining)
+                    if w.process.sentinel in ready:
+                        w.process.join()
+                        yield from _buried(w, tasks, pending, remaining)
+                        if w.started and pending:  # it died running a task: replace it
+                            slots[slot] = start(slot)
+                            everyone.append(slots[slot].process)
             finished = True
         finally:
             # Done: each worker takes its Stop and exits by itself. Interrupted: stop them now.
-            _stop_processes(list(procs.values()), exit_wait=self.exit_wait if finished else 0.0)
-            for q in (task_q, result_q):
-                q.cancel_join_thread()
-                q.close()
+            _stop_processes(everyone, exit_wait=self.exit_wait if finished else 0.0)
+            for w in slots:
+                w.conn.close()
 
 
-def _drained(result_q: Any, busy: dict[int, int], remaining: set[int]) -> Iterator[Outcome]:
-    """The outcomes of the messages still in the result queue (handled as they would have been)."""
-    for msg in _drain(result_q):
-        out = _handle(msg, busy, remaining)
-        if out is not None:
-            yield out
+def _hand_out(w: _Worker, tasks: Sequence[Task], pending: deque[int]) -> None:
+    """Send idle worker `w` the next pending task, or Stop when none is left."""
+    i = pending.popleft() if pending else None
+    try:
+        w.conn.send(Stop() if i is None else Assign(i, tasks[i]))
+    except OSError:  # it is dead already; its sentinel says so next
+        if i is not None:
+            pending.appendleft(i)
+        i = None
+    w.index, w.started = i, False
 
 
-def _handle(msg: Started | Finished, busy: dict[int, int], remaining: set[int]) -> Outcome | None:
-    if isinstance(msg, Started):
-        busy[msg.slot] = msg.index
-        return None
-    busy.pop(msg.slot, None)
-    remaining.discard(msg.index)
-    return msg.outcome
-
-
-def _drain(q: Any) -> Iterator[Any]:
+def _served(w: _Worker, tasks: Sequence[Task], pending: deque[int], remaining: set[int]) -> Iterator[Outcome]:
+    """Handle every message waiting in `w`'s pipe; a Finished hands it its next task."""
     while True:
         try:
-            yield q.get(timeout=0.05)
-        except queue.Empty:
+            if not w.conn.poll():
+                return
+            msg: Started | Finished = w.conn.recv()
+        except (EOFError, OSError):  # the worker is gone; its sentinel is ready too
             return
+        if isinstance(msg, Started):
+            w.started = True
+            continue
+        remaining.discard(msg.index)
+        _hand_out(w, tasks, pending)
+        yield msg.outcome
+
+
+def _buried(w: _Worker, tasks: Sequence[Task], pending: deque[int], remaining: set[int]) -> Iterator[Outcome]:
+    """`w` has exited: fail the task it was running, or give back one it never started."""
+    w.alive = False
+    w.conn.close()
+    if w.index is None:
+        return
+    if not w.started:
+        pending.appendleft(w.index)
+        return
+    remaining.discard(w.index)
+    yield Outcome(
+        tasks[w.index].run_id,
+        "failed",
+        f"worker process died (exit code {w.process.exitcode}); the run resumes from its"
+        " checkpoint on the next `loralab study`",
+        host=HOST,
+        pid=w.process.pid or 0,
+    )
 
 
 def _stop_processes(procs: list[Any], exit_wait: float = 0.0, grace: float = 5.0) -> None:
@@ -216,24 +233,25 @@ def _stop_processes(procs: list[Any], exit_wait: float = 0.0, grace: float = 5.0
             p.join()
 
 
-def _worker_main(
-    slot: int, job: RunJob, task_q: Any, result_q: Any, env: dict[str, str], parent: int
-) -> None:
+def _worker_main(job: RunJob, conn: Connection, env: dict[str, str], parent: int) -> None:
     os.environ.update(env)  # before anything in this process initialises OpenMP or CUDA
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the study, which stops us
     while True:
-        item: Assign | Stop = task_q.get()
+        try:
+            item: Assign | Stop = conn.recv()
+        except EOFError:  # the study closed our pipe
+            return
         if isinstance(item, Stop):
             return
-        result_q.put(Started(slot, item.index))
+        conn.send(Started(item.index))
         try:
             outcome = job(item.task)
         except BaseException as e:  # a bug in the job itself: report it rather than hang the study
             outcome = Outcome(
                 item.task.run_id, "failed", f"{type(e).__name__}: {e}", host=HOST, pid=os.getpid()
             )
-        result_q.put(Finished(slot, item.index, outcome))
+        conn.send(Finished(item.index, outcome))
 
 
 def _die_with_parent(parent: int) -> None:
