@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from loralab.accuracy import eval_records, exact_match_accuracy
+from loralab.accuracy import exact_match_accuracy
 from loralab.config import DataConfig, ModelConfig
 from loralab.data import prepare_data
 from loralab.models import load_model
+from loralab.scoring import eval_records
 
 
 def compare(name: str, model: torch.nn.Module, tokenizer, records, indices, args) -> None:

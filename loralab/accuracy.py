@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -31,37 +29,14 @@ import torch
 from torch import nn
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from loralab.atomic import atomic_write_parquet
-from loralab.config import DataConfig, RunConfig
-from loralab.data import AlpacaRecord, TokenizedExample, load_records, sequential_batches, tokenize_records
+from loralab.data import AlpacaRecord, sequential_batches, tokenize_records
 from loralab.data.tokenize import encode_batch
 from loralab.results.exact_match import EXACT_MATCH, answer_complete, answer_ruled_out, score_answer
+from loralab.scoring import EvalSet, Score
 
 MARGIN_TOKENS = 8  # beyond the reference's length: room for a different tokenisation of the same text
 # What a cached base accuracy depends on beyond the base eval's key: how answers are made and scored.
 GENERATION = {"metric": "exact_match", "greedy": True, "margin_tokens": MARGIN_TOKENS, "version": 1}
-Memo = Callable[[Callable[[], "AccuracyResult"]], "AccuracyResult"]
-
-
-@dataclass
-class AccuracyResult:
-    """Exact-match accuracy (fraction), per task (None when records carry no task) and its examples."""
-
-    accuracy: float
-    by_task: dict[str, float] | None
-    seconds: float
-    per_example: pd.DataFrame  # columns: example (source index), task, exact_match (0/1)
-
-    @classmethod
-    def from_frame(cls, per_example: pd.DataFrame, seconds: float) -> AccuracyResult:
-        """The aggregates of per-example scores (the metric's own mean)."""
-        accuracy = EXACT_MATCH.aggregate({"exact_match": per_example["exact_match"].tolist()})
-        tasks = per_example[per_example["task"].fillna("") != ""]
-        by_task = None
-        if len(tasks):
-            means = tasks.groupby("task", sort=True)["exact_match"].mean()
-            by_task = {str(task): float(mean) for task, mean in means.items()}
-        return cls(accuracy, by_task, seconds, per_example)
 
 
 class AnswerStop(StoppingCriteria):
@@ -120,19 +95,6 @@ def answer_text(tokenizer: Any, tokens: list[int]) -> str:
     return tokenizer.decode(tokens, skip_special_tokens=True)
 
 
-def wanted(cfg: RunConfig) -> bool:
-    """Whether the run's config asks for task accuracy."""
-    return EXACT_MATCH.name in cfg.train.eval_metrics
-
-
-def eval_records(data: DataConfig, examples: list[TokenizedExample]) -> list[AlpacaRecord]:
-    """The records of the eval examples (read again from the source: the data stage keeps only ids)."""
-    records = load_records(
-        data.source, synthetic_size=data.synthetic_size, synthetic_seed=data.synthetic_seed
-    )
-    return [records[e.index] for e in examples]
-
-
 @torch.no_grad()
 def exact_match_accuracy(
     model: nn.Module,
@@ -146,7 +108,7 @@ def exact_match_accuracy(
     cutoff_len: int,
     autocast: AbstractContextManager | None = None,
     early_stop: bool = True,
-) -> AccuracyResult:
+) -> Score:
     """Greedy answers of `model` to `records` scored against their outputs; `indices` name the
     examples (source indices). `early_stop=False` generates every row to its batch's longest bound
     (the same scores, slower: for comparisons). The model's train/eval mode is restored afterwards."""
@@ -196,73 +158,26 @@ def exact_match_accuracy(
             "exact_match": scores,
         }
     ).sort_values("example", kind="stable", ignore_index=True)
-    return AccuracyResult.from_frame(per_example, time.perf_counter() - start)
+    return Score.of(EXACT_MATCH, per_example, time.perf_counter() - start)
 
 
-def task_accuracy(
-    data: DataConfig,
-    model: nn.Module,
-    tokenizer: Any,
-    examples: list[TokenizedExample],
-    path: Path,
-    *,
-    batch_size: int,
-    pad_id: int,
-    device: torch.device,
-    autocast: AbstractContextManager | None = None,
-    memo: Memo | None = None,
-) -> AccuracyResult:
-    """The evaluation stage's task accuracy (the run calls it where `wanted`): the model's accuracy
-    now on the eval records of `data`, its per-example scores added to the per-example eval file
-    `path`. A file that holds them already (a resumed run's base eval) is read back; `memo` may share
-    the computation (the study cache)."""
-    saved = read_columns(path)
-    if saved is not None:
-        return saved
+class ExactMatchScorer:
+    """The `exact_match` metric's scorer (`loralab/scoring.py`): greedy answers to the eval prompts."""
 
-    def compute() -> AccuracyResult:
-        records = eval_records(data, examples)
+    key = GENERATION  # how answers are made and judged: a cached base score is shared under it only
+
+    def __call__(self, eval_set: EvalSet) -> pd.DataFrame:
         return exact_match_accuracy(
-            model,
-            tokenizer,
-            records,
-            [e.index for e in examples],
-            batch_size=batch_size,
-            pad_id=pad_id,
-            device=device,
-            cutoff_len=data.cutoff_len,
-            autocast=autocast,
-        )
-
-    result = memo(compute) if memo is not None else compute()
-    add_columns(path, result)
-    return result
+            eval_set.model,
+            eval_set.tokenizer,
+            eval_set.records,
+            eval_set.indices,
+            batch_size=eval_set.batch_size,
+            pad_id=eval_set.pad_id,
+            device=eval_set.device,
+            cutoff_len=eval_set.cutoff_len,
+            autocast=eval_set.autocast,
+        ).per_example
 
 
-def add_columns(path: Path, result: AccuracyResult) -> None:
-    """Add the per-example `task` and `exact_match` columns to a per-example eval file (by example)."""
-    frame = pd.read_parquet(path).drop(columns=["task", "exact_match"], errors="ignore")
-    atomic_write_parquet(path, frame.merge(result.per_example, on="example", how="left", validate="1:1"))
-
-
-def read_columns(path: Path) -> AccuracyResult | None:
-    """The accuracy a per-example eval file already holds (a resumed run's base), or None."""
-    if not path.exists():
-        return None
-    frame = pd.read_parquet(path)
-    if "exact_match" not in frame.columns:
-        return None
-    return AccuracyResult.from_frame(frame[["example", "task", "exact_match"]], 0.0)
-
-
-def record_fields(base: AccuracyResult | None, final: AccuracyResult | None) -> dict[str, Any]:
-    """The run record's exact-match fields (none when the metric was not chosen)."""
-    if base is None or final is None:
-        return {}
-    return {
-        "base_exact_match": base.accuracy,
-        "base_exact_match_by_task": base.by_task,
-        "exact_match": final.accuracy,
-        "exact_match_by_task": final.by_task,
-        "exact_match_seconds": final.seconds,
-    }
+SCORER = ExactMatchScorer()  # named by EXACT_MATCH.scorer

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loralab.budget_spec import BudgetSpec, parse_budget
 from loralab.errors import ConfigError, validation_message
 from loralab.results import get_metric
-from loralab.results.metric import EVALUATED
+from loralab.results.metric import NLL_COLUMNS
 
 # Fields added after runs existed, with the value that every earlier run had in effect (the legacy
 # value, which need not be today's default); at that value they are left out of the run id, so earlier
@@ -212,7 +212,8 @@ class TrainConfig(_Frozen):
     eval_metrics: tuple[str, ...] = Field(
         ("eval_loss",),
         description="Metrics of the base and final evals (registered names, loralab/results/metric.py):"
-        " eval_loss always; exact_match adds greedy generation scored against the reference answers.",
+        " eval_loss always; others through their scorers (exact_match: greedy answers scored against the"
+        " reference answers).",
     )
     checkpoint_every: int = Field(50, ge=0, description="Save a resumable checkpoint every N steps.")
     log_every: int = Field(1, ge=1, description="Write a metrics.jsonl line every N steps.")
@@ -257,10 +258,11 @@ class TrainConfig(_Frozen):
                 get_metric(name)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
-            if name not in EVALUATED:
+            if not get_metric(name).computable:
                 raise ValueError(
-                    f"metric {name!r} is registered, but runs compute only {', '.join(EVALUATED)}; remove it"
-                    " from train.eval_metrics"
+                    f"metric {name!r} is registered without a scorer and its columns are not the eval NLL's"
+                    f" ({', '.join(NLL_COLUMNS)}), so a run cannot compute it; give its Metric a scorer"
+                    " (loralab/scoring.py) or remove it from train.eval_metrics"
                 )
         # eval_loss is always computed (training evaluates it); order and repeats do not change the run
         return tuple(sorted({"eval_loss", *v}))

@@ -13,19 +13,35 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
 # Fields of opt-in metrics (train.eval_metrics): left out of eval.json when not measured, so a run
 # without them writes the record it wrote before they existed.
-OPT_IN_FIELDS = (
-    "base_exact_match",
-    "base_exact_match_by_task",
-    "exact_match",
-    "exact_match_by_task",
-    "exact_match_seconds",
-)
+OPT_IN_FIELDS = ("scores",)
+# Version 1 kept exact_match's results in fields of their own; version 2 keeps every scored metric's
+# in `scores` (old name -> MetricScore field).
+V1_EXACT_MATCH = {
+    "base_exact_match": "base",
+    "exact_match": "final",
+    "base_exact_match_by_task": "base_by_task",
+    "exact_match_by_task": "final_by_task",
+    "exact_match_seconds": "seconds",
+}
+
+
+class MetricScore(BaseModel):
+    """One scored metric of a run (`train.eval_metrics` beyond the eval loss, loralab/scoring.py):
+    the base model's and the adapted model's aggregate, per task where records name tasks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base: float = Field(description="the base model's value (adapters at identity), in the metric's unit")
+    final: float = Field(description="the adapted model's value after training")
+    base_by_task: dict[str, float] | None = Field(None, description="the base value per task")
+    final_by_task: dict[str, float] | None = Field(None, description="the final value per task")
+    seconds: float | None = Field(None, description="wall time of scoring the adapted model, s")
 
 
 class DataStats(BaseModel):
@@ -87,19 +103,9 @@ class RunRecord(BaseModel):
     eval_examples: int = Field(description="eval examples")
     eval_seconds: float = Field(description="wall time of the final eval, s")
     eval_tokens_per_s: float | None = Field(None, description="final eval throughput, tokens/s")
-    base_exact_match: float | None = Field(
-        None, description="exact-match accuracy of the base model, fraction (train.eval_metrics)"
+    scores: dict[str, MetricScore] | None = Field(
+        None, description="each scored metric of train.eval_metrics by name (exact_match); absent if none"
     )
-    base_exact_match_by_task: dict[str, float] | None = Field(
-        None, description="the base model's exact-match accuracy per task, where records name tasks"
-    )
-    exact_match: float | None = Field(
-        None, description="final exact-match accuracy of greedy answers, fraction (train.eval_metrics)"
-    )
-    exact_match_by_task: dict[str, float] | None = Field(
-        None, description="final exact-match accuracy per task, where records name tasks"
-    )
-    exact_match_seconds: float | None = Field(None, description="wall time of the final generation, s")
     train_steps: int = Field(description="optimizer steps taken")
     train_supervised_tokens: int = Field(description="supervised tokens trained on, summed over steps")
     train_examples: int = Field(description="examples trained on, summed over steps")
@@ -120,8 +126,15 @@ class RunRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _upgrade(cls, raw: Any) -> Any:
-        """Read a version-0 record (before `schema_version`): rename its ambiguous token keys."""
-        if not isinstance(raw, dict) or "schema_version" in raw:
+        """Read a version-0 record (before `schema_version`): rename its ambiguous token keys; and a
+        version-1 record: its exact_match fields become `scores['exact_match']`."""
+        if not isinstance(raw, dict):
+            return raw
+        if raw.get("schema_version") == 1 and V1_EXACT_MATCH.keys() & raw.keys():
+            raw = dict(raw, schema_version=SCHEMA_VERSION)
+            entry = {new: raw.pop(old) for old, new in V1_EXACT_MATCH.items() if old in raw}
+            raw["scores"] = {"exact_match": entry}
+        if "schema_version" in raw:
             return raw
         raw = dict(raw, schema_version=SCHEMA_VERSION)
         renames = {

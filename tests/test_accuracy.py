@@ -64,12 +64,12 @@ def _score(answer, batch_size: int = 8):
 
 def test_the_reference_scores_one_and_a_wrong_answer_zero():
     right = _score(lambda r: r.output)
-    assert right.accuracy == 1.0 and right.per_example["exact_match"].tolist() == [1] * len(RECORDS)
+    assert right.value == 1.0 and right.per_example["exact_match"].tolist() == [1] * len(RECORDS)
     assert right.per_example["example"].tolist() == list(range(100, 140))  # source indices, in order
     assert right.per_example["task"].tolist() == [r.task for r in RECORDS]
-    assert _score(lambda r: f"not {r.output}").accuracy == 0.0
+    assert _score(lambda r: f"not {r.output}").value == 0.0
     # an answer followed by something else on the next line is still the answer
-    assert _score(lambda r: f"{r.output}\n\n### Instruction:\nmore", batch_size=3).accuracy == 1.0
+    assert _score(lambda r: f"{r.output}\n\n### Instruction:\nmore", batch_size=3).value == 1.0
 
 
 def test_accuracy_is_broken_down_per_task():
@@ -79,7 +79,7 @@ def test_accuracy_is_broken_down_per_task():
     for task in tasks:
         assert result.by_task[task] == (1.0 if task in ("add", "largest") else 0.0)
     expected = sum(r.task in ("add", "largest") for r in RECORDS) / len(RECORDS)
-    assert result.accuracy == pytest.approx(expected)
+    assert result.value == pytest.approx(expected)
 
 
 def test_a_tiny_run_with_exact_match_records_it_and_one_without_does_not(tmp_path: Path, tiny_overrides):
@@ -89,17 +89,17 @@ def test_a_tiny_run_with_exact_match_records_it_and_one_without_does_not(tmp_pat
     assert chosen.run_id() != plain.run_id()
 
     with_em = execute_run(chosen).run_dir
-    record = json.loads(with_em.eval.read_text())
-    assert 0.0 <= record["exact_match"] <= 1.0 and record["exact_match_seconds"] > 0
-    assert set(record["exact_match_by_task"]) <= {r.task for r in generate(160, 0)}
+    record = json.loads(with_em.eval.read_text())["scores"]["exact_match"]
+    assert 0.0 <= record["final"] <= 1.0 and record["seconds"] > 0
+    assert set(record["final_by_task"]) <= {r.task for r in generate(160, 0)}
     for path in (with_em.eval_examples, with_em.base_eval_examples):
         frame = pd.read_parquet(path)
         assert {"task", "exact_match"} <= set(frame.columns) and set(frame["exact_match"]) <= {0, 1}
         assert frame["task"].notna().all()
     final = pd.read_parquet(with_em.eval_examples)
-    assert final["exact_match"].mean() == pytest.approx(record["exact_match"])
+    assert final["exact_match"].mean() == pytest.approx(record["final"])
     base = pd.read_parquet(with_em.base_eval_examples)
-    assert base["exact_match"].mean() == pytest.approx(record["base_exact_match"])
+    assert base["exact_match"].mean() == pytest.approx(record["base"])
 
     without = execute_run(plain).run_dir
     assert not set(OPT_IN_FIELDS) & set(json.loads(without.eval.read_text()))
@@ -139,8 +139,9 @@ def test_a_resumed_run_keeps_its_base_accuracy_and_scores_the_same(
     again = execute_run(cfg)  # resumes: the base scores are read back from base_eval_examples.parquet
     assert len(scored) == 1  # only the final model is scored again
     assert again.run_dir.state == "done"
-    for field in OPT_IN_FIELDS[:-1]:  # all but the generation's wall time
-        assert getattr(again.record, field) == getattr(ref.record, field)
+    keep = {"seconds"}  # all but the generation's wall time
+    again_em, ref_em = again.record.scores["exact_match"], ref.record.scores["exact_match"]
+    assert again_em.model_dump(exclude=keep) == ref_em.model_dump(exclude=keep)
     pd.testing.assert_frame_equal(
         pd.read_parquet(again.run_dir.base_eval_examples), pd.read_parquet(ref.run_dir.base_eval_examples)
     )

@@ -146,8 +146,9 @@ def test_a_stored_config_without_an_added_field_reads_as_its_legacy_value():
 
 
 def test_a_registered_metric_that_runs_do_not_compute_is_refused(monkeypatch):
-    """A plug-in may register a metric's definition; choosing it for a run that would never compute it
-    is a one-line error, not a record silently without it."""
+    """A plug-in may register a metric's definition without a scorer (analysed from columns written
+    elsewhere); choosing it for a run that would never compute it is a one-line error, not a record
+    silently without it. A metric of the NLL pass's own columns needs no scorer."""
     from loralab.results import metric as metric_module
 
     plugin = metric_module.Metric(
@@ -164,4 +165,7 @@ def test_a_registered_metric_that_runs_do_not_compute_is_refused(monkeypatch):
     with pytest.raises(ConfigError) as err:
         load_config(None, ["train.eval_metrics=[bleu_plugin]"])
     message = str(err.value)
-    assert "\n" not in message and "runs compute only eval_loss, exact_match" in message
+    assert "\n" not in message and "without a scorer" in message and "give its Metric a scorer" in message
+    per_example = plugin.model_copy(update={"name": "nll_mean_plugin", "columns": ("nll_mean",)})
+    monkeypatch.setitem(metric_module._REGISTRY, "nll_mean_plugin", per_example)
+    assert "nll_mean_plugin" in load_config(None, ["train.eval_metrics=[nll_mean_plugin]"]).train.eval_metrics

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("strategies", "signals"),
     ("allocation", "allocation_report", "lora_dropout", "adapters"),
     ("train",),
-    ("evaluate", "accuracy"),
+    ("evaluate", "accuracy", "scoring"),
     ("store", "provenance"),
     ("runner", "experiment", "run"),  # run: one run's stages and the study cache they share
     ("analysis",),

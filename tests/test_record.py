@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loralab.errors import StoreError
-from loralab.record import OPT_IN_FIELDS, SCHEMA_VERSION, RunRecord, RunSetup
+from loralab.record import OPT_IN_FIELDS, SCHEMA_VERSION, MetricScore, RunRecord, RunSetup
 from loralab.store import Store
 from tests.runner.fakes import fake_record
 
@@ -26,12 +26,29 @@ def test_opt_in_metric_fields_are_written_only_where_measured(tmp_path: Path):
     store = Store(tmp_path)
     plain = fake_record()
     assert not set(OPT_IN_FIELDS) & set(plain.to_json())  # eval.json as before exact_match existed
-    measured = plain.model_copy(update={"exact_match": 0.5, "exact_match_by_task": {"add": 1.0}})
+    score = MetricScore(base=0.1, final=0.5, final_by_task={"add": 1.0})
+    measured = plain.model_copy(update={"scores": {"exact_match": score}})
     rd = store.create("s", "r1", {"run_id": "r1"})
     rd.write_record(measured)
     raw = json.loads(rd.eval.read_text())
-    assert raw["exact_match"] == 0.5 and raw["exact_match_by_task"] == {"add": 1.0}
-    assert "base_exact_match" not in raw and rd.read_record() == measured
+    assert raw["scores"]["exact_match"]["final"] == 0.5
+    assert raw["scores"]["exact_match"]["final_by_task"] == {"add": 1.0}
+    assert rd.read_record() == measured
+
+
+def test_a_version_1_record_keeps_its_exact_match_under_scores():
+    v1 = fake_record().model_dump(mode="json", exclude={"scores"}) | {"schema_version": 1}
+    v1 |= {"base_exact_match": 0.0, "exact_match": 0.25, "exact_match_by_task": {"add": 0.5}}
+    v1 |= {"base_exact_match_by_task": {"add": 0.0}, "exact_match_seconds": 3.5}
+    read = RunRecord.model_validate(v1)
+    assert read.schema_version == SCHEMA_VERSION == 2
+    assert read.scores == {
+        "exact_match": MetricScore(
+            base=0.0, final=0.25, base_by_task={"add": 0.0}, final_by_task={"add": 0.5}, seconds=3.5
+        )
+    }
+    plain_v1 = fake_record().model_dump(mode="json", exclude={"scores"}) | {"schema_version": 1}
+    assert RunRecord.model_validate(plain_v1).scores is None  # a v1 record without it reads as it was
 
 
 def test_a_version_0_record_is_read_with_unambiguous_token_names():

@@ -32,6 +32,7 @@ EXACT_MATCH = register_metric(
         display_name="exact-match accuracy (%)",
         unit="fraction",
         paper_name="exact-match accuracy",
+        scorer="loralab.accuracy:SCORER",
     )
 )
 

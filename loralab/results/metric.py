@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from loralab.errors import ConfigError
 
 ENTRY_POINT_GROUP = "loralab.metrics"
+# What the eval NLL pass writes per example besides `example` (loralab/evaluate.py): the columns a
+# metric without a scorer can be computed from in a run.
+NLL_COLUMNS = ("nll_sum", "tokens", "nll_mean")
 TRANSFORMS: dict[str, Callable[[float], float]] = {
     "identity": lambda x: x,
     "exp": lambda x: float(
@@ -55,6 +58,12 @@ class Metric(BaseModel):
     display_name: str = Field(description="Name of the shown value (perplexity).")
     unit: str = Field(description="Unit of the aggregate (nats/token).")
     paper_name: str = Field(description="The words the paper uses for it (eval loss).")
+    scorer: str | None = Field(
+        None,
+        description="Where a run computes the per-example columns: 'module:attribute' naming a scorer"
+        " (loralab/scoring.py), loaded when a run chooses the metric; None: the eval NLL pass makes them"
+        " (columns among NLL_COLUMNS), or the metric is analysed from columns written elsewhere.",
+    )
     default_margin: str = Field(
         "1%",
         description="δ when the study file declares none: for an exp metric 'P%' is a ratio of the shown"
@@ -70,6 +79,16 @@ class Metric(BaseModel):
         if self.weighting is not None and self.weighting not in self.columns:
             raise ValueError(f"metric {self.name!r}: weighting {self.weighting!r} is not one of its columns")
         return self
+
+    @property
+    def from_nll(self) -> bool:
+        """Whether the eval NLL pass makes every column of the metric (no scorer needed)."""
+        return self.scorer is None and set(self.columns) <= set(NLL_COLUMNS)
+
+    @property
+    def computable(self) -> bool:
+        """Whether a run can compute the metric (`train.eval_metrics`): from the NLL pass or its scorer."""
+        return self.from_nll or self.scorer is not None
 
     @property
     def value_column(self) -> str:
@@ -178,11 +197,6 @@ def load_plugins() -> None:
             _PLUGIN_ERRORS[ep.name] = f"metric plug-in {ep.name!r} ({ep.value}) failed to load: {e}"
             warnings.warn(_PLUGIN_ERRORS[ep.name], stacklevel=2)
 
-
-# The metrics the evaluation stage computes today (eval_loss in `evaluate`, exact_match in `accuracy`).
-# A plug-in may register the definition of another one, but a run cannot choose it until the run
-# computes it: chosen and never computed would leave a record that says less than was asked.
-EVALUATED = ("eval_loss", "exact_match")
 
 
 # The primary metric leads the main table, the forest plot and the paper's prose, which are written

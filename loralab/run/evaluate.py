@@ -12,16 +12,17 @@ from typing import Any
 
 import torch
 
-from loralab.accuracy import AccuracyResult, task_accuracy
 from loralab.config import DataConfig, TrainConfig
 from loralab.data import collate
 from loralab.errors import ConfigError
 from loralab.evaluate import EvalResult, evaluate
 from loralab.nll import supervised_token_nll
+from loralab.results import Metric
 from loralab.results.metrics_row import MetricsRow
 from loralab.run.attach import Attached
 from loralab.run.cache import StudyCache
 from loralab.run.prepare import Prepared
+from loralab.scoring import EvalSet, Memo, Score, eval_records, scored
 from loralab.store import RunDir, atomic_write_parquet
 from loralab.train.device import resolve_precision
 
@@ -62,25 +63,28 @@ class Evaluator:
         )
         return self.latest.summary()
 
-    def accuracy(self, data: DataConfig, path: Path, memo: Callable | None = None) -> AccuracyResult:
-        """Task accuracy of the model now on the eval records of `data`, added to the per-example file
-        `path` (or read back from it)."""
+    def score(self, metric: Metric, data: DataConfig, path: Path, memo: Memo | None = None) -> Score:
+        """`metric` of the model now, by its scorer, on the eval records of `data`; its per-example
+        columns added to the eval file `path` (or read back from it)."""
         if self.heartbeat is not None:
             self.heartbeat()
-        return task_accuracy(
-            data,
-            self.model,
-            self.prepared.tokenizer,
-            self.prepared.data.eval,
-            path,
-            batch_size=self.batch_size,
-            pad_id=self.prepared.pad_id,
-            device=self.prepared.device,
-            autocast=torch.autocast(
-                self.prepared.device.type, dtype=DTYPES[self.precision], enabled=self.precision != "fp32"
-            ),
-            memo=memo,
-        )
+
+        def eval_set() -> EvalSet:
+            return EvalSet(
+                model=self.model,
+                tokenizer=self.prepared.tokenizer,
+                records=eval_records(data, self.prepared.data.eval),
+                indices=[e.index for e in self.prepared.data.eval],
+                batch_size=self.batch_size,
+                pad_id=self.prepared.pad_id,
+                device=self.prepared.device,
+                cutoff_len=data.cutoff_len,
+                autocast=torch.autocast(
+                    self.prepared.device.type, dtype=DTYPES[self.precision], enabled=self.precision != "fp32"
+                ),
+            )
+
+        return scored(metric, eval_set, path, memo)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from loralab.accuracy import GENERATION, record_fields
 from loralab.adapters import check_setup, read_setup
 from loralab.allocation import StrategyChoice, check_strategy
 from loralab.config import RunConfig
@@ -36,6 +35,7 @@ from loralab.run.record import Session, make_record
 from loralab.run.resolved import ResolvedRun, check_precisions, resolve_run
 from loralab.run.result import RunResult, done_result
 from loralab.run.train import save_artefacts, train_adapters
+from loralab.scoring import metric_score, scorer_key
 from loralab.store import RunDir, Store
 from loralab.train.checkpoint import has_checkpoint
 from loralab.train.determinism import seed_everything, set_deterministic
@@ -141,16 +141,21 @@ def _run_stages(
     check_setup(setup, run.lora, prepared.device)
     key = base_eval_parts(prepared.data_key, run.eval_precision, run.train.eval_batch_size, prepared.device)
     base = base_evaluation(rd, evaluator, run.precision, resuming, cache, key)
-    base_accuracy = final_accuracy = None  # exact_match only where train.eval_metrics names it
-    if run.task_accuracy:
-        memo = partial(cache.get, "base-exact-match", {**key, **GENERATION})  # the base model's, shared
-        base_accuracy = evaluator.accuracy(run.data, rd.base_eval_examples, memo)
+    base_scores = {  # metrics a scorer computes (train.eval_metrics); the base model's shared by the study
+        m.name: evaluator.score(
+            m, run.data, rd.base_eval_examples, partial(cache.get, f"base-{m.name}", {**key, **scorer_key(m)})
+        )
+        for m in run.scored
+    }
     trained = train_adapters(run, rd, prepared, attached, allocated.allocation, evaluator, heartbeat)
     save_artefacts(rd, attached, trained)
-    if run.task_accuracy:
-        final_accuracy = evaluator.accuracy(run.data, rd.eval_examples)
+    scores = {
+        m.name: metric_score(base_scores[m.name], evaluator.score(m, run.data, rd.eval_examples))
+        for m in run.scored
+    }
     session = Session(wall_s=time.perf_counter() - started, memory_mb=memory.stop())
     record = make_record(run, prepared, allocated, attached, base, trained, session, setup)
-    record = record.model_copy(update=record_fields(base_accuracy, final_accuracy))
+    if scores:
+        record = record.model_copy(update={"scores": scores})
     rd.write_record(record)
     return record

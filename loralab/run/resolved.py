@@ -1,8 +1,9 @@
 """Every decision of a run, made once: `ResolvedRun`, which the stages read instead of re-deciding.
 
 The strategy (instance and validated options), the seed, the device, the input fingerprints, the run
-id and whether task accuracy is computed are decided from the config; the budget and the step count
-from the config and the inputs (model and data, read before the run directory exists); the training
+id and the metrics that scorers compute (each scorer loaded) are decided from the config; the budget
+and the step count from the config and the inputs (model and data, read before the run directory
+exists); the training
 precision by measuring the adapted model (`auto`), after which the eval precision follows (`train`
 means the training one). The stages read these decisions and, for what is not a decision (the loop's
 settings, the adapters' shape), the one sub-config they need; none of them sees the whole `RunConfig`.
@@ -16,11 +17,12 @@ from typing import Any
 
 import torch
 
-from loralab.accuracy import wanted
 from loralab.allocation import StrategyChoice, run_budget
 from loralab.config import DataConfig, LoraConfig, RunConfig, TrackingConfig, TrainConfig
 from loralab.errors import ConfigError
+from loralab.results import Metric, get_metric
 from loralab.run.prepare import Prepared
+from loralab.scoring import load_scorer
 from loralab.strategies import Budget, Strategy, StrategyOptions
 from loralab.train import total_steps
 
@@ -38,10 +40,10 @@ class ResolvedRun:
     device: torch.device
     budget: Budget  # in parameters, over the target modules
     total_steps: int  # optimizer steps
-    task_accuracy: bool  # whether exact_match is computed (train.eval_metrics names it)
+    scored: tuple[Metric, ...]  # metrics of train.eval_metrics a scorer computes (not the NLL pass)
     lora: LoraConfig  # the adapters' shape: attach and the setup check read it
     train: TrainConfig  # the training loop's settings (the loop takes them whole)
-    data: DataConfig  # length grouping; the eval records that task accuracy reads
+    data: DataConfig  # length grouping; the eval records that scorers read
     tracking: TrackingConfig  # progress bar and W&B
     config: dict[str, Any]  # the resolved config as spec.yaml saves it (W&B logs it; nothing decides)
     precision: str | None = None  # training precision: fp32 | bf16 | fp16
@@ -67,7 +69,7 @@ class ResolvedRun:
             device=device,
             budget=budget,
             total_steps=steps,
-            task_accuracy=wanted(cfg),
+            scored=scored_metrics(cfg),
             lora=cfg.lora,
             train=cfg.train,
             data=cfg.data,
@@ -86,6 +88,15 @@ class ResolvedRun:
         return dataclasses.replace(
             self, precision=precision, eval_precision=precision if asked == "train" else asked
         )
+
+
+def scored_metrics(cfg: RunConfig) -> tuple[Metric, ...]:
+    """The chosen metrics a scorer computes, each scorer loaded now: one that cannot be loaded stops
+    the run before anything is written."""
+    metrics = tuple(m for m in map(get_metric, cfg.train.eval_metrics) if not m.from_nll)
+    for metric in metrics:
+        load_scorer(metric)
+    return metrics
 
 
 def check_precisions(cfg: RunConfig, device: torch.device) -> None:

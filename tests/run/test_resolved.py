@@ -73,9 +73,9 @@ def test_done_is_one_decision(tmp_path: Path):
     assert not rd.checkpoint.exists()
 
 
-def test_the_run_decides_task_accuracy_and_its_label_once():
+def test_the_run_decides_its_scored_metrics_and_its_label_once():
     plain, chosen = _run(), _run("train.eval_metrics=[eval_loss, exact_match]", "lora.budget=r4")
-    assert not plain.task_accuracy and chosen.task_accuracy
+    assert plain.scored == () and [m.name for m in chosen.scored] == ["exact_match"]
     assert chosen.label == "uniform r4 s0"
 
 
