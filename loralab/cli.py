@@ -197,11 +197,11 @@ def _settings(confidence: float, resamples: int, seed: int, alpha: float, margin
     from pydantic import ValidationError
 
     from loralab.analysis.schema import Settings
-    from loralab.config import margin_nats
+    from loralab.config import check_margin
     from loralab.errors import ConfigError
 
     if margin is not None:
-        margin_nats(margin)  # a bad margin is one line naming it
+        check_margin(margin)  # a bad margin is one line naming it
     _at_least("--seed", seed, 0)  # numpy seeds are non-negative
     try:
         return Settings(
@@ -227,7 +227,9 @@ _RESAMPLES = typer.Option(10_000, help="Bootstrap resamples (and example permuta
 _SEED = typer.Option(0, help="Seed of every resample (same seed, same bytes).")
 _ALPHA = typer.Option(0.05, help="Family-wise error of the verdicts (Bonferroni over the comparisons).")
 _MARGIN = typer.Option(
-    None, help="Equivalence margin δ: '1%' (perplexity ratio) or nats/token; default: the study file's."
+    None,
+    help="Equivalence margin δ of the primary metric: '1%' (eval_loss: perplexity ratio; exact_match:"
+    " percentage points) or a number in its unit; default: the study file's.",
 )
 _POWER = typer.Option(0.8, help="Power for which 'seeds needed' plans a next study.")
 

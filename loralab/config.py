@@ -435,16 +435,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 DEFAULT_EQUIVALENCE_MARGIN = "1%"
 
 
-def margin_nats(spec: str | float) -> float:
-    """δ in nats/token from 'P%' (perplexity within a ratio of 1 + P/100: log(1 + P/100)) or nats/token."""
+def check_margin(spec: str | float) -> None:
+    """A ConfigError unless `spec` reads as a positive margin, 'P%' or a number, before the metric it
+    belongs to is known (`Metric.margin` turns it into δ in that metric's unit)."""
     text = str(spec).strip()
     try:
-        value = math.log1p(float(text[:-1]) / 100) if text.endswith("%") else float(text)
+        value = float(text[:-1]) if text.endswith("%") else float(text)
     except ValueError:
         value = float("nan")
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(
-            f"equivalence margin {spec!r} is not a positive margin; give a perplexity ratio such as '1%'"
-            " or nats/token such as 0.01"
+            f"equivalence margin {spec!r} is not a positive margin; give a percentage such as '1%' (for"
+            " eval_loss a perplexity ratio, for exact_match percentage points) or a number in the primary"
+            " metric's unit such as 0.01"
         )
-    return value

@@ -25,7 +25,7 @@ from loralab.analysis.palette import strategy_colour, strategy_marker
 from loralab.analysis.schema import MetricStats, StudyStats
 from loralab.analysis.study_stats import fmt_value, label_of, natural_key, strategy_order
 from loralab.modules import in_model_order
-from loralab.results import Metric, get_metric, metric_names
+from loralab.results import EVAL_LOSS, Metric, get_metric, metric_names
 
 WIDTH = 3.4  # inches: one column of a two-column paper
 STYLE = {
@@ -68,9 +68,17 @@ def _legend(ax: plt.Axes, strategies: list[str], **kw) -> None:
     ax.legend(handles=handles, frameon=False, **kw)
 
 
+def axis_label(metric: Metric) -> str:
+    """An axis of the metric's values: 'eval loss (nats/token)', 'exact-match accuracy (%)'."""
+    return f"{metric.paper_name} ({'%' if metric.transform == 'percent' else metric.unit})"
+
+
 def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
-    """Mean eval loss per strategy (and context) with its two-level bootstrap interval: strategies on
-    the x axis for one context, contexts on it (strategies side by side, in the legend) for several."""
+    """Mean of the primary metric (eval loss by default; the file is named after it) per strategy (and
+    context) with its two-level bootstrap interval: strategies on the x axis for one context, contexts
+    on it (strategies side by side, in the legend) for several."""
+    metric = get_metric(stats.metric)
+    scale = 100.0 if metric.transform == "percent" else 1.0  # a fraction is drawn in percent
     all_contexts = list(dict.fromkeys(label_of(_context(s.cell)) for s in stats.summaries))
     contexts = all_contexts[:MAX_CONTEXTS]
     summaries = [s for s in stats.summaries if label_of(_context(s.cell)) in contexts]
@@ -85,19 +93,21 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
             else:
                 x = contexts.index(label_of(_context(s.cell)))
                 x += (strategies.index(s.strategy) - (len(strategies) - 1) / 2) * width
-            ci = s.bootstrap_ci
+            ci, mean = s.bootstrap_ci, scale * s.mean
             ax.errorbar(
                 x,
-                s.mean,
-                yerr=[[s.mean - ci.low], [ci.high - s.mean]],
+                mean,
+                yerr=[[mean - scale * ci.low], [scale * ci.high - mean]],
                 fmt=strategy_marker(s.strategy),
                 color=strategy_colour(s.strategy),
                 markersize=4,
                 capsize=2,
                 elinewidth=1,
             )
-        ax.set_ylabel("eval loss (nats/token)")
-        title = f"Eval loss: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI"
+        ax.set_ylabel(axis_label(metric))
+        title = (
+            f"{metric.paper_name.capitalize()}: mean over seeds, {stats.settings.confidence:.0%} bootstrap CI"
+        )
         title += "\n(width mostly eval-set sampling; verdicts: paired Δ)"
         if len(all_contexts) > len(contexts):
             title += f"\n(first {len(contexts)} of {len(all_contexts)} contexts; all in the tables)"
@@ -114,7 +124,7 @@ def eval_loss(stats: StudyStats, out: Path) -> list[Path]:
             ax.set_xlabel(", ".join(f.split(".")[-1] for f in stats.cell_fields if f != "strategy"))
             _top_legend(ax, strategies, title)
         fig.tight_layout()
-        return save(fig, out, "eval_loss")
+        return save(fig, out, stats.metric)
 
 
 def forest(stats: StudyStats, out: Path, section: MetricStats | None = None) -> list[Path]:
@@ -412,9 +422,11 @@ def rank_trajectory(stats: StudyStats, data: StudyData, out: Path) -> list[Path]
 
 
 def pareto(stats: StudyStats, out: Path) -> list[Path]:
-    """Trainable parameters vs eval loss across budgets (when the study has several)."""
+    """Trainable parameters vs the primary metric across budgets (when the study has several)."""
     if "budget" not in stats.cell_fields:
         return []
+    metric = get_metric(stats.metric)
+    scale = 100.0 if metric.transform == "percent" else 1.0
     strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
@@ -432,9 +444,10 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
                 continue
             xs = np.array([p for p, _ in rows])
             ticks.update(xs.tolist())
-            ys = np.array([x.mean for _, x in rows])
+            ys = np.array([scale * x.mean for _, x in rows])
             err = [
-                [y - x.bootstrap_ci.low, x.bootstrap_ci.high - y] for (_, x), y in zip(rows, ys, strict=True)
+                [y - scale * x.bootstrap_ci.low, scale * x.bootstrap_ci.high - y]
+                for (_, x), y in zip(rows, ys, strict=True)
             ]
             dodge = 1 + 0.025 * (i - (len(strategies) - 1) / 2)  # side by side, on a log axis
             ax.errorbar(
@@ -454,8 +467,11 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
         ax.xaxis.set_major_formatter(fmt)
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("trainable parameters (log scale)")
-        ax.set_ylabel("eval loss (nats/token)")
-        title = "Loss against budget (lower is better)" + (f"\n{label_of(first)}" if first else "")
+        ax.set_ylabel(axis_label(metric))
+        name = "Loss" if metric == EVAL_LOSS else metric.paper_name.capitalize()
+        title = f"{name} against budget ({metric.direction} is better)" + (
+            f"\n{label_of(first)}" if first else ""
+        )
         _top_legend(ax, strategies, title)
         fig.tight_layout()
         return save(fig, out, "pareto")
@@ -626,10 +642,39 @@ def secondary_forest_caption(metric: Metric) -> str:
     )
 
 
+def primary_caption(name: str, metric: Metric) -> str | None:
+    """The caption of a figure of the primary metric (`forest`, `pareto`, the means figure named after
+    it) when that metric is not the eval loss, whose captions FIGURES holds."""
+    unit = "percentage points" if metric.transform == "percent" else metric.unit
+    if name == "forest":
+        better = "negative" if metric.direction == "lower" else "positive"
+        return (
+            f"Paired {metric.paper_name} differences against the baseline in {unit} ({better}: better),"
+            " each with the simultaneous t-interval over seeds that its verdict rests on; grey band: ±δ;"
+            " filled markers: better or worse."
+        )
+    if name == "pareto":
+        return (
+            f"Trainable parameters against {metric.paper_name} across budgets (mean over seeds, bootstrap"
+            f" intervals; {metric.direction} is better)."
+        )
+    if name == metric.name:
+        means = next(f.caption for f in FIGURES if f.name == EVAL_LOSS.name)
+        return means.replace("Mean eval loss", f"Mean {metric.paper_name}", 1)
+    return None
+
+
+def figure_key(name: str, stats: StudyStats | None) -> str:
+    """The FIGURES entry of figure file `name`: the means figure is named after the primary metric."""
+    return EVAL_LOSS.name if stats is not None and name == stats.metric else name
+
+
 def figure_caption(name: str, stats: StudyStats | None = None) -> str:
     """The caption of figure `name` (a name from an older analysis: the name, readable); for a study
     with one seed per cell or without comparisons, in words that fit it."""
     caption = next((f.caption for f in FIGURES if f.name == name), None)
+    if stats is not None and stats.metric != EVAL_LOSS.name:
+        caption = primary_caption(name, get_metric(stats.metric)) or caption
     if (
         caption is None
         and name.startswith(SECONDARY_FOREST)
@@ -653,11 +698,15 @@ def write_figures(stats: StudyStats, data: StudyData, out: Path) -> dict[str, li
     made = {}
     for figure in FIGURES:
         files = figure.draw(stats, data, out)
+        name = stats.metric if figure.name == EVAL_LOSS.name else figure.name  # the means: the primary's
         if files:
-            made[figure.name] = files
-        else:
+            made[name] = files
+        for stale in [name] if not files else []:
             for suffix in (".pdf", ".png"):
-                (out / f"{figure.name}{suffix}").unlink(missing_ok=True)
+                (out / f"{stale}{suffix}").unlink(missing_ok=True)
+    for other in metric_names():  # the means figure of a metric that is no longer the primary
+        for suffix in (".pdf", ".png") if other not in made else ():
+            (out / f"{other}{suffix}").unlink(missing_ok=True)
     for section in stats.secondary:
         files = forest(stats, out, section)
         if files:

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loralab.config import DEFAULT_EQUIVALENCE_MARGIN
-from loralab.errors import AnalysisError, StoreError
-from loralab.results import EVAL_LOSS, Metric, check_primary, get_metric, registered_metrics
+from loralab.errors import AnalysisError, ConfigError, StoreError
+from loralab.results import EVAL_LOSS, Metric, get_metric, registered_metrics
 from loralab.results.allocation import read_allocation
 from loralab.results.study_record import STUDY_RECORD, StudyRecord, read_study_record
 from loralab.store import RunDir, Store
@@ -198,7 +198,13 @@ def study_metrics(analysis: dict[str, Any], examples: dict[str, pd.DataFrame]) -
         ]
     for name in [primary, *names]:
         get_metric(name)  # a ConfigError naming the known ones
-    check_primary(primary)
+    missing = sorted(r for r, f in examples.items() if not set(get_metric(primary).columns) <= set(f.columns))
+    if missing:
+        raise ConfigError(
+            f"primary_metric {primary!r} was not recorded by {len(missing)} of {len(examples)} finished"
+            f" run(s) (e.g. {missing[0]}); rerun them with train.eval_metrics naming it, or set the study"
+            f" file's analysis.primary_metric to one they recorded (default {EVAL_LOSS.name})"
+        )
     return (primary, *(n for n in dict.fromkeys(names) if n != primary))
 
 

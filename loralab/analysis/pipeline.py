@@ -16,8 +16,8 @@ import pandas as pd
 from loralab.analysis.load import StudyData, load_study_dir
 from loralab.analysis.schema import Artifacts, Settings, StudyStats
 from loralab.analysis.study_stats import margin_spec, pair_comparisons, resample_runs, study_stats
-from loralab.config import margin_nats
 from loralab.errors import AnalysisError
+from loralab.results import get_metric
 from loralab.results.study_record import StudyRecord
 from loralab.store import atomic_write_parquet, atomic_write_text
 from loralab.store.frames import normalise_dtypes
@@ -111,7 +111,8 @@ def compare(
                     f"{name!r} is neither a strategy with finished runs ({', '.join(known)}) nor a finished"
                     " run id of this study"
                 )
-    res = resample_runs(data, settings)
+    metric = get_metric(data.primary_metric)
+    res = resample_runs(data, settings, metric)
     comparisons = pair_comparisons(data, res, settings, [(a, b)], "pairwise", echo)
     return StudyStats(
         study=data.name,
@@ -124,7 +125,8 @@ def compare(
         summaries=[],
         comparisons=comparisons,
         family_size=sum(c.n_seeds >= 2 for c in comparisons),
-        margin=margin_nats(margin_spec(data, settings)),
+        metric=metric.name,
+        margin=metric.margin(margin_spec(data, settings)),
         margin_spec=margin_spec(data, settings),
         simultaneous_confidence=1 - settings.alpha,
         coverage=[],

@@ -19,12 +19,14 @@ from loralab.analysis.load import StudyData
 from loralab.analysis.schema import Comparison, MetricStats, StudyStats
 from loralab.analysis.setup import data_name, is_quantised, model_name, quantisation
 from loralab.analysis.tables import (
+    diff_unit,
     effect_interval,
     effect_text,
-    f4,
     no_verdict_reason,
     seed_note,
+    short_name,
     shown_text,
+    value_text,
     verdict_note,
 )
 from loralab.results import get_metric
@@ -92,7 +94,9 @@ def head_html(stats: StudyStats, data: StudyData) -> str:
     if one_seed:
         notes.append(one_seed)
     if stats.comparisons:
-        notes.append("Δ = loss(strategy) − loss(baseline) in nats/token; negative is better.")
+        metric, name = get_metric(stats.metric), short_name(get_metric(stats.metric))
+        better = "negative" if metric.direction == "lower" else "positive"
+        notes.append(f"Δ = {name}(strategy) − {name}(baseline) in {diff_unit(metric)}; {better} is better.")
     notes.append(
         f"Settings: α = {s.alpha}, seed {s.seed}, {s.n_resamples} resamples for the descriptive"
         " example-level statistics."
@@ -163,17 +167,19 @@ def _secondary_html(stats: StudyStats, section: MetricStats) -> str:
 
 
 def _verdict_line(c: Comparison, stats: StudyStats) -> str:
+    metric = get_metric(stats.metric)
     context = f" ({c.context_label})" if c.context_label else ""
     if c.difference_ci is None:
         interval = f"no interval ({'one seed' if c.n_seeds == 1 else f'{c.n_seeds} seeds'})"
     else:
         level = f"{stats.simultaneous_confidence:.0%}"
-        interval = f"simultaneous {level} interval [{c.difference_ci.low:.4f}, {c.difference_ci.high:.4f}]"
+        low, high = value_text(metric, c.difference_ci.low), value_text(metric, c.difference_ci.high)
+        interval = f"simultaneous {level} interval [{low}, {high}]"
     seeds = "one seed" if c.n_seeds == 1 else f"{c.n_seeds} seeds"
     caveat = f" ‡ {c.caveat}" if c.caveat else ""
     return (
-        f"{c.a} vs {c.b}{context}: {VERDICT_WORDS[c.verdict]}; Δ = {f4(c.difference)}, {interval},"
-        f" δ = ±{c.margin:.4f}; {seeds}{caveat}"
+        f"{c.a} vs {c.b}{context}: {VERDICT_WORDS[c.verdict]}; Δ = {value_text(metric, c.difference)},"
+        f" {interval}, δ = ±{value_text(metric, c.margin)}; {seeds}{caveat}"
     )
 
 

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from loralab.analysis.schema import Comparison, StudyStats
 from loralab.analysis.study_stats import label_of
-from loralab.analysis.tables import ci, ci_of, f4, fp, verdict_note
+from loralab.analysis.tables import fp, short_name, value_ci, value_text, verdict_note
+from loralab.results import get_metric
 
 
 def _console() -> Console:
@@ -24,14 +25,16 @@ def print_summary(stats: StudyStats, out: Path) -> None:
     console = _console()
     by_cell = {(c.context_label, c.a): c for c in stats.comparisons if c.kind == "vs_baseline"}
     conf = f"{stats.settings.confidence:.0%}"
+    metric = get_metric(stats.metric)
+    unit = "%" if metric.transform == "percent" else metric.unit
     table = Table(
-        title=f"study {stats.study}: eval loss (nats/token), Δ vs {stats.baseline}", header_style="bold"
+        title=f"study {stats.study}: {metric.paper_name} ({unit}), Δ vs {stats.baseline}", header_style="bold"
     )
     for col in (
         "context",
         "strategy",
         "seeds",
-        "loss",
+        short_name(metric),
         f"{conf} CI",
         "Δ",
         "Δ interval",
@@ -47,9 +50,9 @@ def print_summary(stats: StudyStats, out: Path) -> None:
     for s in stats.summaries:
         ctx = label_of({k: v for k, v in s.cell.items() if k != "strategy"})
         c = by_cell.get((ctx, s.strategy))
-        row = [ctx, s.strategy, str(s.n_seeds), f4(s.mean), ci(s.bootstrap_ci.low, s.bootstrap_ci.high)]
+        row = [ctx, s.strategy, str(s.n_seeds), value_text(metric, s.mean), value_ci(metric, s.bootstrap_ci)]
         row += (
-            _comparison_cells(c)
+            _comparison_cells(c, stats)
             if c
             else ["baseline" if s.strategy == stats.baseline else "–", "", "", "", ""]
         )
@@ -90,7 +93,7 @@ def print_comparisons(stats: StudyStats) -> None:
             no_wrap=col != "",
         )
     for c in stats.comparisons:
-        cells = _comparison_cells(c)
+        cells = _comparison_cells(c, stats)
         table.add_row(
             f"{c.a} vs {c.b}",
             c.context_label,
@@ -104,15 +107,26 @@ def print_comparisons(stats: StudyStats) -> None:
     _footer(console, stats, stats.comparisons)
 
 
-def _comparison_cells(c: Comparison) -> list[str]:
+def _comparison_cells(c: Comparison, stats: StudyStats) -> list[str]:
     mark = f"‡ {c.caveat}" if c.caveat else ""
-    return [f4(c.difference), ci_of(c.difference_ci), c.verdict, fp(c.p_adjusted), mark]
+    metric = get_metric(stats.metric)
+    return [
+        value_text(metric, c.difference),
+        value_ci(metric, c.difference_ci),
+        c.verdict,
+        fp(c.p_adjusted),
+        mark,
+    ]
+
+
+def _better_sign(stats: StudyStats) -> str:
+    return "Negative" if get_metric(stats.metric).direction == "lower" else "Positive"
 
 
 def _footer(console: Console, stats: StudyStats, comps: list[Comparison]) -> None:
     s = stats.settings
     console.print(
-        verdict_note(stats) + f" Negative Δ is better (α = {s.alpha}). ‡ the verdict's caveat.",
+        verdict_note(stats) + f" {_better_sign(stats)} Δ is better (α = {s.alpha}). ‡ the verdict's caveat.",
         highlight=False,
     )
     floors = sorted({(c.n_seeds, c.min_sign_flip_p) for c in comps})

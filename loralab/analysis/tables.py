@@ -1,11 +1,13 @@
 """Tables of a study as Markdown and LaTeX (booktabs): main results, comparisons, per-seed appendix.
 
-One rounding rule everywhere (`ROUNDING`): losses, differences and their intervals to 4 decimals
-(nats/token); perplexities and perplexity ratios to 3 significant decimals; p-values to 2
+The main, comparison and per-seed tables are of the study's primary metric (`stats.metric`, eval loss
+by default), in its words and direction. One rounding rule everywhere (`rounding`): losses, differences
+and their intervals to 4 decimals (nats/token), a percent metric (exact match) in % and percentage
+points to 1 decimal; perplexities and perplexity ratios to 3 significant decimals; p-values to 2
 significant digits and "<0.001" below 0.001; g_z, P(improve) and win rates to 2 decimals. The best
-(lowest) mean loss in each context is bold only when a verdict says so (a "better" row); every
-comparison carries its verdict (better, worse, equivalent, unresolved) beside the interval it rests
-on, and `‡` marks one with a caveat (printed under the table).
+mean in each context (lowest loss, highest accuracy) is bold only when a verdict says so (a "better"
+row); every comparison carries its verdict (better, worse, equivalent, unresolved) beside the
+interval it rests on, and `‡` marks one with a caveat (printed under the table).
 """
 
 from __future__ import annotations
@@ -14,13 +16,56 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loralab.analysis.schema import Comparison, Interval, MetricStats, StudyStats
-from loralab.results import Metric, get_metric
+from loralab.results import EVAL_LOSS, Metric, get_metric
 from loralab.store import atomic_write_text
 
 ROUNDING = (
     "Losses, differences and intervals: 4 decimals (nats/token); perplexity and ratios: 3 decimals;"
     " p: 2 significant digits (<0.001 below); g_z, P(improve), win rate: 2 decimals."
 )
+
+
+def rounding(metric: Metric) -> str:
+    """The rounding note of tables of `metric` (ROUNDING for the eval loss)."""
+    if metric.transform == "exp":
+        return ROUNDING.replace("Losses", "Values" if metric != EVAL_LOSS else "Losses").replace(
+            "nats/token", metric.unit
+        )
+    values = (
+        "Values in %, differences and intervals in percentage points: 1 decimal"
+        if metric.transform == "percent"
+        else f"Values, differences and intervals: 4 decimals ({metric.unit})"
+    )
+    return values + "; p: 2 significant digits (<0.001 below); g_z, P(improve), win rate: 2 decimals."
+
+
+def short_name(metric: Metric) -> str:
+    """The metric in a column header or a short phrase: 'loss' for the eval loss, else its paper name."""
+    return "loss" if metric == EVAL_LOSS else metric.paper_name
+
+
+def value_text(metric: Metric, x: float | None) -> str:
+    """A value of the primary metric in a table: 4 decimals in its unit, a percent metric in % (1 decimal)."""
+    if x is None:
+        return "–"
+    return f"{metric.display(x):.1f}" if metric.transform == "percent" else f"{x:.4f}"
+
+
+def value_ci(metric: Metric, interval: Interval | None) -> str:
+    """An interval of values or differences of the primary metric, as `value_text` prints them."""
+    if interval is None:
+        return "–"
+    return f"[{value_text(metric, interval.low)}, {value_text(metric, interval.high)}]"
+
+
+def diff_unit(metric: Metric) -> str:
+    """The unit of a difference as the tables print it: nats/token, or pp for a percent metric."""
+    return "pp" if metric.transform == "percent" else metric.unit
+
+
+def better_sign(metric: Metric) -> str:
+    """'< 0' when lower is better, '> 0' when higher is: which differences favour the first arm."""
+    return "< 0" if metric.direction == "lower" else "> 0"
 
 
 @dataclass(frozen=True)
@@ -127,7 +172,7 @@ def _mark(c: Comparison) -> str:
 
 def verdict_note(stats: StudyStats) -> str:
     """How every verdict in a table was reached, in one note."""
-    s = stats.settings
+    s, metric = stats.settings, get_metric(stats.metric)
     if stats.family_size == 0:
         return no_verdict_reason(stats)
     looks = f" and {s.looks} looks" if s.looks > 1 else ""
@@ -135,7 +180,8 @@ def verdict_note(stats: StudyStats) -> str:
         f"Δ interval: t-interval over per-seed paired differences, simultaneous at {1 - s.alpha:.0%} over"
         f" {stats.family_size} comparison(s){looks} (Bonferroni); it covers new training seeds on this eval"
         f" set. Verdict: better/worse when it excludes 0, equivalent when it lies inside ±δ ="
-        f" ±{stats.margin:.4f} nats/token ({_margin_words(stats)}), else unresolved."
+        f" ±{value_text(metric, stats.margin)} {diff_unit(metric)} ({_margin_words(stats)}), else"
+        " unresolved."
     )
 
 
@@ -159,15 +205,18 @@ def seed_note(stats: StudyStats) -> str | None:
     """For a study whose every cell has one seed: what its intervals cover (eval examples, not seeds)."""
     if not stats.summaries or any(c.n_seeds > 1 for c in stats.summaries):
         return None
+    name = short_name(get_metric(stats.metric))
     return (
-        "One seed: the loss interval resamples eval examples only; it does not cover how the loss varies"
-        " with the training seed."
+        f"One seed: the {name} interval resamples eval examples only; it does not cover how the {name}"
+        " varies with the training seed."
     )
 
 
 def _margin_words(stats: StudyStats) -> str:
-    spec = stats.margin_spec
-    return f"perplexity within ×(1 ± {spec})" if spec.endswith("%") else "as declared"
+    spec, metric = stats.margin_spec, get_metric(stats.metric)
+    if metric.transform == "exp" and spec.endswith("%"):
+        return f"{metric.display_name} within ×(1 ± {spec})"
+    return "as declared" if metric.transform != "percent" else f"declared as {spec}"
 
 
 def _notes(stats: StudyStats, comps: list[Comparison]) -> tuple[str, ...]:
@@ -177,40 +226,47 @@ def _notes(stats: StudyStats, comps: list[Comparison]) -> tuple[str, ...]:
         notes.append(one_seed)
     caveats = sorted({c.caveat for c in comps if c.caveat})
     notes += [f"‡ {c}" for c in caveats]
-    notes.append(ROUNDING)
+    notes.append(rounding(get_metric(stats.metric)))
     return tuple(notes)
 
 
 def main_table(stats: StudyStats) -> Table:
-    """One row per cell: seeds, params, loss with CI, perplexity, Δ vs baseline with CI, p (adj.)."""
+    """One row per cell: seeds, params, the primary metric with CI (and perplexity for the loss), Δ vs
+    baseline with CI, verdict."""
+    metric = get_metric(stats.metric)
+    shown = metric.transform == "exp"  # perplexity beside the loss; a percentage is the value itself
     by_cell = {(c.context_label, c.a): c for c in stats.comparisons if c.kind == "vs_baseline"}
     ctx_fields = [f for f in stats.cell_fields if f != "strategy"]
-    header = [*[f.split(".")[-1] for f in ctx_fields], "strategy", "seeds", "params", "loss", "95% CI", "ppl"]
-    header[-2] = f"{stats.settings.confidence:.0%} CI"
+    name = short_name(metric)
+    header = [*[f.split(".")[-1] for f in ctx_fields], "strategy", "seeds", "params", name, "95% CI"]
+    header[-1] = f"{stats.settings.confidence:.0%} CI"
+    header += ["ppl" if metric == EVAL_LOSS else metric.display_name] if shown else []
     header += [f"Δ vs {stats.baseline}", "Δ interval", "verdict"]
     rows, bold, best = [], set(), {}
     for s in stats.summaries:
         ctx = tuple(str(s.cell.get(f)) for f in ctx_fields)
         c = by_cell.get((_ctx_label(s.cell), s.strategy))
         params = "–" if s.trainable_params is None else f"{s.trainable_params:,.0f}"
-        row = [*ctx, s.strategy, str(s.n_seeds), params, f4(s.mean)]
-        row += [ci(s.bootstrap_ci.low, s.bootstrap_ci.high), f3(s.shown)]
+        row = [*ctx, s.strategy, str(s.n_seeds), params, value_text(metric, s.mean)]
+        row += [value_ci(metric, s.bootstrap_ci)] + ([f3(s.shown)] if shown else [])
         if c is None:
             row += ["–", "–", "–"]
         else:
-            row += [f4(c.difference) + _mark(c), ci_of(c.difference_ci), c.verdict]
-        if c is not None and c.verdict == "better" and (ctx not in best or s.mean < best[ctx][1]):
+            row += [value_text(metric, c.difference) + _mark(c), value_ci(metric, c.difference_ci), c.verdict]
+        found = c is not None and c.verdict == "better"
+        if found and (ctx not in best or metric.better(s.mean, best[ctx][1])):
             best[ctx] = (len(rows), s.mean)
         rows.append(row)
     if not by_cell:  # nothing was compared: no columns of dashes for a difference that does not exist
         header, rows = header[:-3], [r[:-3] for r in rows]
-    loss_col = header.index("loss")
-    bold = {(i, loss_col) for i, _ in best.values()}
+    value_col = header.index(name)
+    bold = {(i, value_col) for i, _ in best.values()}
     comps = [c for c in stats.comparisons if c.kind == "vs_baseline"]
+    most = "lowest" if metric.direction == "lower" else "highest"
     return Table(
         "main",
-        f"Study {stats.study}: eval loss per cell"
-        + (" (in bold: the lowest loss among strategies found better)" if best else ""),
+        f"Study {stats.study}: {metric.paper_name} per cell"
+        + (f" (in bold: the {most} {name} among strategies found better)" if best else ""),
         header,
         rows,
         frozenset(bold),
@@ -220,9 +276,14 @@ def main_table(stats: StudyStats) -> Table:
 
 def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = "comparisons") -> Table:
     """One row per comparison: Δ, its interval and verdict, p-values, effect sizes, seeds to resolve."""
+    metric = get_metric(stats.metric)
+    ratio = metric.transform == "exp"
+    less = "<" if metric.direction == "lower" else ">"
     comps = [c for c in stats.comparisons if c.kind == kind]
-    header = ["comparison", "context", "n", "Δ loss", "Δ interval", "ppl ratio", "verdict", "p (adj.)"]
-    header += ["p equiv. (adj.)", "g_z", "seeds better", "P(X_a<X_b)", "win rate", "seeds to resolve"]
+    header = ["comparison", "context", "n", f"Δ {short_name(metric)}", "Δ interval"]
+    header += [("ppl" if metric == EVAL_LOSS else metric.display_name) + " ratio"] if ratio else []
+    header += ["verdict", "p (adj.)"]
+    header += ["p equiv. (adj.)", "g_z", "seeds better", f"P(X_a{less}X_b)", "win rate", "seeds to resolve"]
     rows = []
     for c in comps:
         rows.append(
@@ -230,9 +291,9 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
                 f"{c.a} vs {c.b}",
                 c.context_label,
                 str(c.n_seeds),
-                f4(c.difference) + _mark(c),
-                ci_of(c.difference_ci),
-                f3(c.effect),
+                value_text(metric, c.difference) + _mark(c),
+                value_ci(metric, c.difference_ci),
+                *([f3(c.effect)] if ratio else []),
                 c.verdict,
                 fp(c.p_adjusted),
                 fp(c.p_equivalence),
@@ -247,16 +308,17 @@ def comparisons_table(stats: StudyStats, kind: str = "vs_baseline", name: str = 
         "seeds to resolve: seeds whose interval would resolve an unresolved comparison if the observed"
         " mean and spread were the truth, with the range over the 80% interval of the spread (a planning"
         " figure; > 1000 where it would not resolve). seeds better: share of paired seeds with the first"
-        " lower; P(X_a<X_b): share of all run pairs (Agarwal et al. 2021); both descriptive."
+        f" {metric.direction}; P(X_a{less}X_b): share of all run pairs (Agarwal et al. 2021); both"
+        " descriptive."
     )
-    *notes, rounding = _notes(stats, comps)
+    *notes, rounded = _notes(stats, comps)
     return Table(
         name,
-        f"Study {stats.study}: paired comparisons (Δ < 0: first better)",
+        f"Study {stats.study}: paired comparisons (Δ {better_sign(metric)}: first better)",
         header,
         rows,
         frozenset(),
-        (*notes, power, rounding),
+        (*notes, power, rounded),
     )
 
 
@@ -306,23 +368,26 @@ def tests_table(stats: StudyStats) -> Table:
 
 
 def per_seed_table(stats: StudyStats) -> Table:
-    """Appendix: each paired seed's losses and difference."""
-    header = ["comparison", "context", "seed", "loss a", "loss b", "Δ", "run a", "run b"]
+    """Appendix: each paired seed's primary metric and difference."""
+    metric = get_metric(stats.metric)
+    name = short_name(metric)
+    header = ["comparison", "context", "seed", f"{name} a", f"{name} b", "Δ", "run a", "run b"]
     rows = [
         [
             f"{c.a} vs {c.b}",
             c.context_label,
             str(d.seed),
-            f4(d.value_a),
-            f4(d.value_b),
-            f4(d.difference),
+            value_text(metric, d.value_a),
+            value_text(metric, d.value_b),
+            value_text(metric, d.difference),
             d.run_a,
             d.run_b,
         ]
         for c in stats.comparisons
         for d in c.per_seed
     ]
-    return Table("per_seed", f"Study {stats.study}: per-seed results", header, rows, frozenset(), (ROUNDING,))
+    notes = (rounding(metric),)
+    return Table("per_seed", f"Study {stats.study}: per-seed results", header, rows, frozenset(), notes)
 
 
 def coverage_table(stats: StudyStats) -> Table:

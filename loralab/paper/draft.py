@@ -20,6 +20,7 @@ from loralab.paper.facts import (
     PaperFacts,
     family,
     option_key,
+    primary_words,
     shared_config,
     shared_record,
     strategy_options,
@@ -240,7 +241,8 @@ def _related_work(inputs: StudyInputs) -> str:
         " benchmarks [@bouthillier2021variance]; few-run results call for interval estimates rather than"
         " point scores [@agarwal2021precipice] and for tests suited to the data"
         " [@dror2018hitchhiker]. We report bootstrap intervals [@efron1979bootstrap] for each strategy's"
-        " loss, resampled hierarchically over seeds and then examples [@saravanan2020hierarchical];"
+        f" {primary_words(inputs.stats).short}, resampled hierarchically over seeds and then examples"
+        " [@saravanan2020hierarchical];"
         " intervals over seeds for the paired differences, Bonferroni-adjusted so that they hold"
         " together [@dunn1961multiple]; and effect sizes for paired designs [@lakens2013effect].\n"
     )
@@ -405,8 +407,10 @@ def _setup_paragraph(inputs: StudyInputs, facts: PaperFacts) -> str:
         c0, k0 = cells[0]
         sentences.append(f"The eval set holds {_n(k0 + '.examples')} examples.")
         if c0.base is not None and len({c.base for c, _ in cells}) == 1:
+            words = primary_words(inputs.stats)
             sentences.append(
-                f"On it the base model without adapters has an eval loss of {_n(k0 + '.base')} nats/token."
+                f"On it the base model without adapters has an {words.name} of {_n(k0 + '.base')}"
+                f"{words.value_unit}."
             )
     precision = _precision_words(inputs, have)
     if precision:
@@ -463,27 +467,50 @@ def _budget_words(facts: PaperFacts) -> str:
     return f"; recorded counts within {_n('study.budgetspread')}% of each other"
 
 
+def _outcome(inputs: StudyInputs) -> tuple[str, str]:
+    """The first sentence of the setup (what each run is measured by) and the sentence on effects, in
+    the primary metric's words."""
+    words = primary_words(inputs.stats)
+    if words.is_loss:
+        return (
+            "The outcome is each run's token-weighted eval loss (nats per token) on a held-out split shared"
+            " by all runs.",
+            " Effects are reported as the mean paired loss difference with its"
+            " interval, the perplexity ratio and, with three or more seeds, Hedges' $g_z$",
+        )
+    metric = words.metric
+    what = metric.description[:1].lower() + metric.description[1:].rstrip(".")
+    unit = "as a percentage" if words.percent else f"in {metric.unit}"
+    ratio = f", the {words.ratio_name}" if words.ratio else ""
+    return (
+        f"The outcome is each run's {words.name} ({md_escape(what)}; {metric.direction} is better),"
+        f" shown {unit}, on a held-out split shared by all runs.",
+        f" Effects are reported as the mean paired difference in {words.diff_unit} with its"
+        f" interval{ratio} and, with three or more seeds, Hedges' $g_z$",
+    )
+
+
 def _setup(inputs: StudyInputs) -> str:
     s = inputs.stats.settings
+    words = primary_words(inputs.stats)
+    outcome, effects = _outcome(inputs)
     looks = f" and over the {_n('study.looks')} looks of the sequential design" if s.looks > 1 else ""
     return (
         "# Experimental setup {#sec:setup}\n\n"
-        "The outcome is each run's token-weighted eval loss (nats per token) on a held-out split shared"
-        " by all runs. A cell is one strategy in one context (model, budget and any other varied field);"
-        " its loss is the mean over seeds, with a two-level bootstrap interval"
+        f"{outcome} A cell is one strategy in one context (model, budget and any other varied field);"
+        f" its {words.short} is the mean over seeds, with a two-level bootstrap interval"
         f" ({_n('study.resamples')} resamples over seeds, then examples) at {_n('study.confidence')}%"
         " confidence. Every strategy is compared with the baseline in its context, paired by seed. The"
         " unit of inference is the training seed: each comparison rests on the per-seed differences of"
-        " eval loss, and its interval is a $t$-interval of their mean that covers a new training seed on"
+        f" {words.name}, and its interval is a $t$-interval of their mean that covers a new training seed on"
         f" this eval set. The {_n('study.family')} comparisons with the baseline form one family; each"
         f" interval has confidence $1-\\alpha/m$ (Bonferroni over the $m$ comparisons{looks}), so that"
         f" all of them hold together at {_n('study.simconf')}% [@dunn1961multiple]. Each comparison gets one"
         " of four verdicts read off its interval: *better* or *worse* when it excludes zero, *equivalent*"
-        f" when it lies inside $\\pm\\delta$ with $\\delta$ = {_n('study.margin')} nats/token (two"
+        f" when it lies inside $\\pm\\delta$ with $\\delta$ = {_n('study.margin')} {words.diff_unit} (two"
         " one-sided tests [@lakens2018equivalence]), and *unresolved* otherwise. An example-level"
         " permutation test over the eval examples is reported as a description of these trained adapters"
-        " and never decides a verdict. Effects are reported as the mean paired loss difference with its"
-        " interval, the perplexity ratio and, with three or more seeds, Hedges' $g_z$"
+        f" and never decides a verdict.{effects}"
         " [@lakens2013effect].\n"
     )
 
@@ -504,8 +531,9 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
         )
     conv = stats.convergence
     if conv is not None and conv.still_falling:
+        delta = "$\\delta$" if primary_words(stats).is_loss else "the eval loss's $\\delta$"
         items.append(
-            "Training had not converged: the baseline's eval loss still fell by more than $\\delta$ over"
+            f"Training had not converged: the baseline's eval loss still fell by more than {delta} over"
             " the last quarter of training (@sec:discussion), so the verdicts hold for this training"
             " length only."
         )
@@ -551,7 +579,11 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
     if len({r.config.model.name for r in inputs.done_runs()}) <= 1:
         items.append("The study uses a single base model; the results may not transfer to other models.")
     if len({r.config.data.source for r in inputs.done_runs()}) <= 1:
-        items.append("The study uses a single data set and reports eval loss only, not downstream tasks.")
+        items.append(
+            "The study uses a single data set and reports eval loss only, not downstream tasks."
+            if primary_words(stats).is_loss
+            else "The study uses a single data set; the results may not transfer to other data or tasks."
+        )
     if not stats.complete:
         items.append(
             "Not every planned run finished: the analysis used"

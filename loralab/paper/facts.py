@@ -18,7 +18,7 @@ from loralab.paper.escape import md_escape
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.numbers import Number, NumberKind, NumberTable
 from loralab.record import RunRecord
-from loralab.results import get_metric
+from loralab.results import EVAL_LOSS, Metric, get_metric
 
 CLAIM_PLACEHOLDER = re.compile(r"\{\{claim:([^{}\s]+)\}\}")
 
@@ -28,6 +28,79 @@ TEST_WORDS = {
     "example_permutation": "paired permutation test over eval examples",
 }
 VERDICT_WORDS = ("better", "worse", "equivalent", "unresolved")
+
+
+@dataclass(frozen=True)
+class PrimaryWords:
+    """The paper's words for the study's primary metric, from its `Metric`: for the eval loss the words
+    the paper always used (nats/token, perplexity ratio, lower is better), for exact match percentages,
+    percentage points and "higher"."""
+
+    metric: Metric
+
+    @property
+    def name(self) -> str:
+        """'eval loss', 'exact-match accuracy'."""
+        return self.metric.paper_name
+
+    @property
+    def short(self) -> str:
+        """'loss' for the eval loss, else its name: 'its loss is the mean over seeds'."""
+        return "loss" if self.metric == EVAL_LOSS else self.name
+
+    @property
+    def is_loss(self) -> bool:
+        """Whether the primary is the eval loss, the metric of the learning curve (convergence)."""
+        return self.metric == EVAL_LOSS
+
+    @property
+    def percent(self) -> bool:
+        return self.metric.transform == "percent"
+
+    @property
+    def ratio(self) -> bool:
+        """Whether comparisons have a ratio of shown values (perplexity ratio) beside the difference."""
+        return self.metric.transform == "exp"
+
+    @property
+    def ratio_name(self) -> str:
+        return self.metric.effect_name  # 'perplexity ratio'
+
+    @property
+    def diff_unit(self) -> str:
+        """The unit of a printed difference, margin or spread: 'nats/token', 'percentage points'."""
+        return "percentage points" if self.percent else self.metric.unit
+
+    @property
+    def value_unit(self) -> str:
+        """What follows a printed value: ' nats/token', '%'."""
+        return "%" if self.percent else f" {self.metric.unit}"
+
+    @property
+    def lower_better(self) -> bool:
+        return self.metric.direction == "lower"
+
+    def more(self, verdict: str) -> str:
+        """'lower' for a better eval loss, 'higher' for a better accuracy (and the other way for worse)."""
+        return "lower" if (verdict == "better") == self.lower_better else "higher"
+
+    @property
+    def better_sign(self) -> str:
+        """'negative' when lower is better, 'positive' when higher is."""
+        return "negative" if self.lower_better else "positive"
+
+
+def primary_words(stats: StudyStats) -> PrimaryWords:
+    """The words of `stats`' primary metric."""
+    return PrimaryWords(get_metric(stats.metric))
+
+
+def scaled(words: PrimaryWords, key: str, value: float, source: str, decimals: int = 3) -> Number:
+    """A number of the primary metric: as it is for the eval loss, a fraction in % (differences in
+    percentage points) to 1 decimal for a percent metric."""
+    if words.percent:
+        return Number(key, 100 * float(value), "float", source + " (× 100)", decimals=1)
+    return Number(key, value, "float", source, decimals=decimals)
 
 
 def slug(text: str) -> str:
@@ -87,7 +160,7 @@ class PaperFacts:
 
 
 def _study_numbers(stats: StudyStats) -> list[Number]:
-    s = stats.settings
+    s, words = stats.settings, primary_words(stats)
     src = "stats.json: "
     out = [
         Number("study.runs", stats.n_runs, "int", src + "n_runs"),
@@ -96,7 +169,7 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
         Number("study.confidence", s.confidence, "percent", src + "settings.confidence", decimals=1),
         Number("study.alpha", s.alpha, "float", src + "settings.alpha", decimals=2),
         Number("study.resamples", s.n_resamples, "int", src + "settings.n_resamples"),
-        Number("study.margin", stats.margin, "float", src + "margin", decimals=4),
+        scaled(words, "study.margin", stats.margin, src + "margin", decimals=4),
         Number("study.marginspec", stats.margin_spec, "text", src + "margin_spec"),
         Number(
             "study.simconf",
@@ -141,18 +214,18 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
     return out
 
 
-def _cell_numbers(c: CellSummary, key: str, i: int) -> list[Number]:
+def _cell_numbers(c: CellSummary, key: str, i: int, words: PrimaryWords) -> list[Number]:
     src = f"stats.json: summaries[{i}]."
     out = [
-        Number(f"{key}.loss", c.mean, "float", src + "mean"),
-        Number(f"{key}.lo", c.bootstrap_ci.low, "float", src + "bootstrap_ci.low"),
-        Number(f"{key}.hi", c.bootstrap_ci.high, "float", src + "bootstrap_ci.high"),
+        scaled(words, f"{key}.loss", c.mean, src + "mean"),
+        scaled(words, f"{key}.lo", c.bootstrap_ci.low, src + "bootstrap_ci.low"),
+        scaled(words, f"{key}.hi", c.bootstrap_ci.high, src + "bootstrap_ci.high"),
         Number(f"{key}.ppl", c.shown, "float", src + "shown", decimals=2),
         Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
         Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
     ]
     if c.sd is not None:
-        out.append(Number(f"{key}.sd", c.sd, "float", src + "sd", decimals=4))
+        out.append(scaled(words, f"{key}.sd", c.sd, src + "sd", decimals=4))
     if c.trainable_params is not None:
         out.append(Number(f"{key}.params", round(c.trainable_params), "int", src + "trainable_params"))
     if c.peak_trainable_params is not None:
@@ -160,14 +233,14 @@ def _cell_numbers(c: CellSummary, key: str, i: int) -> list[Number]:
             Number(f"{key}.peak", round(c.peak_trainable_params), "int", src + "peak_trainable_params")
         )
     if c.base is not None:
-        out.append(Number(f"{key}.base", c.base, "float", src + "base"))
+        out.append(scaled(words, f"{key}.base", c.base, src + "base"))
     return out
 
 
-def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
+def _comparison_numbers(c: Comparison, key: str, i: int, words: PrimaryWords) -> list[Number]:
     src = f"stats.json: comparisons[{i}]."
     out = [
-        Number(f"{key}.diff", c.difference, "float", src + "difference", decimals=4),
+        scaled(words, f"{key}.diff", c.difference, src + "difference", decimals=4),
         Number(f"{key}.ratio", c.effect, "float", src + "effect"),
         Number(f"{key}.seeds", c.n_seeds, "int", src + "n_seeds"),
         Number(f"{key}.examples", c.n_examples, "int", src + "n_examples"),
@@ -176,8 +249,8 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
     ]
     if c.difference_ci is not None and c.effect_ci is not None:
         out += [
-            Number(f"{key}.difflo", c.difference_ci.low, "float", src + "difference_ci.low", decimals=4),
-            Number(f"{key}.diffhi", c.difference_ci.high, "float", src + "difference_ci.high", decimals=4),
+            scaled(words, f"{key}.difflo", c.difference_ci.low, src + "difference_ci.low", decimals=4),
+            scaled(words, f"{key}.diffhi", c.difference_ci.high, src + "difference_ci.high", decimals=4),
             Number(f"{key}.ratiolo", c.effect_ci.low, "float", src + "effect_ci.low"),
             Number(f"{key}.ratiohi", c.effect_ci.high, "float", src + "effect_ci.high"),
         ]
@@ -202,23 +275,26 @@ def _comparison_numbers(c: Comparison, key: str, i: int) -> list[Number]:
 def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: bool = True) -> str:
     """The verdict on comparison `c` with the interval it rests on (Markdown with placeholders)."""
     a, b = md_escape(c.a), md_escape(c.b)
+    words = primary_words(stats)
+    unit = words.diff_unit
     where = f" ({md_escape(c.context_label)})" if c.context_label and with_context else ""
     if c.difference_ci is None:
         return (
             f"**{a}** against **{b}**{where}: unresolved; with {{{{num:{key}.seeds}}}} paired seed there is"
-            f" no seed-level interval (difference {{{{num:{key}.diff}}}} nats/token on these runs)."
+            f" no seed-level interval (difference {{{{num:{key}.diff}}}} {unit} on these runs)."
         )
     effect = (
-        f"difference {{{{num:{key}.diff}}}} nats/token, simultaneous {{{{num:study.simconf}}}}% interval"
-        f" [{{{{num:{key}.difflo}}}}, {{{{num:{key}.diffhi}}}}] over {{{{num:{key}.seeds}}}} seeds;"
-        f" perplexity ratio {{{{num:{key}.ratio}}}}"
+        f"difference {{{{num:{key}.diff}}}} {unit}, simultaneous {{{{num:study.simconf}}}}% interval"
+        f" [{{{{num:{key}.difflo}}}}, {{{{num:{key}.diffhi}}}}] over {{{{num:{key}.seeds}}}} seeds"
     )
+    if words.ratio:
+        effect += f"; {words.ratio_name} {{{{num:{key}.ratio}}}}"
     if c.g_z is not None:
         effect += f"; Hedges' $g_z$ = {{{{num:{key}.gz}}}}"
     if c.verdict == "better":
-        text = f"**{a}** is better than **{b}**{where}: lower eval loss ({effect})."
+        text = f"**{a}** is better than **{b}**{where}: {words.more('better')} {words.name} ({effect})."
     elif c.verdict == "worse":
-        text = f"**{a}** is worse than **{b}**{where}: higher eval loss ({effect})."
+        text = f"**{a}** is worse than **{b}**{where}: {words.more('worse')} {words.name} ({effect})."
     elif c.verdict == "equivalent":
         text = (
             f"**{a}** is equivalent to **{b}**{where} within $\\delta$ = {{{{num:study.margin}}}} ({effect})."
@@ -244,6 +320,7 @@ def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: 
 def collect_facts(inputs: StudyInputs) -> PaperFacts:
     """Every number and claim the paper may use, from the study's stats.json and run specs."""
     stats = inputs.stats
+    words = primary_words(stats)
     slugs = _Slugs()
     numbers = _study_numbers(stats)
     contexts = {tuple(context_parts(c.cell)) for c in stats.summaries}
@@ -253,14 +330,14 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         parts = [c.strategy, *context_parts(c.cell)] if multi else [c.strategy]
         key = "cell." + slugs("cell|" + "|".join(parts))
         cell_keys.append((c, key))
-        numbers += _cell_numbers(c, key, i)
+        numbers += _cell_numbers(c, key, i, words)
     facts = PaperFacts(numbers=NumberTable([]), cell_keys=cell_keys, contexts=len(contexts))
     cmp_keys = []
     for i, c in enumerate(stats.comparisons):
         parts = [c.a, c.b, *context_parts(c.context)] if multi else [c.a, c.b]
         key = "cmp." + slugs("cmp|" + "|".join(parts))
         cmp_keys.append((c, key))
-        numbers += _comparison_numbers(c, key, i)
+        numbers += _comparison_numbers(c, key, i, words)
         facts.claims[key] = claim_sentence(c, key, stats, with_context=multi)
     numbers += _config_numbers(inputs)
     numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)
@@ -439,7 +516,7 @@ def _group_numbers(stats: StudyStats) -> list[Number]:
     """Per verdict, the envelope of its comparisons' intervals; the largest difference any interval
     allows; the spread of eval loss over seeds within a cell."""
     src = "stats.json: "
-    out = []
+    out, words = [], primary_words(stats)
     with_ci = [c for c in family(stats) if c.difference_ci is not None]
     for verdict in VERDICT_WORDS:
         group = [c for c in with_ci if c.verdict == verdict]
@@ -447,16 +524,16 @@ def _group_numbers(stats: StudyStats) -> list[Number]:
             what = f"comparisons[kind=vs_baseline, verdict={verdict}].difference_ci"
             low = min(c.difference_ci.low for c in group)  # type: ignore[union-attr]
             high = max(c.difference_ci.high for c in group)  # type: ignore[union-attr]
-            out.append(Number(f"study.{verdict}lo", low, "float", src + what + ".low (min)", decimals=4))
-            out.append(Number(f"study.{verdict}hi", high, "float", src + what + ".high (max)", decimals=4))
+            out.append(scaled(words, f"study.{verdict}lo", low, src + what + ".low (min)", decimals=4))
+            out.append(scaled(words, f"study.{verdict}hi", high, src + what + ".high (max)", decimals=4))
     if with_ci:
         bound = max(max(abs(c.difference_ci.low), abs(c.difference_ci.high)) for c in with_ci)  # type: ignore[union-attr]
         what = "comparisons[kind=vs_baseline].difference_ci (largest |end|)"
-        out.append(Number("study.bound", bound, "float", src + what, decimals=4))
+        out.append(scaled(words, "study.bound", bound, src + what, decimals=4))
     sds = [c.sd for c in stats.summaries if c.sd is not None]
     if sds:
-        out.append(Number("study.seedsdlo", min(sds), "float", src + "summaries[].sd (min)", decimals=4))
-        out.append(Number("study.seedsdhi", max(sds), "float", src + "summaries[].sd (max)", decimals=4))
+        out.append(scaled(words, "study.seedsdlo", min(sds), src + "summaries[].sd (min)", decimals=4))
+        out.append(scaled(words, "study.seedsdhi", max(sds), src + "summaries[].sd (max)", decimals=4))
     return out
 
 
@@ -523,15 +600,15 @@ def run_key(run_id: str) -> str:
 
 
 def _run_numbers(inputs: StudyInputs) -> list[Number]:
-    """Each finished run's eval loss (eval.json) and its paired difference from the baseline run with
-    the same seed (stats.json)."""
-    out = []
+    """Each finished run's primary metric (eval.json) and its paired difference from the baseline run
+    with the same seed (stats.json)."""
+    out, words = [], primary_words(inputs.stats)
+    name = words.metric.name
     for run in inputs.done_runs():
-        if run.record is not None:
+        value = getattr(run.record, name, None) if run.record is not None else None
+        if value is not None:
             key = run_key(run.run_id)
-            out.append(
-                Number(key + ".loss", run.record.eval_loss, "float", f"{run.run_id}/eval.json: eval_loss")
-            )
+            out.append(scaled(words, key + ".loss", value, f"{run.run_id}/eval.json: {name}"))
     runs = {r.run_id for r in inputs.done_runs()}
     seen: set[str] = set()
     for i, c in enumerate(inputs.stats.comparisons):
@@ -542,5 +619,5 @@ def _run_numbers(inputs: StudyInputs) -> list[Number]:
                 continue
             seen.add(d.run_a)
             src = f"stats.json: comparisons[{i}].per_seed[{j}].difference"
-            out.append(Number(run_key(d.run_a) + ".diff", d.difference, "float", src, decimals=4))
+            out.append(scaled(words, run_key(d.run_a) + ".diff", d.difference, src, decimals=4))
     return out

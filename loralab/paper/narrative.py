@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from loralab.analysis.schema import Comparison
 from loralab.paper.escape import md_code, md_escape
-from loralab.paper.facts import PaperFacts, family, shared_config
+from loralab.paper.facts import PaperFacts, family, primary_words, shared_config
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.secondary import abstract_sentences
 
@@ -52,10 +52,12 @@ def counted(facts: PaperFacts, key: str, noun: str, plural: str | None = None) -
 
 
 def margin_words(inputs: StudyInputs) -> str:
-    """'$\\delta$ = 0.0100 nats/token (a perplexity ratio within 1 ± 1%)'."""
-    spec = inputs.stats.margin_spec.strip()
-    extra = f" (a perplexity ratio within 1 $\\pm$ {md_escape(spec)})" if spec.endswith("%") else ""
-    return f"$\\delta$ = {_n('study.margin')} nats/token{extra}"
+    """'$\\delta$ = 0.0100 nats/token (a perplexity ratio within 1 ± 1%)', '$\\delta$ = 2.0 percentage
+    points'."""
+    spec, words = inputs.stats.margin_spec.strip(), primary_words(inputs.stats)
+    ratio = f" (a {words.ratio_name} within 1 $\\pm$ {md_escape(spec)})"
+    extra = ratio if spec.endswith("%") and words.ratio else ""
+    return f"$\\delta$ = {_n('study.margin')} {words.diff_unit}{extra}"
 
 
 def _envelope(verdict: str) -> str:
@@ -66,6 +68,8 @@ def verdict_sentences(inputs: StudyInputs, facts: PaperFacts, *, bold: bool = Tr
     """One sentence per verdict that occurs, with the envelope of the intervals it rests on."""
     base = md_escape(inputs.stats.baseline)
     total = len(family(inputs.stats))
+    words = primary_words(inputs.stats)
+    unit = words.diff_unit
     out = []
     for verdict in ("better", "worse", "equivalent", "unresolved"):
         group = [c for c in _group(facts, verdict) if c.difference_ci is not None]
@@ -79,22 +83,21 @@ def verdict_sentences(inputs: StudyInputs, facts: PaperFacts, *, bold: bool = Tr
             names = f"{names} ({len(group)} of {total})"
         interval = "its interval" if one else "their intervals"
         if verdict in ("better", "worse"):
-            lower = "lower" if verdict == "better" else "higher"
             out.append(
-                f"{names} {'is' if one else 'are'} {verdict} than {base}, with a {lower}"
-                f" eval loss ({interval} of the paired difference within {_envelope(verdict)} nats/token)."
+                f"{names} {'is' if one else 'are'} {verdict} than {base}, with a {words.more(verdict)}"
+                f" {words.name} ({interval} of the paired difference within {_envelope(verdict)} {unit})."
             )
         elif verdict == "equivalent":
             out.append(
                 f"{names} {'is' if one else 'are'} equivalent to {base} within $\\delta$:"
                 f" {interval} of the paired difference lie{'s' if one else ''} within {_envelope(verdict)}"
-                " nats/token, inside $\\pm\\delta$."
+                f" {unit}, inside $\\pm\\delta$."
             )
         else:
             spans = (
-                f"its interval {_envelope(verdict)} nats/token neither excludes zero nor lies"
+                f"its interval {_envelope(verdict)} {unit} neither excludes zero nor lies"
                 if one
-                else f"their intervals (within {_envelope(verdict)} nats/token overall) neither exclude"
+                else f"their intervals (within {_envelope(verdict)} {unit} overall) neither exclude"
                 " zero nor lie"
             )
             out.append(f"{names} {'remains' if one else 'remain'} unresolved: {spans} inside $\\pm\\delta$.")
@@ -111,6 +114,11 @@ def main_limitation(inputs: StudyInputs, facts: PaperFacts) -> str:
     """The one limitation the abstract names: unconverged training first, then an unmeasured curve,
     then the scope (one model, one data set, the training length)."""
     conv = inputs.stats.convergence
+    if conv is not None and conv.still_falling and not primary_words(inputs.stats).is_loss:
+        return (  # the curve is of the eval loss, not of the primary metric: no loss units here
+            f"Training had not converged: the baseline's eval loss was still falling over the last"
+            f" {_n('conv.window')} steps, so the differences may change with longer training."
+        )
     if conv is not None and conv.still_falling:
         return (
             f"Training had not converged: the baseline's eval loss still fell by {_n('conv.drop')}"
@@ -129,7 +137,7 @@ def abstract_findings(inputs: StudyInputs, facts: PaperFacts) -> str:
     if not family(inputs.stats):
         found = (
             "The study holds no comparison between strategies (only one strategy has finished runs);"
-            " it reports that strategy's eval loss."
+            f" it reports that strategy's {primary_words(inputs.stats).name}."
         )
     else:
         found = (
@@ -159,7 +167,8 @@ def results_prose(inputs: StudyInputs, facts: PaperFacts) -> str:
     if not family(inputs.stats):
         return (
             "The study has no comparison with the baseline: only one strategy has finished runs, so it"
-            " reports that strategy's eval loss (@tbl:cells) and nothing about allocation.\n"
+            f" reports that strategy's {primary_words(inputs.stats).name} (@tbl:cells) and nothing about"
+            " allocation.\n"
         )
     paras = [
         f"@tbl:comparisons lists the {_n('study.family')} comparisons with the"
@@ -194,16 +203,17 @@ def results_prose(inputs: StudyInputs, facts: PaperFacts) -> str:
 def discussion(inputs: StudyInputs, facts: PaperFacts) -> str:
     """Effect bounds against the seed spread, and what the learning curve says about convergence."""
     stats = inputs.stats
+    words = primary_words(stats)
     paras = []
     if _has(facts, "study.bound"):
         text = (
             "No interval allows a difference from the baseline larger than"
-            f" {_n('study.bound')} nats/token in either direction."
+            f" {_n('study.bound')} {words.diff_unit} in either direction."
         )
         if _has(facts, "study.seedsdlo"):
             text += (
-                " For scale, a single strategy's eval loss varies over training seeds with a standard"
-                f" deviation between {_n('study.seedsdlo')} and {_n('study.seedsdhi')} nats/token."
+                f" For scale, a single strategy's {words.name} varies over training seeds with a standard"
+                f" deviation between {_n('study.seedsdlo')} and {_n('study.seedsdhi')} {words.diff_unit}."
             )
             bound = max(
                 abs(e)
@@ -256,12 +266,14 @@ def _convergence_text(inputs: StudyInputs) -> str:
         f"The baseline's eval loss, {where} fell{start} to {_n('conv.end')} nats/token; over the last"
         f" {_n('conv.window')} of {_n('conv.steps')} steps it fell by {_n('conv.drop')}{ci}."
     )
+    # the curve is of the eval loss: judged against the eval loss's δ, the study's δ when it is primary
+    delta = "$\\delta$" if primary_words(inputs.stats).is_loss else "the eval loss's $\\delta$"
     if conv.still_falling:
         return text + (
-            " That is more than $\\delta$: training had not converged, and the differences between"
+            f" That is more than {delta}: training had not converged, and the differences between"
             " strategies may grow or shrink with longer training."
         )
-    text += " That is within $\\delta$: the curve had flattened."
+    text += f" That is within {delta}: the curve had flattened."
     schedule = shared_config(inputs, "train.schedule")
     if schedule in SCHEDULES_TO_ZERO:
         text += (
@@ -277,24 +289,26 @@ def conclusion(inputs: StudyInputs, facts: PaperFacts) -> str:
     stats = inputs.stats
     fam = family(stats)
     base = md_escape(stats.baseline)
+    words = primary_words(stats)
     said = []
     if not fam:
         said.append(
             "This study trained a single strategy, so it supports no statement about allocation; it"
-            " records that strategy's eval loss for later comparison."
+            f" records that strategy's {words.name} for later comparison."
         )
-    for verdict, words in (
-        ("better", "lowers the eval loss relative to"),
-        ("worse", "raises the eval loss relative to"),
-        ("equivalent", "changes the eval loss by less than $\\delta$ relative to"),
+    moves = {"lower": "lowers", "higher": "raises"}
+    for verdict, phrase in (
+        ("better", f"{moves[words.more('better')]} the {words.name} relative to"),
+        ("worse", f"{moves[words.more('worse')]} the {words.name} relative to"),
+        ("equivalent", f"changes the {words.name} by less than $\\delta$ relative to"),
     ):
         group = [c for c in _group(facts, verdict) if c.difference_ci is not None]
         if group:
             names = listing([_name(c, facts) for c in group])
             verb = (
-                words
+                phrase
                 if len(group) == 1
-                else words.replace("lowers", "lower").replace("raises", "raise").replace("changes", "change")
+                else phrase.replace("lowers", "lower").replace("raises", "raise").replace("changes", "change")
             )
             said.append(f"The study supports that {names} {verb} {base} in its setting.")
     open_items = []
@@ -309,7 +323,7 @@ def conclusion(inputs: StudyInputs, facts: PaperFacts) -> str:
     if shared_config(inputs, "model.name") is not None:
         open_items.append("other base models")
     if shared_config(inputs, "data.source") is not None:
-        open_items.append("other data sets and task metrics beside eval loss")
+        open_items.append(f"other data sets and task metrics beside {words.name}")
     if open_items:
         said.append(f"What it leaves open needs {listing(open_items)}.")
     return "# Conclusion {#sec:conclusion}\n\n" + " ".join(said) + "\n"

@@ -8,7 +8,15 @@ from __future__ import annotations
 import re
 
 from loralab.paper.escape import md_code, md_escape
-from loralab.paper.facts import PaperFacts, context_parts, family, run_key, slug
+from loralab.paper.facts import (
+    PaperFacts,
+    PrimaryWords,
+    context_parts,
+    family,
+    primary_words,
+    run_key,
+    slug,
+)
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.narrative import results_prose
 from loralab.paper.secondary import secondary_sections, section_label
@@ -18,51 +26,65 @@ def _n(key: str) -> str:
     return f"{{{{num:{key}}}}}"
 
 
-def _cells_table(facts: PaperFacts) -> str:
+def _column(words: PrimaryWords) -> str:
+    """The primary metric's column header: 'Eval loss', 'Exact-match accuracy (%)'."""
+    return words.name.capitalize() + (" (%)" if words.percent else "")
+
+
+def _cells_table(facts: PaperFacts, words: PrimaryWords) -> str:
     multi = facts.contexts > 1
+    shown = f" {words.metric.display_name.capitalize()} |" if words.ratio else ""
     head = (
-        "| Strategy |" + (" Context |" if multi else "") + " Seeds | Eval loss | CI | Perplexity | Params |"
+        "| Strategy |" + (" Context |" if multi else "") + f" Seeds | {_column(words)} | CI |{shown} Params |"
     )
-    rule = "|:--|" + (":--|" if multi else "") + "--:|--:|:-:|--:|--:|"
+    rule = "|:--|" + (":--|" if multi else "") + "--:|--:|:-:|" + ("--:|" if words.ratio else "") + "--:|"
     rows = [head, rule]
     have = {n.key for n in facts.numbers}
     for c, k in facts.cell_keys:
         ctx = f" {md_escape(', '.join(context_parts(c.cell)))} |" if multi else ""
         params = _n(f"{k}.params") if f"{k}.params" in have else "n/a"
+        ppl = f" {_n(k + '.ppl')} |" if words.ratio else ""
         rows.append(
             f"| {md_escape(c.strategy)} |{ctx} {_n(k + '.seeds')} | {_n(k + '.loss')} |"
-            f" [{_n(k + '.lo')}, {_n(k + '.hi')}] | {_n(k + '.ppl')} | {params} |"
+            f" [{_n(k + '.lo')}, {_n(k + '.hi')}] |{ppl} {params} |"
         )
+    unit = "%" if words.percent else words.metric.unit
+    shown = f", {words.metric.display_name} of the mean {words.short}" if words.ratio else ""
     caption = (
-        f": Eval loss (nats/token, mean over seeds) per strategy, with its {_n('study.confidence')}%"
-        " two-level bootstrap interval, perplexity of the mean loss and trainable parameters."
+        f": {words.name.capitalize()} ({unit}, mean over seeds) per strategy, with its"
+        f" {_n('study.confidence')}% two-level bootstrap interval{shown} and trainable parameters."
         " {#tbl:cells}"
     )
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
-def _comparisons_table(facts: PaperFacts) -> str:
+def _comparisons_table(facts: PaperFacts, words: PrimaryWords) -> str:
     multi = facts.contexts > 1
     rows = [
         "| Strategy | Reference |"
         + (" Context |" if multi else "")
-        + " Difference | Interval | Ratio | adj. $p$ | Verdict |",
-        "|:--|:--|" + (":--|" if multi else "") + "--:|:-:|--:|--:|:-:|",
+        + " Difference | Interval |"
+        + (" Ratio |" if words.ratio else "")
+        + " adj. $p$ | Verdict |",
+        "|:--|:--|" + (":--|" if multi else "") + "--:|:-:|" + ("--:|" if words.ratio else "") + "--:|:-:|",
     ]
     have = {n.key for n in facts.numbers}
     for c, k in facts.comparison_keys:
         padj = _n(k + ".padj") if k + ".padj" in have else "n/a"
         interval = f"[{_n(k + '.difflo')}, {_n(k + '.diffhi')}]" if k + ".difflo" in have else "n/a"
         ctx = f" {md_escape(', '.join(context_parts(c.context)))} |" if multi else ""
+        ratio = f" {_n(k + '.ratio')} |" if words.ratio else ""
         rows.append(
             f"| {md_escape(c.a)} | {md_escape(c.b)} |{ctx} {_n(k + '.diff')} | {interval} |"
-            f" {_n(k + '.ratio')} | {padj} | {_n(k + '.verdict')} |"
+            f"{ratio} {padj} | {_n(k + '.verdict')} |"
         )
+    what = "eval-loss difference" if words.is_loss else f"{words.name} difference in {words.diff_unit}"
     caption = (
-        ": Paired comparisons: eval-loss difference (negative: the strategy is better), the simultaneous"
-        f" {_n('study.simconf')}% $t$-interval over seeds its verdict rests on, perplexity ratio, the"
-        " Bonferroni-adjusted $p$ of the seed-level $t$-test and the verdict (equivalent: the interval"
-        " lies inside $\\pm\\delta$). {#tbl:comparisons}"
+        f": Paired comparisons: {what} ({words.better_sign}: the strategy is better), the simultaneous"
+        f" {_n('study.simconf')}% $t$-interval over seeds its verdict rests on,"
+        + (f" {words.ratio_name}," if words.ratio else "")
+        + " the Bonferroni-adjusted $p$ of the seed-level $t$-test and the verdict (equivalent: the"
+        " interval lies inside $\\pm\\delta$). {#tbl:comparisons}"
     )
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
@@ -85,14 +107,17 @@ def figure_slug(name: str) -> str:
 
 def _figures(inputs: StudyInputs) -> tuple[str, list[tuple[str, str]]]:
     # here, not at the top: drawing needs matplotlib and scipy, the rest of the paper does not
-    from loralab.analysis.figures import FIGURES, figure_caption
+    from loralab.analysis.figures import FIGURES, figure_caption, figure_key
 
     blocks, labels = [], []
     order = [f.name for f in FIGURES]
-    figures = sorted(
-        inputs.stats.artifacts.figures.items(),
-        key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]),
-    )
+    stats = inputs.stats
+
+    def place(item: tuple[str, list[str]]) -> tuple[int, str]:
+        key = figure_key(item[0], stats)
+        return (order.index(key) if key in order else len(order), item[0])
+
+    figures = sorted(stats.artifacts.figures.items(), key=place)
     for name, files in figures:
         if not any(f.endswith(".pdf") for f in files):
             continue
@@ -127,12 +152,26 @@ UNCOMPARED_SENTENCES = {
 }
 
 
+def figure_sentences(words: PrimaryWords, compared: bool) -> dict[str, str]:
+    """What the results text says about each figure, in the primary metric's words; the means figure
+    is keyed by the primary metric's name (eval_loss by default)."""
+    sentences = FIGURE_SENTENCES if compared else {**FIGURE_SENTENCES, **UNCOMPARED_SENTENCES}
+    if words.is_loss:
+        return sentences
+    name = words.metric.name
+    out = {k: v for k, v in sentences.items() if k != "eval_loss"}
+    out[name] = sentences["eval_loss"].replace("eval loss", words.name)
+    out["pareto"] = sentences["pareto"].replace("eval loss", words.name)
+    return out
+
+
 def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     """The Results section: the comparisons grouped by verdict, the tables, the figures with a sentence
     each."""
     figures, labels = _figures(inputs)
     refs = []
-    sentences = FIGURE_SENTENCES if family(inputs.stats) else {**FIGURE_SENTENCES, **UNCOMPARED_SENTENCES}
+    words = primary_words(inputs.stats)
+    sentences = figure_sentences(words, bool(family(inputs.stats)))
     for name, label in labels:
         default = "{ref} shows " + md_escape(name.replace("_", " ")) + "."
         if name.startswith("forest_") and name != "forest":  # a secondary metric's forest plot
@@ -149,15 +188,18 @@ def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
         out += f"Further requested comparisons (outside the corrected family):\n\n{pairwise}\n\n"
     if refs:
         out += " ".join(refs) + "\n\n"
-    tables = (_comparisons_table(facts) + "\n" if family(inputs.stats) else "") + _cells_table(facts)
+    tables = (_comparisons_table(facts, words) + "\n" if family(inputs.stats) else "") + _cells_table(
+        facts, words
+    )
     secondary = secondary_sections(inputs.stats, facts)
     return out + tables + "\n" + figures + ("\n" + secondary if secondary else "")
 
 
 def appendix(inputs: StudyInputs, facts: PaperFacts) -> str:
-    """One appendix: every finished run with its seed, eval loss and paired difference."""
+    """One appendix: every finished run with its seed, primary metric and paired difference."""
     have = {n.key for n in facts.numbers}
-    rows = ["| Run | Strategy | Seed | Eval loss | Difference |", "|:--|:--|--:|--:|--:|"]
+    words = primary_words(inputs.stats)
+    rows = [f"| Run | Strategy | Seed | {_column(words)} | Difference |", "|:--|:--|--:|--:|--:|"]
     for run in sorted(inputs.done_runs(), key=lambda r: (r.config.lora.strategy, r.config.train.seed)):
         key = run_key(run.run_id)
         if key + ".loss" not in have:
@@ -169,9 +211,12 @@ def appendix(inputs: StudyInputs, facts: PaperFacts) -> str:
         )
     if len(rows) == 2:
         return ""
+    unit = "%" if words.percent else words.metric.unit
+    diff = "" if not words.percent else " in percentage points"
     caption = (
-        ": Every finished run: its eval loss (nats/token) and, for a strategy compared with the baseline,"
-        " its difference from the baseline run with the same seed (negative: better). {#tbl:runs}"
+        f": Every finished run: its {words.name} ({unit}) and, for a strategy compared with the baseline,"
+        f" its difference{diff} from the baseline run with the same seed ({words.better_sign}: better)."
+        " {#tbl:runs}"
     )
     return (
         "# Appendix: runs {#sec:appendix}\n\n"

@@ -26,7 +26,6 @@ from loralab.results.exact_match import EXACT_MATCH, normalise_answer, score_ans
 from loralab.results.metric import (
     EVAL_LOSS,
     Metric,
-    check_primary,
     get_metric,
     metric_names,
     register_metric,
@@ -47,7 +46,6 @@ __all__ = [
     "RunRecord",
     "StrategyRecord",
     "StudyRecord",
-    "check_primary",
     "get_metric",
     "metric_names",
     "normalise_answer",

@@ -199,21 +199,6 @@ def load_plugins() -> None:
 
 
 
-# The primary metric leads the main table, the forest plot and the paper's prose, which are written
-# for the eval loss today; any registered metric can be a secondary outcome.
-PRIMARY_METRICS = ("eval_loss",)
-
-
-def check_primary(name: str) -> None:
-    """A ConfigError unless `name` can be a study's primary metric."""
-    if name not in PRIMARY_METRICS:
-        raise ConfigError(
-            f"primary_metric {name!r} is not supported: the main table, forest plot and paper are written"
-            f" for {', '.join(PRIMARY_METRICS)} as the primary metric; keep it primary and list {name!r} in"
-            " analysis.metrics, where it is analysed as a secondary outcome"
-        )
-
-
 def metric_names() -> list[str]:
     """Names of all registered metrics, sorted."""
     load_plugins()

@@ -187,9 +187,11 @@ def test_one_seed_captions_drop_the_seed_band():
 
     from loralab.analysis.figures import FIGURES, figure_caption
 
-    one = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=1)] * 2, comparisons=["c"])
+    one = SimpleNamespace(summaries=[SimpleNamespace(n_seeds=1)] * 2, comparisons=["c"], metric="eval_loss")
     many = SimpleNamespace(
-        summaries=[SimpleNamespace(n_seeds=3), SimpleNamespace(n_seeds=1)], comparisons=["c"]
+        summaries=[SimpleNamespace(n_seeds=3), SimpleNamespace(n_seeds=1)],
+        comparisons=["c"],
+        metric="eval_loss",
     )
     for f in FIGURES:
         assert figure_caption(f.name, many) == f.caption

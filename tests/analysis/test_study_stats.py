@@ -152,13 +152,3 @@ def test_per_task_breakdown_is_the_metric_on_each_task(tmp_path):
     adds = [data.examples[r][data.examples[r]["task"] == "add"] for r in rids]
     want = np.mean([g["nll_sum"].sum() / g["tokens"].sum() for g in adds])  # token-weighted per task
     assert loss_cell.by_task["add"] == pytest.approx(want, rel=1e-12)
-
-
-def test_a_primary_metric_the_prose_is_not_written_for_is_one_line(tmp_path):
-    from loralab.errors import ConfigError
-    from loralab.results.study_record import StudyRecord
-
-    directory = generate_store(tmp_path, seeds=(0, 1), accuracy=ACCURACY)
-    plan = StudyRecord(name="gen", definition={"analysis": {"primary_metric": "exact_match"}})
-    with pytest.raises(ConfigError, match=r"primary_metric 'exact_match' is not supported"):
-        load_study_dir(directory, plan=plan)
