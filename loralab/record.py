@@ -151,6 +151,15 @@ class RunRecord(BaseModel):
             raw["data"] = data
         return raw
 
+    def final_value(self, metric: str) -> tuple[float | None, str]:
+        """The adapted model's value of a metric by name and where eval.json holds it: a scored metric's
+        `scores.<name>.final`, else the record's own field (`eval_loss`); (None, "") if not recorded."""
+        if self.scores and metric in self.scores:
+            return self.scores[metric].final, f"scores.{metric}.final"
+        if metric in type(self).model_fields and isinstance(getattr(self, metric), float):
+            return getattr(self, metric), metric
+        return None, ""
+
     def to_json(self) -> dict[str, Any]:
         """The record as eval.json holds it: opt-in metric fields only where measured."""
         return self.model_dump(mode="json", exclude={k for k in OPT_IN_FIELDS if getattr(self, k) is None})

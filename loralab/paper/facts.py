@@ -605,10 +605,10 @@ def _run_numbers(inputs: StudyInputs) -> list[Number]:
     out, words = [], primary_words(inputs.stats)
     name = words.metric.name
     for run in inputs.done_runs():
-        value = getattr(run.record, name, None) if run.record is not None else None
+        value, field = run.record.final_value(name) if run.record is not None else (None, "")
         if value is not None:
             key = run_key(run.run_id)
-            out.append(scaled(words, key + ".loss", value, f"{run.run_id}/eval.json: {name}"))
+            out.append(scaled(words, key + ".loss", value, f"{run.run_id}/eval.json: {field}"))
     runs = {r.run_id for r in inputs.done_runs()}
     seen: set[str] = set()
     for i, c in enumerate(inputs.stats.comparisons):

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from loralab.config import RunConfig
+from loralab.record import MetricScore
 from loralab.store import Store, atomic_write_parquet, atomic_write_text
 
 from ..runner.fakes import fake_record
@@ -99,6 +100,11 @@ def generate_store(
             peak_trainable_params=params, budget_params=params, allocated_params=params,
             eval_examples=n_examples, eval_tokens=int(tokens.sum()),
         )  # fmt: skip
+        if accuracy is not None:
+            score = MetricScore(
+                base=float(base["exact_match"].mean()), final=float(frame["exact_match"].mean())
+            )
+            record = record.model_copy(update={"scores": {"exact_match": score}})
         rd.write_record(record)
         rd.write_json(rd.allocation, _allocation(strategy, rank))
         rd.append_metrics({"type": "eval", "base": True, "step": 0, "eval_loss": base_loss})

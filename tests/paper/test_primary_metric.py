@@ -65,6 +65,9 @@ def test_the_numbers_are_percentages_and_points(paper):
     assert numbers["cmp.cmp-linear-decay-uniform.difflo"].value == pytest.approx(
         100 * better.difference_ci.low
     )
+    runs = {n.key: n for n in facts.numbers if n.key.startswith("run.") and n.key.endswith(".loss")}
+    assert len(runs) == stats.n_done  # each run's accuracy, read from its record's scores
+    assert all("eval.json: scores.exact_match.final" in n.source for n in runs.values())
     cell = next(c for c in stats.summaries if c.strategy == "linear-decay")
     assert numbers["cell.cell-linear-decay.loss"].value == pytest.approx(100 * cell.mean)
     claim = facts.claims["cmp.cmp-linear-decay-uniform"]
