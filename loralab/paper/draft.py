@@ -593,12 +593,11 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
 
 
 def _signal_strategies(inputs: StudyInputs) -> list[str]:
-    """Finished strategies that allocate from measured signals (gradient importance, spectra)."""
-    from loralab.strategies import available, strategy_class
-
-    registered = set(available())
+    """Finished strategies that allocate from measured signals (gradient importance, spectra), as their
+    runs recorded them (the installed code only for runs recorded before strategies were)."""
+    described = _described_strategies(inputs)
     names = sorted({r.config.lora.strategy for r in inputs.done_runs()})
-    return [n for n in names if n in registered and strategy_class(n).needs]
+    return [n for n in names if (d := described.get(n)) is not None and d.needs]
 
 
 _HASH = re.compile(r"^([0-9a-f]{7})[0-9a-f]{33}\b")

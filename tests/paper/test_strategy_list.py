@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loralab.paper.draft import _md_code_aware, _strategy_list
+from loralab.paper.draft import _md_code_aware, _signal_strategies, _strategy_list
 from loralab.paper.facts import collect_facts
 from loralab.paper.inputs import load_inputs
 from loralab.results.allocation import AllocationRecord, StrategyRecord
@@ -52,6 +52,9 @@ def test_the_paper_describes_a_strategy_as_its_runs_recorded_it(tmp_path: Path):
     assert strategy_class("linear-decay").description.rstrip(".") not in lines["linear-decay"]
     assert "Its signals (importance) are measured once" in lines["linear-decay"]  # recorded, not installed
     assert "Words of then." in lines["gradient"] and "Its signals" not in lines["gradient"]
+    # the limitation about signals shared by every seed names the strategies that recorded signals
+    shared = _signal_strategies(load_inputs(study))
+    assert "linear-decay" in shared and "gradient" not in shared  # recorded, not as installed today
     # a strategy whose runs recorded nothing reads as the installed code describes it
     uniform = _md_code_aware(strategy_class("uniform").description, formulas=True).rstrip(".")
     assert lines["uniform"].startswith(f"- **uniform** (baseline): {uniform}")
