@@ -224,6 +224,35 @@ class Comparison(_Frozen):
     per_seed: list[SeedDifference] = Field(description="The paired per-seed results.")
 
 
+class Interaction(_Frozen):
+    """How a strategy's difference from the baseline changes between two levels of a context field
+    (strategy × budget): the per-seed contrast Δ(level_a) − Δ(level_b) (`loralab/analysis/interaction.py`)."""
+
+    id: str = Field(
+        description="'<strategy> vs <baseline> | <field>: <level_a> vs <level_b>[ | other fields]'."
+    )
+    strategy: str = Field(description="The strategy whose difference from the baseline is contrasted.")
+    baseline: str = Field(description="The baseline of both comparisons.")
+    field: str = Field(description="The context field whose levels are contrasted, e.g. 'budget'.")
+    level_a: Scalar = Field(description="The first level in natural order (e.g. the scarce budget).")
+    level_b: Scalar = Field(description="The other level.")
+    context: dict[str, Scalar] = Field(description="The other context fields, the same for all four cells.")
+    n_seeds: int = Field(description="Seeds trained in all four cells (the contrast's pairs).")
+    seeds: list[int] = Field(description="Those seeds.")
+    difference_a: float = Field(description="Mean over those seeds of the paired difference at level_a.")
+    difference_b: float = Field(description="Mean over those seeds of the paired difference at level_b.")
+    difference: float = Field(description="difference_a − difference_b: the mean per-seed contrast.")
+    difference_ci: Interval | None = Field(
+        description="Simultaneous t-interval of the mean contrast over seeds (Bonferroni over the contrasts"
+        " and the looks); None with fewer than 2 seeds."
+    )
+    p_adjusted: float | None = Field(description="Seed-level t-test of contrast = 0, Bonferroni-adjusted.")
+    margin: float = Field(description="δ of the primary metric, the same as the comparisons'.")
+    verdict: Literal["changes", "same", "unresolved"] = Field(
+        description="changes: difference_ci excludes 0 (not inside ±δ); same: inside ±δ; unresolved: neither."
+    )
+
+
 class Convergence(_Frozen):
     """Whether the baseline's eval loss was still falling when training stopped (analysis/convergence.py)."""
 
@@ -348,6 +377,11 @@ class StudyStats(_Frozen):
     secondary: list[MetricStats] = Field(
         default_factory=list,
         description="Every other metric the study analyses, each a family of its own at 1 − alpha.",
+    )
+    interactions: list[Interaction] = Field(
+        default_factory=list,
+        description="Strategy × context contrasts of the primary metric (a field such as the budget with"
+        " two or more levels), a family of their own at 1 − alpha; empty when no context field varies.",
     )
 
     @model_validator(mode="before")

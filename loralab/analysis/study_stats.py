@@ -328,7 +328,10 @@ def _plan_seeds(expected: pd.DataFrame) -> set[int]:
 
 
 def study_stats(data: StudyData, settings: Settings, progress: Progress | None = None) -> StudyStats:
-    """Summaries, the family of comparisons against the baseline (corrected), and coverage."""
+    """Summaries, the family of comparisons against the baseline (corrected), its strategy × context
+    contrasts, and coverage."""
+    from loralab.analysis.interaction import interactions  # it reads this module's helpers
+
     if data.done.empty:
         states = ", ".join(f"{n} {s}" for s, n in data.runs["state"].value_counts().sort_index().items())
         raise AnalysisError(f"no finished runs to analyse in {data.directory} ({states or 'no runs'})")
@@ -377,6 +380,7 @@ def study_stats(data: StudyData, settings: Settings, progress: Progress | None =
         complete=all(r.complete for r in cov),
         convergence=conv,
         secondary=secondary,
+        interactions=interactions(primary.comparisons, settings, primary.margin),
     )
 
 

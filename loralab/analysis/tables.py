@@ -522,6 +522,52 @@ def task_table(stats: StudyStats, section: MetricStats) -> Table | None:
     )
 
 
+def interaction_table(stats: StudyStats) -> Table:
+    """Strategy × context: how each strategy's difference from the baseline changes between levels."""
+    metric = get_metric(stats.metric)
+    header = ["strategy", "field", "levels", "other fields", "n", "Δ at first", "Δ at second"]
+    header += ["contrast", "contrast interval", "verdict", "p (adj.)"]
+    rows = [
+        [
+            f"{i.strategy} vs {i.baseline}",
+            i.field,
+            f"{i.level_a} vs {i.level_b}",
+            _ctx_label(i.context) if i.context else "–",
+            str(i.n_seeds),
+            value_text(metric, i.difference_a),
+            value_text(metric, i.difference_b),
+            value_text(metric, i.difference),
+            value_ci(metric, i.difference_ci),
+            i.verdict,
+            fp(i.p_adjusted),
+        ]
+        for i in stats.interactions
+    ]
+    confidence = next((i.difference_ci.confidence for i in stats.interactions if i.difference_ci), None)
+    each = (
+        f" ({confidence:.4g} each, family of the contrasts at {1 - stats.settings.alpha:.3g})"
+        if confidence is not None
+        else ""
+    )
+    notes = (
+        "contrast: the mean over seeds trained in all four cells of Δ(first level) − Δ(second level), Δ"
+        f" the paired difference from {stats.baseline} with the same seed. Verdict from the simultaneous"
+        " t-interval over seeds"
+        + each
+        + f": changes: it excludes 0; same: it lies inside ±δ = {value_text(metric, stats.margin)};"
+        " unresolved: neither.",
+        rounding(metric),
+    )
+    return Table(
+        "interaction",
+        f"Study {stats.study}: does the difference from {stats.baseline} change with the context?",
+        header,
+        rows,
+        frozenset(),
+        notes,
+    )
+
+
 def all_tables(stats: StudyStats) -> list[Table]:
     tables = [
         main_table(stats),
@@ -530,6 +576,7 @@ def all_tables(stats: StudyStats) -> list[Table]:
         per_seed_table(stats),
         coverage_table(stats),
     ]
+    tables += [interaction_table(stats)] if stats.interactions else []
     for section in stats.secondary:
         tables.append(metric_table(stats, section))
         by_task = task_table(stats, section)

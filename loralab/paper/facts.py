@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loralab.analysis.schema import CellSummary, Comparison, MetricStats, StudyStats
+from loralab.analysis.schema import CellSummary, Comparison, Interaction, MetricStats, StudyStats
 from loralab.paper.escape import md_escape
 from loralab.paper.inputs import StudyInputs
 from loralab.paper.numbers import Number, NumberKind, NumberTable
@@ -140,6 +140,7 @@ class PaperFacts:
     claims: dict[str, str] = field(default_factory=dict)  # claim key -> Markdown with placeholders
     cell_keys: list[tuple[CellSummary, str]] = field(default_factory=list)
     comparison_keys: list[tuple[Comparison, str]] = field(default_factory=list)
+    interaction_keys: list[tuple[Interaction, str]] = field(default_factory=list)
     contexts: int = 1  # distinct contexts (1: every comparison shares model, budget, ...)
 
     def resolve_claims(self, text: str) -> str:
@@ -272,6 +273,32 @@ def _comparison_numbers(c: Comparison, key: str, i: int, words: PrimaryWords) ->
     return out
 
 
+def _interaction_numbers(x: Interaction, key: str, i: int, words: PrimaryWords) -> list[Number]:
+    src = f"stats.json: interactions[{i}]."
+    out = [
+        scaled(words, f"{key}.da", x.difference_a, src + "difference_a", decimals=4),
+        scaled(words, f"{key}.db", x.difference_b, src + "difference_b", decimals=4),
+        scaled(words, f"{key}.diff", x.difference, src + "difference", decimals=4),
+        Number(f"{key}.seeds", x.n_seeds, "int", src + "n_seeds"),
+        Number(f"{key}.verdict", x.verdict, "text", src + "verdict"),
+    ]
+    if x.difference_ci is not None:
+        out += [
+            scaled(words, f"{key}.lo", x.difference_ci.low, src + "difference_ci.low", decimals=4),
+            scaled(words, f"{key}.hi", x.difference_ci.high, src + "difference_ci.high", decimals=4),
+            Number(
+                f"{key}.conf",
+                x.difference_ci.confidence,
+                "percent",
+                src + "difference_ci.confidence",
+                decimals=2,
+            ),
+        ]
+    if x.p_adjusted is not None:
+        out.append(Number(f"{key}.padj", x.p_adjusted, "p", src + "p_adjusted"))
+    return out
+
+
 def claim_sentence(c: Comparison, key: str, stats: StudyStats, *, with_context: bool = True) -> str:
     """The verdict on comparison `c` with the interval it rests on (Markdown with placeholders)."""
     a, b = md_escape(c.a), md_escape(c.b)
@@ -339,6 +366,15 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         cmp_keys.append((c, key))
         numbers += _comparison_numbers(c, key, i, words)
         facts.claims[key] = claim_sentence(c, key, stats, with_context=multi)
+    for i, x in enumerate(stats.interactions):
+        parts = [x.strategy, x.field, str(x.level_a), str(x.level_b), *context_parts(x.context)]
+        key = "int." + slugs("int|" + "|".join(parts))
+        facts.interaction_keys.append((x, key))
+        numbers += _interaction_numbers(x, key, i, words)
+    if facts.interaction_keys:
+        from loralab.paper.results import interaction_sentence  # results.py builds on these facts
+
+        facts.claims["interactions"] = interaction_sentence(facts)
     numbers += _config_numbers(inputs)
     numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)
     numbers += _run_numbers(inputs)

@@ -89,6 +89,53 @@ def _comparisons_table(facts: PaperFacts, words: PrimaryWords) -> str:
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
+VERDICT_TEXT = {"changes": "changes", "same": "same within $\\pm\\delta$", "unresolved": "unresolved"}
+
+
+def _interaction_table(facts: PaperFacts, words: PrimaryWords) -> str:
+    """Strategy × context: each strategy's difference from the baseline at two levels, and the contrast."""
+    rows = [
+        "| Strategy | Levels | Seeds | Difference at first | at second | Contrast | Interval | Verdict |",
+        "|:--|:--|--:|--:|--:|--:|:-:|:-:|",
+    ]
+    have = {n.key for n in facts.numbers}
+    for x, k in facts.interaction_keys:
+        interval = f"[{_n(k + '.lo')}, {_n(k + '.hi')}]" if k + ".lo" in have else "n/a"
+        other = f" ({md_escape(', '.join(context_parts(x.context)))})" if x.context else ""
+        rows.append(
+            f"| {md_escape(x.strategy)} | {md_escape(x.field)} {md_escape(str(x.level_a))} vs"
+            f" {md_escape(str(x.level_b))}{other} | {_n(k + '.seeds')} | {_n(k + '.da')} | {_n(k + '.db')} |"
+            f" {_n(k + '.diff')} | {interval} | {VERDICT_TEXT[x.verdict]} |"
+        )
+    unit = f"percentage points of {words.name}" if words.percent else words.metric.unit
+    caption = (
+        f": Does the difference from the baseline change with the context? Per strategy, its mean paired"
+        f" difference from the baseline ({unit}) at each level, over the seeds trained in all four cells, and"
+        " the contrast (first minus second) with its simultaneous $t$-interval over seeds (Bonferroni over"
+        " the contrasts and the looks). Changes: the interval excludes 0; same: it lies inside"
+        " $\\pm\\delta$. {#tbl:interaction}"
+    )
+    return "\n".join(rows) + "\n\n" + caption + "\n"
+
+
+def interaction_sentence(facts: PaperFacts) -> str:
+    """What the contrasts found, counted by verdict (the table gives each): the `interactions` claim."""
+    counts: dict[str, int] = {}
+    for x, _ in facts.interaction_keys:
+        counts[x.verdict] = counts.get(x.verdict, 0) + 1
+    found = {
+        "changes": "changes between the levels for {}",
+        "same": "changes by less than $\\delta$ for {}",
+        "unresolved": "is unresolved for {}",
+    }
+    parts = [found[v].format(counts[v]) for v in ("changes", "same", "unresolved") if v in counts]
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return (
+        "@tbl:interaction asks whether a strategy's difference from the baseline depends on the context:"
+        f" of its {len(facts.interaction_keys)} contrasts, the difference {listed}."
+    )
+
+
 # Symbols of the figure captions that pdflatex reads only as math.
 _CAPTION_MATH = {"±": "\\pm", "δ": "\\delta", "×": "\\times", "≥": "\\geq", "≤": "\\leq"}
 
@@ -191,6 +238,9 @@ def results_section(inputs: StudyInputs, facts: PaperFacts) -> str:
     tables = (_comparisons_table(facts, words) + "\n" if family(inputs.stats) else "") + _cells_table(
         facts, words
     )
+    if facts.interaction_keys:
+        out += "{{claim:interactions}}\n\n"
+        tables += "\n" + _interaction_table(facts, words)
     secondary = secondary_sections(inputs.stats, facts)
     return out + tables + "\n" + figures + ("\n" + secondary if secondary else "")
 

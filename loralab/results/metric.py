@@ -198,7 +198,6 @@ def load_plugins() -> None:
             warnings.warn(_PLUGIN_ERRORS[ep.name], stacklevel=2)
 
 
-
 def metric_names() -> list[str]:
     """Names of all registered metrics, sorted."""
     load_plugins()

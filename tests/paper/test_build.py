@@ -183,7 +183,9 @@ def test_generated_draft_types_no_numbers_and_tex_uses_only_defined_macros(any_s
     decided = any(
         c["verdict"] in ("better", "worse") for c in stats["comparisons"] if c["kind"] == "vs_baseline"
     )
-    assert ("{{claim:" in draft) == decided  # a claim sentence for each better or worse verdict
+    verdict_claims = draft.replace("{{claim:interactions}}", "")  # the strategy × budget sentence
+    assert ("{{claim:" in verdict_claims) == decided  # a claim sentence for each better or worse verdict
+    assert ("{{claim:interactions}}" in draft) == bool(stats["interactions"])
     tex = out.tex.read_text()
     defined = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", out.numbers.read_text()))
     used = set(re.findall(r"\\(LL[A-Za-z]+)\{\}", tex))
