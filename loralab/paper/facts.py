@@ -198,18 +198,30 @@ def _study_numbers(stats: StudyStats) -> list[Number]:
                 src + f"comparisons[kind=vs_baseline].verdict == {verdict} (count)",
             )
         )
-    params = [c.trainable_params for c in stats.summaries if c.trainable_params]
-    if len(params) > 1:
-        spread = (max(params) - min(params)) / max(params)
+    by_context: dict[tuple[str, ...], list[float]] = {}
+    for c in stats.summaries:
+        if c.trainable_params:
+            by_context.setdefault(tuple(context_parts(c.cell)), []).append(c.trainable_params)
+    spreads = [(max(p) - min(p)) / max(p) for p in by_context.values() if len(p) > 1]
+    if spreads:  # within a context (budget): across budgets the counts differ by design
         out.append(
             Number(
                 "study.budgetspread",
-                100 * spread,
+                100 * max(spreads),
                 "float",
-                src + "summaries[].trainable_params ((max - min) / max, percent)",
+                src
+                + "summaries[].trainable_params ((max - min) / max within each context, largest, percent)",
                 decimals=3,
             )
         )
+    out.append(
+        Number(
+            "study.planned",
+            sum(len(r.expected_seeds) for r in stats.coverage),
+            "int",
+            src + "coverage[].expected_seeds (count)",
+        )
+    )
     seeds = sorted({n for c in stats.summaries for n in c.seeds})
     out.append(Number("study.seeds", len(seeds), "int", src + "summaries[].seeds (count)"))
     return out
@@ -377,7 +389,7 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         facts.claims["interactions"] = interaction_sentence(facts)
     numbers += _config_numbers(inputs)
     numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)
-    numbers += _run_numbers(inputs)
+    numbers += _run_numbers(inputs) + _scaling_numbers(inputs)
     for section in stats.secondary:
         numbers += secondary_numbers(section, stats, multi)
     facts.numbers = NumberTable(numbers)
@@ -633,6 +645,31 @@ def _record_numbers(inputs: StudyInputs) -> list[Number]:
 
 def run_key(run_id: str) -> str:
     return f"run.{slug(run_id)}"
+
+
+def budget_scalings(inputs: StudyInputs) -> list[tuple[str, float]]:
+    """(budget, α / r_ref) of each budget of the finished runs under the `ratio` α policy, in natural
+    order; [] when the study has one budget or another policy (`loralab/strategies/alpha.py`)."""
+    from loralab.budget_spec import parse_budget
+
+    lora = {r.config.lora.budget: r.config.lora for r in inputs.done_runs()}
+    if len(lora) < 2 or {c.alpha_policy for c in lora.values()} != {"ratio"}:
+        return []
+    out = []
+    for budget, cfg in lora.items():
+        spec = parse_budget(budget)
+        ref = int(spec.value) if spec.kind == "rank" else cfg.reference_rank
+        out.append((budget, cfg.alpha / ref))
+    return sorted(out, key=lambda x: (parse_budget(x[0]).kind, parse_budget(x[0]).value))
+
+
+def budget_key(budget: str) -> str:
+    return "budget." + slug(budget)
+
+
+def _scaling_numbers(inputs: StudyInputs) -> list[Number]:
+    src = "spec.yaml: config.lora.alpha / r_ref (r_ref: the budget's uniform rank) of the runs at budget "
+    return [Number(budget_key(b) + ".scaling", s, "g", src + b) for b, s in budget_scalings(inputs)]
 
 
 def _run_numbers(inputs: StudyInputs) -> list[Number]:

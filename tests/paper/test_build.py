@@ -45,6 +45,9 @@ def _expected(raw_stats: dict, spec_config: dict, source: str, study=None):
         for factor in source.removeprefix("spec.yaml: ").split(" (")[0].split(" × "):
             product *= _expected(raw_stats, spec_config, "spec.yaml: " + factor)
         return product
+    if source.startswith("spec.yaml: config.lora.alpha / r_ref"):  # one budget's alpha scaling
+        budget = source.rsplit(" ", 1)[1]
+        return spec_config["lora"]["alpha"] / int(budget.removeprefix("r"))
     if source.startswith("spec.yaml: config."):
         value = spec_config
         for part in source.removeprefix("spec.yaml: config.").split(" ")[0].split("."):
@@ -74,9 +77,15 @@ def _expected(raw_stats: dict, spec_config: dict, source: str, study=None):
         return sum(c["verdict"] == verdict for c in raw_stats["comparisons"] if c["kind"] == "vs_baseline")
     if path == "summaries[].strategy (count)":
         return len({c["strategy"] for c in raw_stats["summaries"]})
-    if path.startswith("summaries[].trainable_params ((max - min) / max"):
-        params = [c["trainable_params"] for c in raw_stats["summaries"] if c["trainable_params"]]
-        return 100 * (max(params) - min(params)) / max(params)
+    if path.startswith("summaries[].trainable_params ((max - min) / max within each context"):
+        by: dict = {}
+        for c in raw_stats["summaries"]:
+            if c["trainable_params"]:
+                context = tuple(sorted((k, str(v)) for k, v in c["cell"].items() if "strategy" not in k))
+                by.setdefault(context, []).append(c["trainable_params"])
+        return 100 * max((max(p) - min(p)) / max(p) for p in by.values() if len(p) > 1)
+    if path == "coverage[].expected_seeds (count)":
+        return sum(len(r["expected_seeds"]) for r in raw_stats["coverage"])
     if path == "summaries[].seeds (count)":
         return len({s for c in raw_stats["summaries"] for s in c["seeds"]})
     value = raw_stats
