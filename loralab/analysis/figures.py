@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
@@ -421,6 +422,11 @@ def rank_trajectory(stats: StudyStats, data: StudyData, out: Path) -> list[Path]
         return save(fig, out, "rank_trajectory")
 
 
+def _count(v: float) -> str:
+    """610560 -> '611k', 4884480 -> '4.88M'."""
+    return f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.3g}k"
+
+
 def pareto(stats: StudyStats, out: Path) -> list[Path]:
     """Trainable parameters vs the primary metric across budgets (when the study has several)."""
     if "budget" not in stats.cell_fields:
@@ -430,7 +436,6 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
     strategies = strategy_order([s.strategy for s in stats.summaries], stats.baseline)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
-        ticks: set[float] = set()
         # other varied fields (e.g. the learning rate) are held at their first value
         others = [f for f in stats.cell_fields if f not in ("strategy", "budget")]
         first = {f: stats.summaries[0].cell.get(f) for f in others}
@@ -443,7 +448,6 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
             if not rows:
                 continue
             xs = np.array([p for p, _ in rows])
-            ticks.update(xs.tolist())
             ys = np.array([scale * x.mean for _, x in rows])
             err = [
                 [y - scale * x.bootstrap_ci.low, scale * x.bootstrap_ci.high - y]
@@ -462,9 +466,14 @@ def pareto(stats: StudyStats, out: Path) -> list[Path]:
                 label=s,
             )
         ax.set_xscale("log")
-        fmt = FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k")
-        ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
-        ax.xaxis.set_major_formatter(fmt)
+        # one tick per budget, at its largest recorded count (strategies sit within a few % of it)
+        budgets: dict[Any, float] = {}
+        for x in cells:
+            if x.trainable_params:
+                b = x.cell.get("budget")
+                budgets[b] = max(budgets.get(b, 0.0), x.trainable_params)
+        ax.xaxis.set_major_locator(FixedLocator(list(budgets.values())))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{b}\n{_count(v)}" for b, v in budgets.items()]))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel(axis_label(metric))
