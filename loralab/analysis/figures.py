@@ -342,11 +342,17 @@ def _curve_figure(
             fig.suptitle(wrapped, fontsize=8)
         elif contexts[0][0] == "all":  # one panel: the legend between title and axes, clear of the data
             _top_legend(axes[0], strategies, wrapped)
-        else:
+        else:  # several panels: one legend above them all, clear of every panel's data and labels
             handles = [plt.Line2D([], [], color=strategy_colour(s), label=s) for s in strategies]
-            axes[0].legend(
-                handles=handles, frameon=False, loc="upper right", ncol=2 if len(strategies) > 3 else 1
+            ncol = min(len(strategies), 3)
+            rows = -(-len(strategies) // ncol)
+            height = fig.get_size_inches()[1]
+            top = 1 - (0.02 + 0.075 * rows) * 2.1 / height
+            fig.legend(
+                handles=handles, frameon=False, loc="upper center", ncol=ncol, bbox_to_anchor=(0.5, 1.0)
             )
+            fig.tight_layout(rect=(0, 0, 1, top))
+            return save(fig, out, name)
         fig.tight_layout()
         return save(fig, out, name)
 
