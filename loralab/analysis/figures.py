@@ -363,7 +363,8 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
     alloc = data.allocations.merge(data.done[["run_id", "seed", *data.cell_fields]], on="run_id")
     if alloc.empty:
         return []
-    first_ctx = _contexts(data.done, data)[0][1]
+    contexts = _contexts(data.done, data)
+    first_label, first_ctx = contexts[0]
     alloc = alloc[_match(alloc, first_ctx)]
     strategies = strategy_order(list(alloc["strategy"].unique()), stats.baseline)
     vmax = max(1, int(alloc["rank"].max()))
@@ -398,6 +399,8 @@ def rank_heatmaps(stats: StudyStats, data: StudyData, out: Path) -> list[Path]:
         title = "Rank per layer × module"
         if dynamic:
             title += " (dynamic: final rank)"
+        if len(contexts) > 1:  # the first context only: say which
+            title += f", {first_label} (first of {len(contexts)})"
         fig.suptitle(title, fontsize=8)
         return save(fig, out, "rank_heatmaps")
 
