@@ -120,11 +120,12 @@ def test_heatmap_columns_follow_the_model_and_final_only_for_dynamic(study, tmp_
         assert min(t.get_fontsize() for t in ax.get_xticklabels()) >= 7
     titles = {ax.get_title() for ax in panels}
     assert titles == {"uniform", "linear-decay", "adalora (final)"}  # AdaLoRA alone is dynamic
-    assert fig._suptitle.get_text() == "Rank per layer × module (dynamic: final rank)"
+    # the study has two budgets: the figure shows the first and says so
+    assert fig._suptitle.get_text() == "Rank per layer × module (dynamic: final rank), budget=r4 (first of 2)"
     static = data.allocations[~data.allocations["run_id"].isin(_runs_of(data, "adalora"))]
     figures.rank_heatmaps(stats, replace(data, allocations=static), tmp_path)
     fig, _ = drawn["rank_heatmaps"]
-    assert fig._suptitle.get_text() == "Rank per layer × module"
+    assert fig._suptitle.get_text() == "Rank per layer × module, budget=r4 (first of 2)"
     assert not any("final" in ax.get_title() for ax in fig.axes)
 
 
