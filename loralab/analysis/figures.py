@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
+from loralab.analysis.labels import fmt_value, label_of, natural_key
 from loralab.analysis.load import StudyData
 from loralab.analysis.palette import strategy_colour, strategy_marker
 from loralab.analysis.schema import MetricStats, StudyStats
-from loralab.analysis.study_stats import fmt_value, label_of, natural_key, strategy_order
+from loralab.analysis.study_stats import strategy_order
 from loralab.modules import in_model_order
 from loralab.results import EVAL_LOSS, Metric, get_metric, metric_names
 

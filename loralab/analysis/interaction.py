@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from loralab.analysis import stats as S
+from loralab.analysis.labels import label_of, natural_key
 from loralab.analysis.schema import Comparison, Interaction, Interval, Settings
-from loralab.analysis.study_stats import label_of, natural_key
 
 VERDICT_OF = {"better": "changes", "worse": "changes", "equivalent": "same", "unresolved": "unresolved"}
 

@@ -7,7 +7,6 @@ top. That makes a 1,000-run study a handful of matrix products.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,8 @@ import pandas as pd
 from loralab.analysis import stats as S
 from loralab.analysis.compare import Arm, compare_arms, correct, example_contributions
 from loralab.analysis.convergence import convergence
+from loralab.analysis.interaction import interactions
+from loralab.analysis.labels import label_of, natural_key
 from loralab.analysis.load import StudyData, example_matrix
 from loralab.analysis.schema import (
     CellSummary,
@@ -94,32 +95,6 @@ def arm(data: StudyData, res: Resampled, runs: pd.DataFrame, label: str) -> Arm:
 def cell_key(row: pd.Series | dict, fields: list[str]) -> tuple:
     """A hashable key of a row's values on `fields`."""
     return tuple(_py(row[f]) for f in fields)
-
-
-def natural_key(values: tuple | list) -> tuple:
-    """Sort key that orders 'r4' before 'r16' and numbers by value (None last)."""
-    out = []
-    for v in values:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            out.append((0, float(v), ""))
-        elif v is None:
-            out.append((2, 0.0, ""))
-        else:
-            parts = re.split(r"(\d+(?:\.\d+)?)", str(v))
-            out.append(
-                (1, 0.0, tuple((0, float(x), "") if i % 2 else (1, 0.0, x) for i, x in enumerate(parts)))
-            )
-    return tuple(out)
-
-
-def label_of(values: dict[str, Any]) -> str:
-    """'budget=r8, lr=0.001' (or 'all' for an empty context)."""
-    return ", ".join(f"{k.split('.')[-1]}={fmt_value(v)}" for k, v in values.items()) or "all"
-
-
-def fmt_value(v: Any) -> str:
-    """A field value for labels: floats in their shortest form (3e-04, not 0.00030000000000000003)."""
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def strategy_order(strategies: list[str], baseline: str) -> list[str]:
@@ -330,8 +305,6 @@ def _plan_seeds(expected: pd.DataFrame) -> set[int]:
 def study_stats(data: StudyData, settings: Settings, progress: Progress | None = None) -> StudyStats:
     """Summaries, the family of comparisons against the baseline (corrected), its strategy × context
     contrasts, and coverage."""
-    from loralab.analysis.interaction import interactions  # it reads this module's helpers
-
     if data.done.empty:
         states = ", ".join(f"{n} {s}" for s, n in data.runs["state"].value_counts().sort_index().items())
         raise AnalysisError(f"no finished runs to analyse in {data.directory} ({states or 'no runs'})")

@@ -7,8 +7,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from loralab.analysis.labels import label_of
 from loralab.analysis.schema import Comparison, StudyStats
-from loralab.analysis.study_stats import label_of
 from loralab.analysis.tables import fp, short_name, value_ci, value_text, verdict_note
 from loralab.results import get_metric
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from loralab.analysis.labels import label_of
 from loralab.analysis.schema import Comparison, Interval, MetricStats, StudyStats
 from loralab.results import EVAL_LOSS, Metric, get_metric
 from loralab.store import atomic_write_text
@@ -597,6 +598,4 @@ def write_tables(stats: StudyStats, out: Path) -> dict[str, list[Path]]:
 
 
 def _ctx_label(cell: dict) -> str:
-    from loralab.analysis.study_stats import label_of
-
     return label_of({k: v for k, v in cell.items() if k != "strategy"})

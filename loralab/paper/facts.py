@@ -285,6 +285,24 @@ def _comparison_numbers(c: Comparison, key: str, i: int, words: PrimaryWords) ->
     return out
 
 
+def interaction_sentence(facts: PaperFacts) -> str:
+    """What the contrasts found, counted by verdict (the table gives each): the `interactions` claim."""
+    counts: dict[str, int] = {}
+    for x, _ in facts.interaction_keys:
+        counts[x.verdict] = counts.get(x.verdict, 0) + 1
+    found = {
+        "changes": "changes between the levels for {}",
+        "same": "changes by less than $\\delta$ for {}",
+        "unresolved": "is unresolved for {}",
+    }
+    parts = [found[v].format(counts[v]) for v in ("changes", "same", "unresolved") if v in counts]
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return (
+        "@tbl:interaction asks whether a strategy's difference from the baseline depends on the context:"
+        f" of its {len(facts.interaction_keys)} contrasts, the difference {listed}."
+    )
+
+
 def _interaction_numbers(x: Interaction, key: str, i: int, words: PrimaryWords) -> list[Number]:
     src = f"stats.json: interactions[{i}]."
     out = [
@@ -384,8 +402,6 @@ def collect_facts(inputs: StudyInputs) -> PaperFacts:
         facts.interaction_keys.append((x, key))
         numbers += _interaction_numbers(x, key, i, words)
     if facts.interaction_keys:
-        from loralab.paper.results import interaction_sentence  # results.py builds on these facts
-
         facts.claims["interactions"] = interaction_sentence(facts)
     numbers += _config_numbers(inputs)
     numbers += _group_numbers(stats) + _convergence_numbers(stats) + _record_numbers(inputs)

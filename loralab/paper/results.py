@@ -118,24 +118,6 @@ def _interaction_table(facts: PaperFacts, words: PrimaryWords) -> str:
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
-def interaction_sentence(facts: PaperFacts) -> str:
-    """What the contrasts found, counted by verdict (the table gives each): the `interactions` claim."""
-    counts: dict[str, int] = {}
-    for x, _ in facts.interaction_keys:
-        counts[x.verdict] = counts.get(x.verdict, 0) + 1
-    found = {
-        "changes": "changes between the levels for {}",
-        "same": "changes by less than $\\delta$ for {}",
-        "unresolved": "is unresolved for {}",
-    }
-    parts = [found[v].format(counts[v]) for v in ("changes", "same", "unresolved") if v in counts]
-    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-    return (
-        "@tbl:interaction asks whether a strategy's difference from the baseline depends on the context:"
-        f" of its {len(facts.interaction_keys)} contrasts, the difference {listed}."
-    )
-
-
 # Symbols of the figure captions that pdflatex reads only as math.
 _CAPTION_MATH = {"±": "\\pm", "δ": "\\delta", "×": "\\times", "≥": "\\geq", "≤": "\\leq"}
 
