@@ -89,28 +89,32 @@ def _comparisons_table(facts: PaperFacts, words: PrimaryWords) -> str:
     return "\n".join(rows) + "\n\n" + caption + "\n"
 
 
-VERDICT_TEXT = {"changes": "changes", "same": "same within $\\pm\\delta$", "unresolved": "unresolved"}
+VERDICT_TEXT = {"changes": "changes", "same": "same", "unresolved": "unresolved"}
 
 
 def _interaction_table(facts: PaperFacts, words: PrimaryWords) -> str:
     """Strategy × context: each strategy's difference from the baseline at two levels, and the contrast."""
     rows = [
-        "| Strategy | Levels | Seeds | Difference at first | at second | Contrast | Interval | Verdict |",
+        "| Strategy | Levels | Seeds | $\\Delta$ first | $\\Delta$ second | Contrast | Interval | Verdict |",
         "|:--|:--|--:|--:|--:|--:|:-:|:-:|",
     ]
     have = {n.key for n in facts.numbers}
+    fields = {x.field for x, _ in facts.interaction_keys}
     for x, k in facts.interaction_keys:
+        field = "" if len(fields) == 1 else md_escape(x.field) + " "  # one field: the caption names it
         interval = f"[{_n(k + '.lo')}, {_n(k + '.hi')}]" if k + ".lo" in have else "n/a"
         other = f" ({md_escape(', '.join(context_parts(x.context)))})" if x.context else ""
         rows.append(
-            f"| {md_escape(x.strategy)} | {md_escape(x.field)} {md_escape(str(x.level_a))} vs"
+            f"| {md_escape(x.strategy)} | {field}{md_escape(str(x.level_a))} vs"
             f" {md_escape(str(x.level_b))}{other} | {_n(k + '.seeds')} | {_n(k + '.da')} | {_n(k + '.db')} |"
             f" {_n(k + '.diff')} | {interval} | {VERDICT_TEXT[x.verdict]} |"
         )
     unit = f"percentage points of {words.name}" if words.percent else words.metric.unit
     caption = (
-        f": Does the difference from the baseline change with the context? Per strategy, its mean paired"
-        f" difference from the baseline ({unit}) at each level, over the seeds trained in all four cells, and"
+        f": Does the difference from the baseline change with the"
+        f" {md_escape(next(iter(fields))) if len(fields) == 1 else 'context'}? Per strategy, its mean paired"
+        f" difference $\\Delta$ from the baseline ({unit}) at each level, over the seeds trained in all"
+        " four cells, and"
         " the contrast (first minus second) with its simultaneous $t$-interval over seeds (Bonferroni over"
         " the contrasts and the looks). Changes: the interval excludes 0; same: it lies inside"
         " $\\pm\\delta$. {#tbl:interaction}"
