@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
+from throughput import DEFAULT_DATA, gemm_gflops  # benchmarks/ is the script's own directory
 
 from loralab.config import DataConfig, ModelConfig
 from loralab.data import prepare_data
@@ -27,23 +27,6 @@ from loralab.data.batching import padding_fraction, sequential_batches
 from loralab.data.tokenize import IGNORE_INDEX
 from loralab.evaluate import evaluate
 from loralab.models import load_model
-
-_ALPACA = [
-    p / "shared" / "data" / "alpaca" / "alpaca_data.json" for p in Path(__file__).resolve().parents[2:4]
-]
-DEFAULT_DATA = next((p for p in _ALPACA if p.is_file()), _ALPACA[0])
-
-
-def gemm_gflops(threads: int, n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / sorted(times)[len(times) // 2] / 1e9
 
 
 def shared_prefix(sequences: list[list[int]]) -> int:
@@ -77,7 +60,7 @@ def main() -> None:
     head = model.get_output_embeddings().weight.numel()
     flops = 2 * body * positions + 2 * head * supervised  # linear layers only: attention adds a few %
 
-    probe_before = gemm_gflops(args.threads)
+    probe_before = gemm_gflops(torch.float32)
     t = time.perf_counter()
     result = evaluate(
         model,
@@ -87,7 +70,7 @@ def main() -> None:
         device=torch.device("cpu"),
     )
     seconds = time.perf_counter() - t
-    probe_after = gemm_gflops(args.threads)
+    probe_after = gemm_gflops(torch.float32)
     probe = (probe_before + probe_after) / 2
     rate = flops / seconds / 1e9
     pad = padding_fraction(sequential_batches(lengths, args.batch_size), lengths)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from loralab.analysis.setup import data_name, is_quantised, model_name
@@ -21,7 +20,9 @@ from loralab.paper.facts import (
     PaperFacts,
     budget_key,
     budget_scalings,
+    budgets,
     family,
+    join_and,
     option_key,
     primary_words,
     shared_config,
@@ -142,16 +143,16 @@ def _front_matter(inputs: StudyInputs, facts: PaperFacts) -> str:
     names = sorted({c.strategy for c in stats.summaries})
     budget = _shared_text(inputs, "lora.budget")
     spread = _budget_words(facts)
-    budgets = _budgets(inputs)
+    study_budgets = budgets(inputs)
     if budget:
         at_budget = f"an equal trainable-parameter budget ({md_code(budget)}{spread})"
-    elif len(budgets) > 1:
+    elif len(study_budgets) > 1:
         each = (
             f"; within each, recorded counts within {_n('study.budgetspread')}% of each other"
             if spread
             else ""
         )
-        at_budget = f"equal trainable-parameter budgets ({_and(md_code(b) for b in budgets)}{each})"
+        at_budget = f"equal trainable-parameter budgets ({join_and(md_code(b) for b in study_budgets)}{each})"
     else:
         at_budget = "an equal trainable-parameter budget" + (f" ({spread[2:]})" if spread else "")
     if len(names) > 1:
@@ -473,20 +474,6 @@ def _precision_words(inputs: StudyInputs, have: set[str]) -> str:
     return text + "."
 
 
-def _budgets(inputs: StudyInputs) -> list[str]:
-    """The budgets of the finished runs, in natural order."""
-    from loralab.budget_spec import parse_budget
-
-    found = {r.config.lora.budget for r in inputs.done_runs()}
-    return sorted(found, key=lambda b: (parse_budget(b).kind, parse_budget(b).value))
-
-
-def _and(items: Iterable[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    items = list(items)
-    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
-
-
 def _budget_words(facts: PaperFacts) -> str:
     """'; recorded counts within 0.016 % of each other' where the study records them."""
     if "study.budgetspread" not in {n.key for n in facts.numbers}:
@@ -611,23 +598,29 @@ def _limitations(inputs: StudyInputs, facts: PaperFacts) -> str:
             if primary_words(stats).is_loss
             else "The study uses a single data set; the results may not transfer to other data or tasks."
         )
-    scalings = budget_scalings(inputs)
-    if scalings:
-        per = _and(f"{{{{num:{budget_key(b)}.scaling}}}} at {md_code(b)}" for b, _ in scalings)
-        pareto = " (@fig:pareto)" if "pareto" in stats.artifacts.figures else ""
-        items.append(
-            "Budgets differ in more than their parameter count: under the `ratio` $\\alpha$ policy every"
-            f" module's update is scaled by $\\alpha/r_\\mathrm{{ref}}$, with $r_\\mathrm{{ref}}$ the"
-            f" budget's uniform rank, which is {per}. A comparison of budgets{pareto} confounds the number of"
-            " trainable parameters with the adapters' effective step size; the strategies are compared"
-            " within a budget, where it is the same for all of them."
-        )
+    items += _scaling_limitation(inputs)
     if not stats.complete:
         items.append(
             "Not every planned run finished: the analysis used"
             f" {_n('study.done')} of {_n('study.planned')} planned runs."
         )
     return "# Limitations {#sec:limitations}\n\n" + "\n".join(f"- {i}" for i in items) + "\n"
+
+
+def _scaling_limitation(inputs: StudyInputs) -> list[str]:
+    """Across budgets under the `ratio` α policy, the scaling α/r_ref differs too: say by how much."""
+    scalings = budget_scalings(inputs)
+    if not scalings:
+        return []
+    per = join_and(f"{{{{num:{budget_key(b)}.scaling}}}} at {md_code(b)}" for b, _ in scalings)
+    pareto = " (@fig:pareto)" if "pareto" in inputs.stats.artifacts.figures else ""
+    return [
+        "Budgets differ in more than their parameter count: under the `ratio` $\\alpha$ policy every"
+        f" module's update is scaled by $\\alpha/r_\\mathrm{{ref}}$, with $r_\\mathrm{{ref}}$ the"
+        f" budget's uniform rank, which is {per}. A comparison of budgets{pareto} confounds the number of"
+        " trainable parameters with the adapters' effective step size; the strategies are compared"
+        " within a budget, where it is the same for all of them."
+    ]
 
 
 def _signal_strategies(inputs: StudyInputs) -> list[str]:

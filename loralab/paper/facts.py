@@ -10,9 +10,10 @@ refers to it as `{{claim:KEY}}` and it is re-derived from the statistics at ever
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from loralab.analysis.labels import natural_key
 from loralab.analysis.schema import CellSummary, Comparison, Interaction, MetricStats, StudyStats
 from loralab.paper.escape import md_escape
 from loralab.paper.inputs import StudyInputs
@@ -296,7 +297,7 @@ def interaction_sentence(facts: PaperFacts) -> str:
         "unresolved": "is unresolved for {}",
     }
     parts = [found[v].format(counts[v]) for v in ("changes", "same", "unresolved") if v in counts]
-    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    listed = join_and(parts)
     return (
         "@tbl:interaction asks whether a strategy's difference from the baseline depends on the context:"
         f" of its {len(facts.interaction_keys)} contrasts, the difference {listed}."
@@ -663,6 +664,17 @@ def run_key(run_id: str) -> str:
     return f"run.{slug(run_id)}"
 
 
+def budgets(inputs: StudyInputs) -> list[str]:
+    """The budgets of the finished runs, in natural order (r2 before r16)."""
+    return sorted({r.config.lora.budget for r in inputs.done_runs()}, key=lambda b: natural_key([b]))
+
+
+def join_and(items: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
 def budget_scalings(inputs: StudyInputs) -> list[tuple[str, float]]:
     """(budget, α / r_ref) of each budget of the finished runs under the `ratio` α policy, in natural
     order; [] when the study has one budget or another policy (`loralab/strategies/alpha.py`)."""
@@ -672,11 +684,11 @@ def budget_scalings(inputs: StudyInputs) -> list[tuple[str, float]]:
     if len(lora) < 2 or {c.alpha_policy for c in lora.values()} != {"ratio"}:
         return []
     out = []
-    for budget, cfg in lora.items():
-        spec = parse_budget(budget)
+    for budget in budgets(inputs):
+        spec, cfg = parse_budget(budget), lora[budget]
         ref = int(spec.value) if spec.kind == "rank" else cfg.reference_rank
         out.append((budget, cfg.alpha / ref))
-    return sorted(out, key=lambda x: (parse_budget(x[0]).kind, parse_budget(x[0]).value))
+    return out
 
 
 def budget_key(budget: str) -> str:
